@@ -1,0 +1,446 @@
+#include "lib/frame_decoder.h"
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "lib/foreign_protocol.h"
+#include "lib/frame_error.h"
+
+namespace lpframe {
+namespace {
+
+// Payloads up to this size that arrive whole are copied into the Cord in
+// one piece instead of going through payload blocks.
+constexpr uint64_t kSmallPayloadBytes = 4096;
+
+}  // namespace
+
+FrameDecoder::FrameDecoder(DecoderOptions options)
+    : options_(std::move(options)), payload_(options_.pool) {
+  absl::Status valid = options_.limits.Validate();
+  if (!valid.ok()) Fail(std::move(valid));
+}
+
+void FrameDecoder::Feed(absl::string_view bytes) {
+  if (finished_ || !error_.ok()) return;
+  received_ += bytes.size();
+  if (pending_.empty() && !ready_) bytes.remove_prefix(Consume(bytes));
+  if (!bytes.empty() && error_.ok()) pending_.Append(bytes);
+}
+
+DecodeStep FrameDecoder::Next(Message* out) {
+  if (!error_.ok()) return DecodeStep::Error(error_);
+  if (!ready_) PumpPending();
+  if (ready_) {
+    out->envelope.Swap(&current_.envelope);
+    out->payload = std::move(current_.payload);
+    current_.payload.Clear();
+    ready_ = false;
+    return DecodeStep::Message();
+  }
+  if (!error_.ok()) return DecodeStep::Error(error_);
+  return DecodeStep::NeedMore(BytesNeeded());
+}
+
+absl::Status FrameDecoder::Finish() {
+  if (!error_.ok()) {
+    finished_ = true;
+    return error_;
+  }
+  PumpPending();
+  if (!error_.ok()) {
+    finished_ = true;
+    return error_;
+  }
+  if (ready_) {
+    return absl::FailedPreconditionError(
+        "FrameDecoder::Finish() called with a decoded message not yet taken: call "
+        "Next() until it returns need-more first");
+  }
+  finished_ = true;
+  const uint64_t at = frame_offset_;
+  switch (state_) {
+    case State::kHeader:
+      if (header_have_ == 0) return absl::OkStatus();  // clean EOF
+      if (options_.dialect == Dialect::kNative) {
+        absl::Status prefix = CheckHeaderPrefix(absl::string_view(header_, header_have_),
+                                                at, /*at_eof=*/true);
+        if (!prefix.ok()) {
+          Fail(prefix);
+          return error_;
+        }
+        Fail(MakeFrameError(
+            FrameErrorCode::kTruncatedHeader,
+            absl::StrCat("stream ended inside the frame header of the frame at stream "
+                         "offset ", at, ": had ", header_have_, " of ", kHeaderSize,
+                         " header bytes")));
+      } else {
+        Fail(MakeFrameError(
+            FrameErrorCode::kTruncatedHeader,
+            absl::StrCat("stream ended inside the ", DialectName(options_.dialect),
+                         " length prefix of the frame at stream offset ", at, ": had ",
+                         header_have_, " prefix byte(s)",
+                         options_.dialect == Dialect::kU32BE ? " of 4" : "")));
+      }
+      return error_;
+    case State::kEnvelope:
+      Fail(MakeFrameError(
+          FrameErrorCode::kTruncatedEnvelope,
+          absl::StrCat("stream ended inside the envelope of the frame at stream offset ",
+                       at, ": had ", envelope_buf_.size(), " of ", envelope_length_,
+                       " envelope bytes (a ", payload_length_,
+                       "-byte payload was still to come)")));
+      return error_;
+    case State::kPayload:
+      Fail(MakeFrameError(
+          FrameErrorCode::kTruncatedPayload,
+          absl::StrCat("stream ended inside the payload of the frame at stream offset ",
+                       at, ": had ", payload_length_ - payload_remaining_, " of ",
+                       payload_length_, " payload bytes")));
+      return error_;
+    case State::kTrailer:
+      Fail(MakeFrameError(
+          FrameErrorCode::kTruncatedTrailer,
+          absl::StrCat("stream ended inside the checksum trailer of the frame at stream "
+                       "offset ", at, ": had ", trailer_have_, " of ",
+                       kChecksumTrailerSize, " trailer bytes")));
+      return error_;
+  }
+  return error_;
+}
+
+absl::Span<char> FrameDecoder::PrepareRead(size_t min_size) {
+  lent_direct_ = false;
+  if (error_.ok() && !finished_ && !ready_ && pending_.empty() &&
+      state_ == State::kPayload &&
+      payload_remaining_ >= std::max<size_t>(options_.direct_read_min_bytes, 1)) {
+    if (!payload_started_) {
+      payload_.Begin(payload_remaining_);
+      payload_started_ = true;
+    }
+    absl::Span<char> span = payload_.WritableSpan();
+    lent_direct_ = true;
+    lent_ptr_ = span.data();
+    return span;
+  }
+  return pending_.PrepareWrite(std::max<size_t>(min_size, 1));
+}
+
+void FrameDecoder::CommitRead(size_t n) {
+  received_ += n;
+  if (lent_direct_) {
+    lent_direct_ = false;
+    if (n == 0) return;
+    if (checksum_) digest_.Update(absl::string_view(lent_ptr_, n));
+    payload_.Commit(n);
+    payload_remaining_ -= n;
+    offset_ += n;
+    if (payload_remaining_ == 0) AfterPayload();
+    return;
+  }
+  if (finished_ || !error_.ok()) return;
+  pending_.Commit(n);
+  PumpPending();
+}
+
+bool FrameDecoder::at_frame_boundary() const {
+  return error_.ok() && !ready_ && pending_.empty() && state_ == State::kHeader &&
+         header_have_ == 0;
+}
+
+uint64_t FrameDecoder::reserved_bytes() const {
+  return pending_.capacity() + envelope_buf_.capacity() + payload_.reserved_bytes();
+}
+
+std::string FrameDecoder::DescribeState() const {
+  if (!error_.ok()) return "failed";
+  if (ready_) return "message ready";
+  switch (state_) {
+    case State::kHeader:
+      return absl::StrCat("header (", header_have_, " bytes buffered)");
+    case State::kEnvelope:
+      return absl::StrCat("envelope (", envelope_buf_.size(), " of ", envelope_length_,
+                          " bytes)");
+    case State::kPayload:
+      return absl::StrCat("payload (", payload_length_ - payload_remaining_, " of ",
+                          payload_length_, " bytes)");
+    case State::kTrailer:
+      return absl::StrCat("checksum trailer (", trailer_have_, " of ",
+                          kChecksumTrailerSize, " bytes)");
+  }
+  return "unknown";
+}
+
+void FrameDecoder::PumpPending() {
+  if (pending_.empty() || ready_ || !error_.ok()) return;
+  pending_.Consume(Consume(pending_.view()));
+}
+
+size_t FrameDecoder::Consume(absl::string_view src) {
+  size_t used = 0;
+  while (used < src.size() && !ready_ && error_.ok()) {
+    const absl::string_view rest = src.substr(used);
+    size_t n = 0;
+    switch (state_) {
+      case State::kHeader:
+        n = ConsumeHeader(rest);
+        break;
+      case State::kEnvelope:
+        n = ConsumeEnvelope(rest);
+        break;
+      case State::kPayload:
+        n = ConsumePayload(rest);
+        break;
+      case State::kTrailer:
+        n = ConsumeTrailer(rest);
+        break;
+    }
+    used += n;
+    offset_ += n;
+    if (n == 0) break;
+  }
+  return used;
+}
+
+size_t FrameDecoder::ConsumeHeader(absl::string_view src) {
+  if (header_have_ == 0) frame_offset_ = offset_;
+  const size_t old = header_have_;
+  switch (options_.dialect) {
+    case Dialect::kNative: {
+      absl::string_view header;
+      size_t take;
+      if (old == 0 && src.size() >= kHeaderSize) {
+        header = src.substr(0, kHeaderSize);  // parse in place
+        take = kHeaderSize;
+      } else {
+        take = std::min(kHeaderSize - old, src.size());
+        std::memcpy(header_ + old, src.data(), take);
+        header_have_ = old + take;
+        if (header_have_ < kHeaderSize) {
+          absl::Status prefix = CheckHeaderPrefix(
+              absl::string_view(header_, header_have_), frame_offset_, /*at_eof=*/false);
+          if (!prefix.ok()) Fail(std::move(prefix));
+          return take;
+        }
+        header = absl::string_view(header_, kHeaderSize);
+      }
+      absl::StatusOr<FrameHeader> parsed =
+          ParseFrameHeader(header, options_.limits, frame_offset_);
+      header_have_ = 0;
+      if (!parsed.ok()) {
+        Fail(parsed.status());
+        return take;
+      }
+      StartBody(parsed->envelope_length, parsed->payload_length, parsed->has_checksum());
+      return take;
+    }
+    case Dialect::kVarint32: {
+      const size_t take = std::min(kMaxVarint32Bytes - old, src.size());
+      std::memcpy(header_ + old, src.data(), take);
+      absl::StatusOr<Varint32Prefix> prefix =
+          DecodeVarint32Prefix(absl::string_view(header_, old + take), frame_offset_);
+      if (!prefix.ok()) {
+        Fail(prefix.status());
+        return take;
+      }
+      if (!prefix->complete) {
+        header_have_ = old + take;
+        return take;
+      }
+      header_have_ = 0;
+      if (prefix->value > options_.limits.max_payload_bytes) {
+        Fail(LengthTooLarge(prefix->value, absl::string_view(header_, prefix->size)));
+      } else {
+        StartBody(0, prefix->value, false);
+      }
+      return prefix->size - old;
+    }
+    case Dialect::kU32BE: {
+      const size_t take = std::min(kU32PrefixSize - old, src.size());
+      std::memcpy(header_ + old, src.data(), take);
+      header_have_ = old + take;
+      if (header_have_ < kU32PrefixSize) return take;
+      header_have_ = 0;
+      const uint32_t length = LoadBigEndian32(header_);
+      if (length > options_.limits.max_payload_bytes) {
+        Fail(LengthTooLarge(length, absl::string_view(header_, kU32PrefixSize)));
+      } else {
+        StartBody(0, length, false);
+      }
+      return take;
+    }
+  }
+  return 0;
+}
+
+absl::Status FrameDecoder::LengthTooLarge(uint64_t declared, absl::string_view prefix) {
+  absl::string_view foreign = DescribeForeignProtocol(prefix);
+  if (!foreign.empty()) {
+    return MakeFrameError(
+        FrameErrorCode::kForeignProtocol,
+        absl::StrCat("the peer is not speaking ", DialectName(options_.dialect),
+                     " frames: the length prefix at stream offset ", frame_offset_, " (\"",
+                     EscapeBytesForMessage(prefix, 8), "\") looks like ", foreign,
+                     " and would declare ", declared, " bytes; the limit is ",
+                     options_.limits.max_payload_bytes, " bytes"));
+  }
+  std::string sign_note;
+  if (options_.dialect == Dialect::kU32BE && declared >= (uint64_t{1} << 31)) {
+    sign_note = absl::StrCat(" (a signed 32-bit reader such as Java or Thrift sees ",
+                             static_cast<int64_t>(declared) - (int64_t{1} << 32), ")");
+  }
+  return MakeFrameError(
+      FrameErrorCode::kPayloadTooLarge,
+      absl::StrCat("frame at stream offset ", frame_offset_, " declares a ", declared,
+                   "-byte body", sign_note, "; the limit is ",
+                   options_.limits.max_payload_bytes,
+                   " bytes (FrameLimits::max_payload_bytes); rejected on the ",
+                   DialectName(options_.dialect),
+                   " length prefix, before reading the body"));
+}
+
+void FrameDecoder::StartBody(uint64_t envelope_length, uint64_t payload_length,
+                             bool checksum) {
+  envelope_length_ = envelope_length;
+  payload_length_ = payload_length;
+  payload_remaining_ = payload_length;
+  payload_started_ = false;
+  checksum_ = checksum;
+  if (checksum_) digest_.Reset();
+  envelope_buf_.clear();
+  state_ = State::kEnvelope;
+  if (envelope_length_ == 0) {
+    current_.envelope.Clear();
+    AfterEnvelope();
+  }
+}
+
+size_t FrameDecoder::ConsumeEnvelope(absl::string_view src) {
+  const size_t want = static_cast<size_t>(envelope_length_) - envelope_buf_.size();
+  const size_t take = std::min(want, src.size());
+  absl::string_view envelope;
+  if (envelope_buf_.empty() && take == envelope_length_) {
+    envelope = src.substr(0, take);  // parse in place
+  } else {
+    envelope_buf_.append(src.data(), take);
+    if (envelope_buf_.size() < envelope_length_) return take;
+    envelope = envelope_buf_;
+  }
+  if (!current_.envelope.ParseFromArray(envelope.data(), static_cast<int>(envelope.size()))) {
+    Fail(MakeFrameError(
+        FrameErrorCode::kInvalidEnvelope,
+        absl::StrCat("the ", envelope.size(), "-byte envelope of the frame at stream offset ",
+                     frame_offset_, " is not a valid lpframe.Envelope protobuf (starts \"",
+                     EscapeBytesForMessage(envelope, 16), "\")")));
+    return take;
+  }
+  if (checksum_) digest_.Update(envelope);
+  envelope_buf_.clear();
+  if (envelope_buf_.capacity() > 4096) envelope_buf_.shrink_to_fit();
+  AfterEnvelope();
+  return take;
+}
+
+void FrameDecoder::AfterEnvelope() {
+  state_ = State::kPayload;
+  if (payload_remaining_ == 0) AfterPayload();
+}
+
+size_t FrameDecoder::ConsumePayload(absl::string_view src) {
+  const size_t take = static_cast<size_t>(std::min<uint64_t>(payload_remaining_, src.size()));
+  const absl::string_view bytes = src.substr(0, take);
+  if (!payload_started_ && take == payload_remaining_ && take <= kSmallPayloadBytes) {
+    current_.payload = absl::Cord(bytes);
+  } else {
+    if (!payload_started_) {
+      payload_.Begin(payload_remaining_);
+      payload_started_ = true;
+    }
+    payload_.Append(bytes);
+  }
+  if (checksum_) digest_.Update(bytes);
+  payload_remaining_ -= take;
+  if (payload_remaining_ == 0) AfterPayload();
+  return take;
+}
+
+void FrameDecoder::AfterPayload() {
+  if (payload_started_) {
+    current_.payload = payload_.Finish();
+    payload_started_ = false;
+  } else if (payload_length_ == 0) {
+    current_.payload.Clear();
+  }
+  if (checksum_) {
+    state_ = State::kTrailer;
+    trailer_have_ = 0;
+  } else {
+    CompleteMessage();
+  }
+}
+
+size_t FrameDecoder::ConsumeTrailer(absl::string_view src) {
+  const size_t take = std::min(kChecksumTrailerSize - trailer_have_, src.size());
+  std::memcpy(trailer_ + trailer_have_, src.data(), take);
+  trailer_have_ += take;
+  if (trailer_have_ < kChecksumTrailerSize) return take;
+  const uint64_t declared = LoadBigEndian64(trailer_);
+  const uint64_t actual = digest_.Digest();
+  if (declared != actual) {
+    Fail(MakeFrameError(
+        FrameErrorCode::kChecksumMismatch,
+        absl::StrFormat("checksum mismatch in the frame at stream offset %d: the trailer "
+                        "says XXH3-64 0x%016x, the %d envelope and %d payload bytes hash to "
+                        "0x%016x",
+                        frame_offset_, declared, envelope_length_, payload_length_, actual)));
+    return take;
+  }
+  CompleteMessage();
+  return take;
+}
+
+void FrameDecoder::CompleteMessage() {
+  state_ = State::kHeader;
+  header_have_ = 0;
+  ready_ = true;
+  ++messages_;
+}
+
+void FrameDecoder::Fail(absl::Status status) {
+  error_ = std::move(status);
+  ready_ = false;
+  payload_.Abandon();
+  payload_started_ = false;
+  pending_.Consume(pending_.readable());
+  pending_.ShrinkIfEmpty();
+  std::string().swap(envelope_buf_);
+  current_.payload.Clear();
+}
+
+uint64_t FrameDecoder::BytesNeeded() const {
+  const uint64_t trailer = checksum_ ? kChecksumTrailerSize : 0;
+  switch (state_) {
+    case State::kHeader:
+      switch (options_.dialect) {
+        case Dialect::kNative:
+          return kHeaderSize - header_have_;
+        case Dialect::kVarint32:
+          return 1;
+        case Dialect::kU32BE:
+          return kU32PrefixSize - header_have_;
+      }
+      return 1;
+    case State::kEnvelope:
+      return (envelope_length_ - envelope_buf_.size()) + payload_length_ + trailer;
+    case State::kPayload:
+      return payload_remaining_ + trailer;
+    case State::kTrailer:
+      return kChecksumTrailerSize - trailer_have_;
+  }
+  return 1;
+}
+
+}  // namespace lpframe

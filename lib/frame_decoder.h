@@ -1,0 +1,187 @@
+// File: lib/frame_decoder.h
+//
+// FrameDecoder cuts a byte stream back into the messages that were sent,
+// whatever the segmentation: bytes may arrive one at a time, a frame may be
+// split over many reads, many frames may arrive in one read. It does no
+// I/O: the caller feeds bytes (or reads into a buffer the decoder lends)
+// and pulls messages.
+//
+//   FrameDecoder decoder(options);
+//   while (true) {
+//     ssize_t n = read(fd, buf, sizeof buf);
+//     if (n == 0) { status = decoder.Finish(); break; }  // OK = clean EOF
+//     decoder.Feed(absl::string_view(buf, n));
+//     Message m;
+//     DecodeStep step;
+//     while ((step = decoder.Next(&m)).is_message()) Handle(m);  // drain all
+//     if (step.is_error()) { Close(step.error); break; }        // stop
+//   }
+//
+// Each Next() has exactly one of three outcomes: a complete message, "need
+// more" with a lower bound on the bytes still needed, or a fatal error.
+// After a fatal error the decoder stays failed: every later Next() and
+// Finish() return the same error and fed bytes are dropped.
+//
+// Limits (FrameLimits) are checked as soon as a header is complete, before
+// any of the body is buffered. Storage follows the bytes that arrived, not
+// the declared lengths: a header announcing a 1 GiB payload followed by
+// nothing allocates at most one payload block (reserved_bytes() tells).
+//
+// Zero-copy reading: PrepareRead()/CommitRead() let the caller read(2)
+// straight into the payload's final storage once a header has announced a
+// large payload, so the payload is copied once, by the kernel.
+//
+// Thread-compatible: one thread at a time.
+#ifndef LPFRAME_LIB_FRAME_DECODER_H_
+#define LPFRAME_LIB_FRAME_DECODER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+#include "lib/block_pool.h"
+#include "lib/byte_buffer.h"
+#include "lib/dialect.h"
+#include "lib/frame_limits.h"
+#include "lib/message.h"
+#include "lib/payload_writer.h"
+#include "lib/wire_format.h"
+#include "lib/xxh3_digest.h"
+
+namespace lpframe {
+
+struct DecoderOptions {
+  Dialect dialect = Dialect::kNative;
+  FrameLimits limits;
+  // Payload storage; null means BlockPool::Default().
+  std::shared_ptr<BlockPool> pool;
+  // PrepareRead() lends payload storage only when at least this many payload
+  // bytes are still due (smaller tails go through the input buffer).
+  size_t direct_read_min_bytes = 16 << 10;
+};
+
+// Outcome of FrameDecoder::Next().
+class DecodeStep {
+ public:
+  enum class Kind { kMessage, kNeedMore, kError };
+
+  static DecodeStep Message() { return DecodeStep(Kind::kMessage, 0, absl::OkStatus()); }
+  static DecodeStep NeedMore(uint64_t n) { return DecodeStep(Kind::kNeedMore, n, absl::OkStatus()); }
+  static DecodeStep Error(absl::Status s) { return DecodeStep(Kind::kError, 0, std::move(s)); }
+
+  Kind kind() const { return kind_; }
+  bool is_message() const { return kind_ == Kind::kMessage; }
+  bool need_more() const { return kind_ == Kind::kNeedMore; }
+  bool is_error() const { return kind_ == Kind::kError; }
+  // kNeedMore: no message can complete before at least this many more
+  // bytes arrive (>= 1). It is a lower bound, useful to size reads.
+  uint64_t bytes_needed() const { return bytes_needed_; }
+  // kError: the fatal error (see lib/frame_error.h for the codes).
+  const absl::Status& error() const { return error_; }
+
+ private:
+  DecodeStep(Kind kind, uint64_t n, absl::Status s)
+      : kind_(kind), bytes_needed_(n), error_(std::move(s)) {}
+  Kind kind_;
+  uint64_t bytes_needed_;
+  absl::Status error_;
+};
+
+class FrameDecoder {
+ public:
+  explicit FrameDecoder(DecoderOptions options = {});
+  FrameDecoder(const FrameDecoder&) = delete;
+  FrameDecoder& operator=(const FrameDecoder&) = delete;
+
+  // Hands the decoder the next bytes of the stream (copied; `bytes` may be
+  // reused after the call). Never fails: errors surface from Next().
+  void Feed(absl::string_view bytes);
+
+  // The next message (moved into *out), need-more, or the fatal error.
+  // Call until it stops returning messages: one Feed may complete many.
+  DecodeStep Next(Message* out);
+
+  // Declares end of stream after Next() returned need-more. OK when the
+  // stream ended exactly at a frame boundary (a clean EOF); otherwise the
+  // truncation error (kTruncatedHeader/Envelope/Payload/Trailer, with the
+  // bytes had and wanted) or the pending fatal error. A wrong magic cut
+  // short by EOF is reported as such. After Finish() the decoder is done.
+  absl::Status Finish();
+
+  // Writable memory for the next stream bytes (at least `min_size` bytes
+  // unless it is payload storage, which is never larger than the payload
+  // remainder). Fill a prefix, then CommitRead(n). Valid until the next
+  // non-const call.
+  absl::Span<char> PrepareRead(size_t min_size);
+  void CommitRead(size_t n);
+  // True when the last PrepareRead() lent payload storage.
+  bool read_is_direct() const { return lent_direct_; }
+
+  // --- Introspection -------------------------------------------------------
+  // True between frames with nothing buffered: EOF now would be clean.
+  bool at_frame_boundary() const;
+  bool failed() const { return !error_.ok(); }
+  // Stream offset of the first byte not yet consumed by the state machine.
+  uint64_t stream_offset() const { return offset_; }
+  // Total bytes fed or committed so far.
+  uint64_t bytes_received() const { return received_; }
+  uint64_t messages_decoded() const { return messages_; }
+  // Storage held right now: input buffer, envelope buffer, payload blocks.
+  uint64_t reserved_bytes() const;
+  // A short description of the state, e.g. "payload (1000 of 4096 bytes)".
+  std::string DescribeState() const;
+
+ private:
+  enum class State { kHeader, kEnvelope, kPayload, kTrailer };
+
+  // Runs the state machine over `src`; returns the bytes consumed. Stops
+  // when a message is complete (ready_), on error, or when `src` is used up.
+  size_t Consume(absl::string_view src);
+  size_t ConsumeHeader(absl::string_view src);
+  size_t ConsumeEnvelope(absl::string_view src);
+  size_t ConsumePayload(absl::string_view src);
+  size_t ConsumeTrailer(absl::string_view src);
+  void StartBody(uint64_t envelope_length, uint64_t payload_length, bool checksum);
+  void AfterEnvelope();
+  void AfterPayload();
+  void CompleteMessage();
+  void Fail(absl::Status status);
+  absl::Status LengthTooLarge(uint64_t declared, absl::string_view prefix);
+  uint64_t BytesNeeded() const;
+  void PumpPending();
+
+  DecoderOptions options_;
+  State state_ = State::kHeader;
+  absl::Status error_;
+  bool finished_ = false;
+  bool ready_ = false;        // current_ holds a complete message
+  bool lent_direct_ = false;  // last PrepareRead lent payload storage
+
+  ByteBuffer pending_;        // received, not yet consumed
+  char header_[kHeaderSize];  // partial header bytes
+  size_t header_have_ = 0;
+  uint64_t frame_offset_ = 0;  // stream offset of the current frame
+  uint64_t envelope_length_ = 0;
+  uint64_t payload_length_ = 0;
+  uint64_t payload_remaining_ = 0;
+  bool payload_started_ = false;  // payload_ holds this frame's bytes
+  bool checksum_ = false;
+  char* lent_ptr_ = nullptr;      // span lent by PrepareRead
+  std::string envelope_buf_;  // partial envelope bytes
+  char trailer_[kChecksumTrailerSize];
+  size_t trailer_have_ = 0;
+  PayloadWriter payload_;
+  Xxh3Digest digest_;
+  Message current_;
+
+  uint64_t offset_ = 0;
+  uint64_t received_ = 0;
+  uint64_t messages_ = 0;
+};
+
+}  // namespace lpframe
+
+#endif  // LPFRAME_LIB_FRAME_DECODER_H_

@@ -1,0 +1,119 @@
+#include "lib/frame_encoder.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "lib/frame_error.h"
+#include "lib/xxh3_digest.h"
+
+namespace lpframe {
+
+void EncodedFrame::AppendSlices(std::vector<absl::string_view>* out) const {
+  if (!prefix_.empty()) out->push_back(prefix_);
+  for (absl::string_view chunk : payload_.Chunks()) {
+    if (!chunk.empty()) out->push_back(chunk);
+  }
+  if (trailer_size_ > 0) out->push_back(trailer());
+}
+
+void EncodedFrame::AppendIovecs(std::vector<struct iovec>* out) const {
+  auto add = [out](absl::string_view s) {
+    if (!s.empty()) out->push_back({const_cast<char*>(s.data()), s.size()});
+  };
+  add(prefix_);
+  for (absl::string_view chunk : payload_.Chunks()) add(chunk);
+  add(trailer());
+}
+
+void EncodedFrame::AppendTo(std::string* out) const {
+  out->reserve(out->size() + size());
+  out->append(prefix_);
+  for (absl::string_view chunk : payload_.Chunks()) out->append(chunk.data(), chunk.size());
+  out->append(trailer().data(), trailer().size());
+}
+
+std::string EncodedFrame::ToString() const {
+  std::string out;
+  AppendTo(&out);
+  return out;
+}
+
+FrameEncoder::FrameEncoder(EncoderOptions options) : options_(std::move(options)) {}
+
+absl::StatusOr<EncodedFrame> FrameEncoder::Encode(const Envelope& envelope,
+                                                  absl::Cord payload) const {
+  EncodedFrame frame;
+  absl::Status status = EncodeTo(envelope, std::move(payload), &frame);
+  if (!status.ok()) return status;
+  return frame;
+}
+
+absl::Status FrameEncoder::EncodeTo(const Envelope& envelope, absl::Cord payload,
+                                    EncodedFrame* out) const {
+  absl::Status valid = options_.limits.Validate();
+  if (!valid.ok()) return valid;
+  const uint64_t payload_size = payload.size();
+  const FrameLimits& limits = options_.limits;
+  if (payload_size > limits.max_payload_bytes) {
+    return MakeFrameError(
+        FrameErrorCode::kPayloadTooLarge,
+        absl::StrCat("refusing to send a ", payload_size, "-byte payload; the limit is ",
+                     limits.max_payload_bytes,
+                     " bytes (FrameLimits::max_payload_bytes); nothing was written"));
+  }
+  out->trailer_size_ = 0;
+  if (options_.dialect != Dialect::kNative) {
+    if (envelope.ByteSizeLong() != 0) {
+      return MakeFrameError(
+          FrameErrorCode::kEnvelopeNotSupported,
+          absl::StrCat("the ", DialectName(options_.dialect),
+                       " dialect carries only a body; the envelope (",
+                       envelope.ShortDebugString(), ") cannot be sent"));
+    }
+    if (payload_size > UINT32_MAX) {
+      return MakeFrameError(
+          FrameErrorCode::kPayloadTooLarge,
+          absl::StrCat("refusing to send a ", payload_size, "-byte body: the ",
+                       DialectName(options_.dialect),
+                       " length prefix holds at most 4294967295; nothing was written"));
+    }
+    char prefix[kMaxVarint32Bytes];
+    size_t n;
+    if (options_.dialect == Dialect::kVarint32) {
+      n = EncodeVarint32(static_cast<uint32_t>(payload_size), prefix);
+    } else {
+      StoreBigEndian32(static_cast<uint32_t>(payload_size), prefix);
+      n = kU32PrefixSize;
+    }
+    out->prefix_.assign(prefix, n);
+    out->payload_ = std::move(payload);
+    return absl::OkStatus();
+  }
+  const size_t envelope_size = envelope.ByteSizeLong();
+  if (envelope_size > limits.max_envelope_bytes) {
+    return MakeFrameError(
+        FrameErrorCode::kEnvelopeTooLarge,
+        absl::StrCat("refusing to send a ", envelope_size, "-byte envelope; the limit is ",
+                     limits.max_envelope_bytes,
+                     " bytes (FrameLimits::max_envelope_bytes); nothing was written"));
+  }
+  FrameHeader header;
+  header.flags = options_.checksum ? kFlagChecksum : 0;
+  header.envelope_length = static_cast<uint32_t>(envelope_size);
+  header.payload_length = payload_size;
+  out->prefix_.resize(kHeaderSize + envelope_size);
+  char* p = &out->prefix_[0];
+  EncodeFrameHeader(header, p);
+  envelope.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(p + kHeaderSize));
+  out->payload_ = std::move(payload);
+  if (options_.checksum) {
+    Xxh3Digest digest;
+    digest.Update(absl::string_view(p + kHeaderSize, envelope_size));
+    digest.Update(out->payload_);
+    StoreBigEndian64(digest.Digest(), out->trailer_);
+    out->trailer_size_ = kChecksumTrailerSize;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace lpframe

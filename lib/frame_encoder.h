@@ -1,0 +1,102 @@
+// File: lib/frame_encoder.h
+//
+// FrameEncoder turns an Envelope and a payload into the bytes of one frame,
+// as a short list of slices ready for writev(2):
+//
+//   [ header + envelope ] [ payload chunk ]* [ checksum trailer ]
+//
+// The payload is never copied: the EncodedFrame shares the caller's
+// absl::Cord (reference-counted), and its slices point into the Cord's
+// chunks. To send bytes the caller owns without a copy, wrap them with
+// absl::MakeCordFromExternal and keep them alive until the frame is written.
+//
+// The encoder enforces the same FrameLimits as the receiver: an over-limit
+// frame is refused (kResourceExhausted, with the declared size and the
+// limit) before any byte of it exists, so nothing partial is ever written.
+//
+// Thread-compatible; an encoder may be shared by threads for Encode() calls
+// since they do not modify it.
+#ifndef LPFRAME_LIB_FRAME_ENCODER_H_
+#define LPFRAME_LIB_FRAME_ENCODER_H_
+
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/cord.h"
+#include "absl/strings/string_view.h"
+#include "lib/dialect.h"
+#include "lib/frame_limits.h"
+#include "lib/message.h"
+#include "lib/wire_format.h"
+
+namespace lpframe {
+
+struct EncoderOptions {
+  Dialect dialect = Dialect::kNative;
+  FrameLimits limits;
+  // Native only: append the XXH3-64 checksum trailer (flag CHECKSUM).
+  bool checksum = false;
+};
+
+// The bytes of one encoded frame. Movable; slices stay valid while the
+// EncodedFrame lives and is not modified.
+class EncodedFrame {
+ public:
+  EncodedFrame() = default;
+
+  // Header and envelope (or the dialect's length prefix), contiguous.
+  absl::string_view prefix() const { return prefix_; }
+  const absl::Cord& payload() const { return payload_; }
+  // The checksum trailer, or empty.
+  absl::string_view trailer() const {
+    return absl::string_view(trailer_, trailer_size_);
+  }
+  // Total bytes on the wire.
+  uint64_t size() const { return prefix_.size() + payload_.size() + trailer_size_; }
+
+  // Appends the frame's slices, in wire order, skipping empty ones.
+  void AppendSlices(std::vector<absl::string_view>* out) const;
+  void AppendIovecs(std::vector<struct iovec>* out) const;
+  // Appends a copy of the frame's bytes (tests, tools, small frames).
+  void AppendTo(std::string* out) const;
+  std::string ToString() const;
+
+ private:
+  friend class FrameEncoder;
+  std::string prefix_;
+  absl::Cord payload_;
+  char trailer_[kChecksumTrailerSize] = {};
+  size_t trailer_size_ = 0;
+};
+
+class FrameEncoder {
+ public:
+  explicit FrameEncoder(EncoderOptions options = {});
+
+  const EncoderOptions& options() const { return options_; }
+
+  // Encodes one frame into *out (reusing its storage).
+  // Errors: kEnvelopeTooLarge / kPayloadTooLarge (over the limits, or over
+  // the dialect's own ceiling: 2^32-1 for varint32 and u32be);
+  // kEnvelopeNotSupported when a dialect without envelopes is given a
+  // non-empty envelope; InvalidArgument for invalid options.
+  absl::Status EncodeTo(const Envelope& envelope, absl::Cord payload,
+                        EncodedFrame* out) const;
+
+  absl::StatusOr<EncodedFrame> Encode(const Envelope& envelope, absl::Cord payload) const;
+  absl::StatusOr<EncodedFrame> Encode(const Message& message) const {
+    return Encode(message.envelope, message.payload);
+  }
+
+ private:
+  EncoderOptions options_;
+};
+
+}  // namespace lpframe
+
+#endif  // LPFRAME_LIB_FRAME_ENCODER_H_

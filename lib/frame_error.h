@@ -1,0 +1,81 @@
+// File: lib/frame_error.h
+//
+// Typed framing errors. Every error the codec reports is an absl::Status
+// with a canonical code chosen per cause (table below) and a FrameErrorCode
+// attached as a Status payload, so callers can branch on the exact cause:
+//
+//   absl::Status s = decoder.Finish();
+//   if (GetFrameErrorCode(s) == FrameErrorCode::kTruncatedPayload) ...
+//
+// Cause                        FrameErrorCode           absl::StatusCode
+// ---------------------------  -----------------------  -------------------
+// magic bytes wrong            kBadMagic                kInvalidArgument
+// HTTP / TLS / SSH on the port kForeignProtocol         kInvalidArgument
+// unknown version              kUnsupportedVersion      kUnimplemented
+// header check mismatch        kHeaderCorrupt           kDataLoss
+// reserved flag bit set        kReservedFlags           kInvalidArgument
+// malformed length prefix      kMalformedLength         kInvalidArgument
+// envelope over the limit      kEnvelopeTooLarge        kResourceExhausted
+// payload over the limit       kPayloadTooLarge         kResourceExhausted
+// envelope not a protobuf      kInvalidEnvelope         kInvalidArgument
+// checksum trailer mismatch    kChecksumMismatch        kDataLoss
+// EOF inside header            kTruncatedHeader         kDataLoss
+// EOF inside envelope          kTruncatedEnvelope       kDataLoss
+// EOF inside payload           kTruncatedPayload        kDataLoss
+// EOF inside checksum trailer  kTruncatedTrailer        kDataLoss
+// sender: envelope not allowed kEnvelopeNotSupported    kInvalidArgument
+//
+// docs/PROTOCOL.md section 7 is the normative version of this table.
+#ifndef LPFRAME_LIB_FRAME_ERROR_H_
+#define LPFRAME_LIB_FRAME_ERROR_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+
+namespace lpframe {
+
+enum class FrameErrorCode : int {
+  kNone = 0,  // not a framing error (OK, or a status from elsewhere)
+  kBadMagic = 1,
+  kForeignProtocol = 2,
+  kUnsupportedVersion = 3,
+  kHeaderCorrupt = 4,
+  kReservedFlags = 5,
+  kMalformedLength = 6,
+  kEnvelopeTooLarge = 7,
+  kPayloadTooLarge = 8,
+  kInvalidEnvelope = 9,
+  kChecksumMismatch = 10,
+  kTruncatedHeader = 11,
+  kTruncatedEnvelope = 12,
+  kTruncatedPayload = 13,
+  kTruncatedTrailer = 14,
+  kEnvelopeNotSupported = 15,
+};
+
+// Stable upper-snake name used in test vectors and reports, e.g.
+// "PAYLOAD_TOO_LARGE". "NONE" for kNone.
+absl::string_view FrameErrorCodeName(FrameErrorCode code);
+
+// Inverse of FrameErrorCodeName. Returns false for an unknown name.
+bool ParseFrameErrorCode(absl::string_view name, FrameErrorCode* code);
+
+// The canonical absl code used for `code` (see the table above).
+absl::StatusCode CanonicalCodeFor(FrameErrorCode code);
+
+// Builds the status for `code`: canonical code, `message`, and the typed
+// payload. The message is prefixed with the name, e.g.
+// "PAYLOAD_TOO_LARGE: frame at stream offset 0 declares ...".
+absl::Status MakeFrameError(FrameErrorCode code, absl::string_view message);
+
+// The FrameErrorCode attached to `status`, or kNone when there is none.
+FrameErrorCode GetFrameErrorCode(const absl::Status& status);
+
+// True for the truncation codes (EOF inside a frame).
+bool IsTruncation(FrameErrorCode code);
+
+}  // namespace lpframe
+
+#endif  // LPFRAME_LIB_FRAME_ERROR_H_

@@ -1,0 +1,75 @@
+// File: lib/payload_writer.h
+//
+// Assembles one payload of a known length into an absl::Cord, block by
+// block, as its bytes arrive. Bytes are written once (copied from a caller's
+// buffer, or read by the caller straight into WritableSpan()) and never
+// moved again: each full block becomes one Cord chunk.
+//
+// Storage follows arrival: a block is allocated only when the next byte
+// needs it, so a payload declared as 1 GiB of which 10 bytes arrived holds
+// one block. Blocks of the pool's size come from the BlockPool and return
+// to it when the last Cord referencing them is destroyed; the final,
+// shorter piece of a payload is allocated at its exact size.
+//
+// Thread-compatible. The Cords it produces are independent values that may
+// move to other threads.
+#ifndef LPFRAME_LIB_PAYLOAD_WRITER_H_
+#define LPFRAME_LIB_PAYLOAD_WRITER_H_
+
+#include <cstdint>
+#include <memory>
+
+#include "absl/strings/cord.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+#include "lib/block_pool.h"
+
+namespace lpframe {
+
+class PayloadWriter {
+ public:
+  explicit PayloadWriter(std::shared_ptr<BlockPool> pool);
+  ~PayloadWriter();
+  PayloadWriter(const PayloadWriter&) = delete;
+  PayloadWriter& operator=(const PayloadWriter&) = delete;
+
+  // Starts a payload of exactly `length` bytes, abandoning any previous one.
+  void Begin(uint64_t length);
+
+  uint64_t remaining() const { return remaining_; }
+
+  // Room for the next bytes of the payload, inside its final storage:
+  // non-empty while remaining() > 0, never larger than remaining().
+  // Write into it, then Commit(n) with n <= its size.
+  absl::Span<char> WritableSpan();
+  void Commit(size_t n);
+
+  // Copies `bytes` (at most remaining()) into the payload.
+  void Append(absl::string_view bytes);
+
+  // The finished payload. Requires remaining() == 0. Resets the writer.
+  absl::Cord Finish();
+
+  // Drops the current payload and its storage.
+  void Abandon();
+
+  // Bytes of storage this writer holds right now (blocks of the payload in
+  // progress, filled or not), for memory accounting.
+  uint64_t reserved_bytes() const { return reserved_; }
+
+ private:
+  void SealBlock();
+
+  std::shared_ptr<BlockPool> pool_;
+  absl::Cord cord_;
+  uint64_t remaining_ = 0;
+  uint64_t reserved_ = 0;
+  char* block_ = nullptr;    // block being filled
+  size_t block_size_ = 0;    // its capacity
+  size_t block_used_ = 0;    // bytes written to it
+  bool block_pooled_ = false;
+};
+
+}  // namespace lpframe
+
+#endif  // LPFRAME_LIB_PAYLOAD_WRITER_H_
