@@ -176,7 +176,9 @@ std::string FrameDecoder::DescribeState() const {
 
 void FrameDecoder::PumpPending() {
   if (pending_.empty() || ready_ || !error_.ok()) return;
-  pending_.Consume(Consume(pending_.view()));
+  const size_t used = Consume(pending_.view());
+  // On error, Fail() has already dropped (and freed) the buffered bytes.
+  if (error_.ok()) pending_.Consume(used);
 }
 
 size_t FrameDecoder::Consume(absl::string_view src) {

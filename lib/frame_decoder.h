@@ -12,9 +12,9 @@
 //     if (n == 0) { status = decoder.Finish(); break; }  // OK = clean EOF
 //     decoder.Feed(absl::string_view(buf, n));
 //     Message m;
-//     DecodeStep step;
-//     while ((step = decoder.Next(&m)).is_message()) Handle(m);  // drain all
-//     if (step.is_error()) { Close(step.error); break; }        // stop
+//     DecodeStep step = decoder.Next(&m);
+//     for (; step.is_message(); step = decoder.Next(&m)) Handle(m);  // drain all
+//     if (step.is_error()) { Close(step.error()); break; }          // stop
 //   }
 //
 // Each Next() has exactly one of three outcomes: a complete message, "need

@@ -3,10 +3,23 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "lib/frame_error.h"
 #include "lib/xxh3_digest.h"
 
 namespace lpframe {
+namespace {
+
+absl::Status PayloadTooLarge(uint64_t payload_size, const FrameLimits& limits) {
+  return MakeFrameError(
+      FrameErrorCode::kPayloadTooLarge,
+      absl::StrCat("refusing to send a ", payload_size, "-byte payload; the limit is ",
+                   limits.max_payload_bytes,
+                   " bytes (FrameLimits::max_payload_bytes); nothing was written"));
+}
+
+}  // namespace
 
 void EncodedFrame::AppendSlices(std::vector<absl::string_view>* out) const {
   if (!prefix_.empty()) out->push_back(prefix_);
@@ -54,15 +67,13 @@ absl::Status FrameEncoder::EncodeTo(const Envelope& envelope, absl::Cord payload
   if (!valid.ok()) return valid;
   const uint64_t payload_size = payload.size();
   const FrameLimits& limits = options_.limits;
-  if (payload_size > limits.max_payload_bytes) {
-    return MakeFrameError(
-        FrameErrorCode::kPayloadTooLarge,
-        absl::StrCat("refusing to send a ", payload_size, "-byte payload; the limit is ",
-                     limits.max_payload_bytes,
-                     " bytes (FrameLimits::max_payload_bytes); nothing was written"));
-  }
   out->trailer_size_ = 0;
   if (options_.dialect != Dialect::kNative) {
+    if (options_.checksum) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("EncoderOptions::checksum is a native-format feature; the ",
+                       DialectName(options_.dialect), " dialect has no checksum trailer"));
+    }
     if (envelope.ByteSizeLong() != 0) {
       return MakeFrameError(
           FrameErrorCode::kEnvelopeNotSupported,
@@ -70,6 +81,7 @@ absl::Status FrameEncoder::EncodeTo(const Envelope& envelope, absl::Cord payload
                        " dialect carries only a body; the envelope (",
                        envelope.ShortDebugString(), ") cannot be sent"));
     }
+    if (payload_size > limits.max_payload_bytes) return PayloadTooLarge(payload_size, limits);
     if (payload_size > UINT32_MAX) {
       return MakeFrameError(
           FrameErrorCode::kPayloadTooLarge,
@@ -97,6 +109,7 @@ absl::Status FrameEncoder::EncodeTo(const Envelope& envelope, absl::Cord payload
                      limits.max_envelope_bytes,
                      " bytes (FrameLimits::max_envelope_bytes); nothing was written"));
   }
+  if (payload_size > limits.max_payload_bytes) return PayloadTooLarge(payload_size, limits);
   FrameHeader header;
   header.flags = options_.checksum ? kFlagChecksum : 0;
   header.envelope_length = static_cast<uint32_t>(envelope_size);
@@ -104,7 +117,16 @@ absl::Status FrameEncoder::EncodeTo(const Envelope& envelope, absl::Cord payload
   out->prefix_.resize(kHeaderSize + envelope_size);
   char* p = &out->prefix_[0];
   EncodeFrameHeader(header, p);
-  envelope.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(p + kHeaderSize));
+  if (envelope.metadata_size() > 1) {
+    // Map order is unspecified; sort it so equal envelopes give equal bytes.
+    google::protobuf::io::ArrayOutputStream array(p + kHeaderSize,
+                                                  static_cast<int>(envelope_size));
+    google::protobuf::io::CodedOutputStream coded(&array);
+    coded.SetSerializationDeterministic(true);
+    envelope.SerializeWithCachedSizes(&coded);
+  } else {
+    envelope.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(p + kHeaderSize));
+  }
   out->payload_ = std::move(payload);
   if (options_.checksum) {
     Xxh3Digest digest;
