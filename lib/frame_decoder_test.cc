@@ -1230,8 +1230,10 @@ TEST(FrameDecoderFailureTest, AFatalErrorSticks) {
       step = decoder.Next(&out);
       ASSERT_TRUE(step.is_error());
       EXPECT_EQ(step.error(), error);
+      const uint64_t before_feed = decoder.bytes_received();
       decoder.Feed(good);  // ignored
-      EXPECT_EQ(decoder.bytes_received(), received);
+      EXPECT_EQ(decoder.bytes_received(), before_feed);
+      EXPECT_EQ(before_feed, received + i * good.size());  // CommitRead counts
       // Reading after the error must neither crash nor revive the decoder.
       absl::Span<char> span = decoder.PrepareRead(good.size());
       EXPECT_FALSE(decoder.read_is_direct());

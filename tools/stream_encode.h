@@ -27,7 +27,8 @@
 // envelope: a line with a non-empty envelope fails with
 // ENVELOPE_NOT_SUPPORTED.
 //
-// Errors name the line and, where it applies, the 1-based column:
+// Errors name the line and, where it applies, the 1-based column (for text
+// protos, where protobuf's parser noticed the error, e.g. after a bad name):
 //   "line 4, column 22: envelope: Expected integer, got: abc".
 #ifndef LPFRAME_TOOLS_STREAM_ENCODE_H_
 #define LPFRAME_TOOLS_STREAM_ENCODE_H_

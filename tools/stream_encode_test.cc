@@ -108,7 +108,7 @@ TEST(ParseStreamLineTest, PayloadWordInsideQuotedEnvelopeStringDoesNotSplit) {
 
 TEST(ParseStreamLineTest, ErrorsNameTheColumnAndWhatWasWrong) {
   EXPECT_THAT(ParseError("envelope id: abc"), HasSubstr("column 14: envelope: Expected integer"));
-  EXPECT_THAT(ParseError("envelope nope: 1"), HasSubstr("column 10: envelope:"));
+  EXPECT_THAT(ParseError("envelope nope: 1"), HasSubstr("column 14: envelope: Message type \"lpframe.Envelope\" has no field named \"nope\""));
   EXPECT_THAT(ParseError("payload hex:0g"), HasSubstr("column 14: 'g' is not a hex digit"));
   EXPECT_THAT(ParseError("payload hex:abc"), HasSubstr("odd number of hex digits (3)"));
   EXPECT_THAT(ParseError("payload \"abc"), HasSubstr("column 9: unterminated string"));
@@ -139,7 +139,7 @@ TEST(EncodeTextTest, ErrorsNameTheLineNumber) {
       "# header\n\npayload \"ok\"\nenvelope id: 1 kind: KIND_NOPE\n", Native());
   ASSERT_FALSE(out.ok());
   EXPECT_EQ(out.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(out.status().message(), HasSubstr("line 4, column 22: envelope:"));
+  EXPECT_THAT(out.status().message(), HasSubstr("line 4, column 31: envelope: Unknown enumeration value"));
   EXPECT_THAT(out.status().message(), HasSubstr("KIND_NOPE"));
 }
 
