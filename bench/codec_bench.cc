@@ -25,9 +25,11 @@
 // Units: bytes_per_second counts WIRE bytes (header + envelope + payload [+
 // trailer]) of the stream decoded or encoded; the "payload_rate" counter
 // counts payload bytes only; items_per_second counts frames. All benchmarks
-// use real (wall-clock) time. After the usual console output, main() prints
-// a Markdown summary: GB/s (10^9 bytes), frames/s, ratios to the memcpy
-// ceilings of the same byte count, and the target checks.
+// use real (wall-clock) time. By default every benchmark runs 3 repetitions
+// and the console shows mean/median/stddev/cv (--benchmark_repetitions=N
+// overrides). After the console output, main() prints a Markdown summary of
+// the medians: GB/s (10^9 bytes), frames/s, ratios to the memcpy ceilings of
+// the same byte count, a noise indicator, and the target checks.
 //
 // Each decoded message's payload Cord is destroyed right after Next()
 // returns it, so payload blocks go back to BlockPool::Default() (which caches
@@ -437,11 +439,18 @@ class SummaryReporter : public benchmark::ConsoleReporter {
     benchmark::ConsoleReporter::ReportRuns(runs);
     for (const Run& run : runs) {
       if (run.error_occurred) continue;
-      const bool median = run.run_type == Run::RT_Aggregate;
-      if (median && run.aggregate_name != "median") continue;
       Result& r = results_[run.run_name.function_name];
+      const bool median = run.run_type == Run::RT_Aggregate;
+      if (median && run.aggregate_name == "cv") {
+        r.cv_percent = 100.0 * run.real_accumulated_time;  // cv of the wall time
+        continue;
+      }
+      if (median && run.aggregate_name != "median") continue;
       if (r.from_median && !median) continue;
       r.from_median = median;
+      r.cpu_percent = run.real_accumulated_time > 0
+                          ? 100.0 * run.cpu_accumulated_time / run.real_accumulated_time
+                          : 0.0;
       r.bytes_per_second = Get(run, "bytes_per_second");
       r.items_per_second = Get(run, "items_per_second");
       r.payload_per_second = Get(run, "payload_rate");
@@ -455,7 +464,9 @@ class SummaryReporter : public benchmark::ConsoleReporter {
     benchmark::ConsoleReporter::Finalize();
     std::ostream& out = GetOutputStream();
     out << "\n## Summary (GB/s = 10^9 bytes/s, wall-clock time; bytes are wire bytes\n"
-           "## unless marked payload; ratio = decode rate / memcpy rate, same byte count)\n\n";
+           "## unless marked payload; ratio = decode rate / memcpy rate, same byte count;\n"
+           "## figures are medians over repetitions; cpu/wall = CPU time / wall time (well\n"
+           "## below 100% = the process was preempted), cv = spread over repetitions)\n\n";
     PrintDecode(out);
     PrintEncode(out);
     PrintTargets(out);
@@ -470,7 +481,16 @@ class SummaryReporter : public benchmark::ConsoleReporter {
     double frames_per_iteration = 0;
     double direct_percent = 0;
     bool has_direct = false;
+    double cpu_percent = 0;   // CPU time / wall time: well below 100 = preempted
+    double cv_percent = -1;   // spread of the wall time over repetitions
   };
+
+  static std::string Noise(const Result* r) {
+    if (r == nullptr) return "-";
+    std::string out = absl::StrFormat("%.0f%%", r->cpu_percent);
+    if (r->cv_percent >= 0) absl::StrAppendFormat(&out, " / %.1f%%", r->cv_percent);
+    return out;
+  }
 
   static double Get(const Run& run, const std::string& key) {
     auto it = run.counters.find(key);
@@ -497,17 +517,18 @@ class SummaryReporter : public benchmark::ConsoleReporter {
   void PrintDecode(std::ostream& out) const {
     out << "### Decode (minimal envelope) and memcpy ceiling\n\n"
         << "| payload | mode | frames/iter | wire GB/s | payload GB/s | frames/s | "
-           "vs memcpy 8KiB pieces | vs one memcpy | direct % |\n"
-        << "|---|---|---:|---:|---:|---:|---:|---:|---:|\n";
+           "vs memcpy 8KiB pieces | vs one memcpy | direct % | cpu/wall, cv |\n"
+        << "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
     for (size_t size : kSizes) {
       const std::string s = SizeName(size);
       const Result* pieces = Find("Memcpy/pieces_8KiB/" + s);
       const Result* whole = Find("Memcpy/one_call/" + s);
       for (const Result* m : {whole, pieces}) {
         if (m == nullptr) continue;
-        out << absl::StrFormat("| %s | memcpy %s | - | %.2f | - | - | %s | %s | - |\n", s,
+        out << absl::StrFormat("| %s | memcpy %s | - | %.2f | - | - | %s | %s | - | %s |\n", s,
                                m == whole ? "one call" : "8KiB pieces",
-                               m->bytes_per_second / 1e9, Ratio(m, pieces), Ratio(m, whole));
+                               m->bytes_per_second / 1e9, Ratio(m, pieces), Ratio(m, whole),
+                               Noise(m));
       }
       std::vector<std::pair<std::string, std::string>> rows;
       for (const char* mode : {"feed_whole", "feed_8KiB", "direct_8KiB", "direct_span"}) {
@@ -522,19 +543,21 @@ class SummaryReporter : public benchmark::ConsoleReporter {
       for (const auto& [name, label] : rows) {
         const Result* r = Find(name);
         if (r == nullptr) continue;
-        out << absl::StrFormat("| %s | %s | %.0f | %.2f | %.2f | %s | %s | %s | %s |\n", s,
-                               label, r->frames_per_iteration, r->bytes_per_second / 1e9,
+        out << absl::StrFormat("| %s | %s | %.0f | %.2f | %.2f | %s | %s | %s | %s | %s |\n",
+                               s, label, r->frames_per_iteration, r->bytes_per_second / 1e9,
                                r->payload_per_second / 1e9, Rate(r->items_per_second),
                                Ratio(r, pieces), Ratio(r, whole),
                                r->has_direct ? absl::StrFormat("%.1f", r->direct_percent)
-                                             : std::string("-"));
+                                             : std::string("-"),
+                               Noise(r));
       }
     }
     if (const Result* r = Find("Decode64B/frames_per_second")) {
       out << absl::StrFormat(
           "\nDecode64B/frames_per_second (64 B payload, fed in 8 KiB pieces): %s frames/s "
-          "(%.1f ns/frame)\n",
-          Rate(r->items_per_second), r->items_per_second > 0 ? 1e9 / r->items_per_second : 0.0);
+          "(%.1f ns/frame; cpu/wall, cv: %s)\n",
+          Rate(r->items_per_second), r->items_per_second > 0 ? 1e9 / r->items_per_second : 0.0,
+          Noise(r));
     }
     out << "\n";
   }
@@ -542,20 +565,22 @@ class SummaryReporter : public benchmark::ConsoleReporter {
   void PrintEncode(std::ostream& out) const {
     out << "### Encode (FrameEncoder::EncodeTo into a reused EncodedFrame)\n\n"
         << "| payload | plain frames/s | plain ns/frame | +checksum frames/s | "
-           "+checksum wire GB/s |\n"
-        << "|---|---:|---:|---:|---:|\n";
+           "+checksum wire GB/s | cpu/wall, cv (plain; checksum) |\n"
+        << "|---|---:|---:|---:|---:|---|\n";
     for (size_t size : kSizes) {
       const std::string s = SizeName(size);
       const Result* plain = Find("Encode/plain/" + s);
       const Result* sum = Find("Encode/checksum/" + s);
       if (plain == nullptr && sum == nullptr) continue;
       out << absl::StrFormat(
-          "| %s | %s | %s | %s | %s |\n", s, plain ? Rate(plain->items_per_second) : "-",
+          "| %s | %s | %s | %s | %s | %s; %s |\n", s,
+          plain ? Rate(plain->items_per_second) : "-",
           plain && plain->items_per_second > 0
               ? absl::StrFormat("%.1f", 1e9 / plain->items_per_second)
               : std::string("-"),
           sum ? Rate(sum->items_per_second) : "-",
-          sum ? absl::StrFormat("%.2f", sum->bytes_per_second / 1e9) : std::string("-"));
+          sum ? absl::StrFormat("%.2f", sum->bytes_per_second / 1e9) : std::string("-"),
+          Noise(plain), Noise(sum));
     }
     out << "\n";
   }
@@ -572,13 +597,13 @@ class SummaryReporter : public benchmark::ConsoleReporter {
       const double ratio = r->bytes_per_second / pieces->bytes_per_second;
       out << absl::StrFormat(
           "- decode %s fed in 8 KiB pieces >= 0.8x memcpy in 8 KiB pieces: %.2fx %s "
-          "(vs one memcpy: %s)\n",
-          s, ratio, ratio >= 0.8 ? "MET" : "MISSED", Ratio(r, whole));
+          "(vs one memcpy: %s; cpu/wall, cv: decode %s, memcpy %s)\n",
+          s, ratio, ratio >= 0.8 ? "MET" : "MISSED", Ratio(r, whole), Noise(r), Noise(pieces));
     }
     if (const Result* r = Find("Decode64B/frames_per_second")) {
-      out << absl::StrFormat("- 64 B payloads >= 5 M frames/s (one core): %s frames/s %s\n",
-                             Rate(r->items_per_second),
-                             r->items_per_second >= 5e6 ? "MET" : "MISSED");
+      out << absl::StrFormat(
+          "- 64 B payloads >= 5 M frames/s (one core): %s frames/s %s (cpu/wall, cv: %s)\n",
+          Rate(r->items_per_second), r->items_per_second >= 5e6 ? "MET" : "MISSED", Noise(r));
     }
     out << "\n";
   }
@@ -595,15 +620,28 @@ int main(int argc, char** argv) {
   // library's own reporter unchanged.
   bool console = true;
   bool color = isatty(STDOUT_FILENO) != 0;
+  bool repetitions_given = false;
   for (int i = 1; i < argc; ++i) {
     const absl::string_view arg = argv[i];
+    if (absl::StartsWith(arg, "--benchmark_repetitions")) repetitions_given = true;
     if (absl::StartsWith(arg, "--benchmark_format=") && arg != "--benchmark_format=console") {
       console = false;
     }
     if (arg == "--benchmark_color=false" || arg == "--benchmark_color=no") color = false;
   }
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  // Default: 3 repetitions, medians shown (the machine this runs on is shared
+  // and noisy). --benchmark_repetitions=N on the command line overrides it.
+  std::vector<char*> args(argv, argv + argc);
+  std::string reps = "--benchmark_repetitions=3";
+  std::string aggregates = "--benchmark_display_aggregates_only=true";
+  if (!repetitions_given) {
+    args.insert(args.begin() + 1, &aggregates[0]);
+    args.insert(args.begin() + 1, &reps[0]);
+  }
+  int args_count = static_cast<int>(args.size());
+  args.push_back(nullptr);
+  benchmark::Initialize(&args_count, args.data());
+  if (benchmark::ReportUnrecognizedArguments(args_count, args.data())) return 1;
   if (console) {
     lpframe_bench::SummaryReporter reporter(color ? benchmark::ConsoleReporter::OO_Color
                                                   : benchmark::ConsoleReporter::OO_None);

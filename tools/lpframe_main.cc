@@ -138,6 +138,11 @@ int RunEncode(const std::string& input, const std::string& output,
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(absl::StrCat(kUsage, lpframe::kStreamTextFormatHelp));
   const std::vector<char*> args = ParseFlags(argc, argv);
+  // Under `bazel run`, relative paths are the user's, not the runfiles'.
+  if (const char* dir = std::getenv("BUILD_WORKING_DIRECTORY"); dir != nullptr && chdir(dir) != 0) {
+    std::cerr << "lpframe: cannot enter " << dir << ": " << std::strerror(errno) << "\n";
+    return 2;
+  }
   if (args.size() < 2) return UsageError("missing subcommand: encode or dump");
   if (args.size() > 3) return UsageError("expected at most one input file");
   const std::string command = args[1];

@@ -7,11 +7,19 @@
 // the end one summary line, or the framing error with its FrameErrorCode
 // name and the byte offset of the frame in error.
 //
-//   #0 offset=0 wire=47 flags=0x0000 envelope=18 payload=5
+//   #0 offset=0 wire=45 flags=0x0000 envelope=16 payload=5
 //     envelope: id: 1 kind: KIND_REQUEST content_type: "text/plain"
 //     payload:  0000  68 65 6c 6c 6f                                   |hello|
+//   #1 offset=45 wire=33 flags=0x0001(CHECKSUM) checksum=0x... envelope=0 payload=1
 //   ...
-//   3 messages, 153 bytes, clean end of stream
+//   3 messages, 123 bytes, clean end of stream
+// or, last:
+//   error at byte offset 78 (frame #2): TRUNCATED_PAYLOAD: stream ended ...
+//
+// The interop dialects show prefix=<length prefix bytes> instead of the
+// native header fields, and no envelope line. A typed payload (content_type
+// "type.googleapis.com/<type>") whose type is linked in is also shown
+// decoded, on a "typed:" line.
 //
 // The dumper feeds the decoder at most DecodeStep::bytes_needed() bytes at a
 // time. That bound never reaches past the end of the frame being decoded, so
