@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <ostream>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -37,6 +38,10 @@
 #include "lib/xxh3_digest.h"
 
 namespace lpframe {
+
+// Readable gtest output for FrameErrorCode values.
+void PrintTo(FrameErrorCode code, std::ostream* os) { *os << FrameErrorCodeName(code); }
+
 namespace {
 
 using ::google::protobuf::util::MessageDifferencer;
@@ -314,7 +319,8 @@ class WindowedPieces {
   WindowedPieces(size_t stream_size, size_t block) : block_(block) {
     const size_t kWindow = 8 << 10;
     std::vector<size_t> hot = {0, stream_size};
-    for (size_t b = BlockPool::kDefaultBlockSize; b < stream_size; b += BlockPool::kDefaultBlockSize) {
+    for (size_t b = BlockPool::kDefaultBlockSize; b < stream_size;
+         b += BlockPool::kDefaultBlockSize) {
       hot.push_back(b);
     }
     for (size_t h : hot) {
@@ -1065,7 +1071,7 @@ TEST(FrameDecoderForeignProtocolTest, ForeignPrefixCutShortByEndOfStream) {
       {std::string("\x16\x03", 2), FrameErrorCode::kBadMagic},
       {"GET ", FrameErrorCode::kForeignProtocol},
       {"L", FrameErrorCode::kTruncatedHeader},
-      {"LPFR", FrameErrorCode::kTruncatedHeader},
+      {"LPFR", FrameErrorCode::kTruncatedHeader},  // "had 4 of 24", checked below
       {std::string("LPFR\x00\x01", 6), FrameErrorCode::kTruncatedHeader},
   };
   for (const Case& c : cases) {
@@ -1073,6 +1079,10 @@ TEST(FrameDecoderForeignProtocolTest, ForeignPrefixCutShortByEndOfStream) {
       SCOPED_TRACE(absl::StrCat(absl::CHexEscape(c.bytes), ", block ", block));
       DecodeResult r = FeedInBlocks(DecoderOptionsFor(kFlavors[0]), c.bytes, block);
       ExpectFrameError(r.status, c.code);
+      if (c.code == FrameErrorCode::kTruncatedHeader) {
+        EXPECT_THAT(std::string(r.status.message()),
+                    HasSubstr(absl::StrCat("had ", c.bytes.size(), " of 24")));
+      }
     }
   }
 }
@@ -1089,6 +1099,7 @@ TEST(FrameDecoderHeaderTest, BadMagicFailsAsSoonAsItIsWrong) {
       {"lpfr" + std::string(20, '\0'), 1},
       {std::string(24, '\0'), 1},
       {"GEXX" + std::string(20, '\0'), 3},  // "GE" could still be HTTP
+      {"PX" + std::string(22, '\0'), 2},    // PROTOCOL.md §3.8 examples
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(absl::CHexEscape(c.bytes));
@@ -1237,6 +1248,114 @@ TEST(FrameDecoderBodyTest, ChecksumOverEmptyBody) {
 }
 
 // ---------------------------------------------------------------------------
+// PROTOCOL.md examples and rules.
+
+std::string Unhex(absl::string_view hex) { return absl::HexStringToBytes(hex); }
+
+TEST(FrameDecoderProtocolTest, SpecExamplesDecode) {
+  Envelope e;
+  e.set_id(1);
+  e.set_kind(KIND_MESSAGE);
+  Message hello;
+  hello.envelope = e;
+  hello.payload = absl::Cord("hello");
+  struct Case {
+    const char* name;
+    Dialect dialect;
+    std::string wire;
+    Message want;
+  };
+  Message bare_hello;
+  bare_hello.payload = absl::Cord("hello");
+  const Case cases[] = {
+      {"§3.1 example 1", Dialect::kNative,
+       Unhex("4c5046520001000000000004000000000000000507f8e1470801100168656c6c6f"), hello},
+      {"§3.1 example 2", Dialect::kNative,
+       Unhex("4c504652000100010000000400000000000000053d3c3ad20801100168656c6c6f"
+             "035cd175f1291530"),
+       hello},
+      {"§3.1 example 3", Dialect::kNative,
+       Unhex("4c50465200010000000000000000000000000000a7af474d"), Message()},
+      {"§8.1 example", Dialect::kVarint32, Unhex("0568656c6c6f"), bare_hello},
+      {"§2.2 non-minimal varint", Dialect::kVarint32, Unhex("850068656c6c6f"), bare_hello},
+      {"§2.2 five-byte zero", Dialect::kVarint32, Unhex("8080808000"), Message()},
+      {"§8.2 example", Dialect::kU32BE, Unhex("0000000568656c6c6f"), bare_hello},
+  };
+  for (const Case& c : cases) {
+    for (size_t block : kBlockSizes) {
+      SCOPED_TRACE(absl::StrCat(c.name, ", block ", block));
+      DecoderOptions options;
+      options.dialect = c.dialect;
+      DecodeResult r = FeedInBlocks(options, c.wire + c.wire, block);
+      EXPECT_TRUE(r.status.ok()) << r.status;
+      ExpectMessagesEqual({c.want, c.want}, r.messages);
+    }
+  }
+}
+
+// §8: a length within the limit is never checked for a foreign protocol.
+TEST(FrameDecoderProtocolTest, U32beLengthWithinTheLimitIsNotForeign) {
+  DecoderOptions options;
+  options.dialect = Dialect::kU32BE;
+  options.limits.max_payload_bytes = 0xffffffffu;
+  FrameDecoder decoder(options);
+  decoder.Feed("GET / HTTP/1.1\r\n");
+  Message out;
+  DecodeStep step = decoder.Next(&out);
+  ASSERT_TRUE(step.need_more()) << step.error();
+  EXPECT_EQ(step.bytes_needed(), 1195725856u - 12);  // "GET " as a length
+  EXPECT_EQ(GetFrameErrorCode(decoder.Finish()), FrameErrorCode::kTruncatedPayload);
+}
+
+// §3.8 step 3: envelope_length is checked before payload_length.
+TEST(FrameDecoderProtocolTest, OverBothLimitsIsEnvelopeTooLarge) {
+  DecoderOptions options;
+  options.limits.max_envelope_bytes = 10;
+  options.limits.max_payload_bytes = 10;
+  FrameDecoder decoder(options);
+  decoder.Feed(NativeHeader(11, 11));
+  Message out;
+  DecodeStep step = decoder.Next(&out);
+  ASSERT_TRUE(step.is_error());
+  ExpectFrameError(step.error(), FrameErrorCode::kEnvelopeTooLarge);
+}
+
+// §4.7: invalid UTF-8 in a string field does not parse; unknown fields and
+// unknown enum values are accepted.
+TEST(FrameDecoderProtocolTest, EnvelopeValidityAndForwardCompatibility) {
+  auto frame_with_envelope = [](absl::string_view envelope) {
+    return NativeHeader(2, static_cast<uint32_t>(envelope.size())) + std::string(envelope) +
+           "pp";
+  };
+  struct Bad {
+    const char* name;
+    std::string envelope;
+  };
+  const Bad bad[] = {
+      {"content_type not UTF-8", Unhex("1a02fffe")},
+      {"metadata key not UTF-8", Unhex("2206") + Unhex("0a02c328") + Unhex("1200")},
+      {"status.message not UTF-8", Unhex("2a04") + Unhex("1202ff41")},
+  };
+  for (const Bad& c : bad) {
+    for (size_t block : {size_t{1}, size_t{100}}) {
+      SCOPED_TRACE(absl::StrCat(c.name, ", block ", block));
+      DecodeResult r = FeedInBlocks(DecoderOptions(), frame_with_envelope(c.envelope), block);
+      ExpectFrameError(r.status, FrameErrorCode::kInvalidEnvelope);
+    }
+  }
+  // Field 99 (varint), field 100 (bytes), kind 42: a v1 receiver delivers the
+  // known fields.
+  const std::string future = Unhex("0807") + Unhex("9806" "05") + Unhex("a20603616263") +
+                             Unhex("102a");
+  DecodeResult r = FeedInBlocks(DecoderOptions(), frame_with_envelope(future), 3);
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  ASSERT_EQ(r.messages.size(), 1u);
+  EXPECT_EQ(r.messages[0].envelope.id(), 7u);
+  EXPECT_EQ(static_cast<int>(r.messages[0].envelope.kind()), 42);
+  EXPECT_EQ(r.messages[0].payload, "pp");
+}
+
+// ---------------------------------------------------------------------------
 // Sticky failure.
 
 TEST(FrameDecoderFailureTest, AFatalErrorSticks) {
@@ -1317,6 +1436,41 @@ TEST(FrameDecoderFailureTest, ErrorFoundInsideBufferedBytesThroughCommitRead) {
   decoder.CommitRead(16);
   Message out;
   EXPECT_EQ(decoder.Next(&out).error(), step.error());
+}
+
+// PROTOCOL.md §6.2: on a fatal error the receiver releases what it buffered,
+// including the blocks of a payload in progress.
+TEST(FrameDecoderFailureTest, FailingInsideAPayloadReleasesItsStorage) {
+  for (const Flavor& f : kFlavors) {
+    SCOPED_TRACE(f.name);
+    const std::string frame = EncodeFrame(f, MakeMessage(f, 1 << 20, 1));
+    for (bool direct : {false, true}) {
+      SCOPED_TRACE(direct ? "direct reads" : "Feed");
+      auto pool = BlockPool::Create();
+      DecoderOptions options = DecoderOptionsFor(f);
+      options.pool = pool;
+      FrameDecoder decoder(options);
+      const size_t cut = frame.size() / 2;
+      if (direct) {
+        size_t pos = 0;
+        while (pos < cut) {
+          absl::Span<char> span = decoder.PrepareRead(65536);
+          const size_t n = std::min(span.size(), cut - pos);
+          std::memcpy(span.data(), frame.data() + pos, n);
+          decoder.CommitRead(n);
+          pos += n;
+        }
+      } else {
+        decoder.Feed(absl::string_view(frame).substr(0, cut));
+      }
+      Message out;
+      ASSERT_TRUE(decoder.Next(&out).need_more());
+      EXPECT_GE(decoder.reserved_bytes(), BlockPool::kDefaultBlockSize);
+      ExpectFrameError(decoder.Finish(), FrameErrorCode::kTruncatedPayload);
+      ExpectHoldsNoStorage(decoder);
+      EXPECT_GE(pool->cached_blocks(), 1u) << "the blocks went back to the pool";
+    }
+  }
 }
 
 TEST(FrameDecoderFailureTest, FeedAfterFinishIsIgnored) {

@@ -101,6 +101,8 @@ absl::Status FrameEncoder::EncodeTo(const Envelope& envelope, absl::Cord payload
     out->payload_ = std::move(payload);
     return absl::OkStatus();
   }
+  // PROTOCOL.md §6.3: the payload is checked before the envelope.
+  if (payload_size > limits.max_payload_bytes) return PayloadTooLarge(payload_size, limits);
   const size_t envelope_size = envelope.ByteSizeLong();
   if (envelope_size > limits.max_envelope_bytes) {
     return MakeFrameError(
@@ -109,7 +111,6 @@ absl::Status FrameEncoder::EncodeTo(const Envelope& envelope, absl::Cord payload
                      limits.max_envelope_bytes,
                      " bytes (FrameLimits::max_envelope_bytes); nothing was written"));
   }
-  if (payload_size > limits.max_payload_bytes) return PayloadTooLarge(payload_size, limits);
   FrameHeader header;
   header.flags = options_.checksum ? kFlagChecksum : 0;
   header.envelope_length = static_cast<uint32_t>(envelope_size);

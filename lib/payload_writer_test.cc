@@ -1,0 +1,206 @@
+// Tests for PayloadWriter: block-by-block assembly, storage that follows
+// arrival, and blocks going back to the pool.
+#include "lib/payload_writer.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/cord.h"
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "lib/block_pool.h"
+
+namespace lpframe {
+namespace {
+
+constexpr size_t kBlockSizes[] = {1, 2, 3, 5, 7, 13, 32, 1024, 8192};
+
+std::string PatternBytes(size_t n, uint32_t salt) {
+  std::string s(n, '\0');
+  uint32_t x = salt * 2654435761u + 5;
+  for (size_t i = 0; i < n; ++i) {
+    x = x * 1103515245u + 12345u;
+    s[i] = static_cast<char>(x >> 24);
+  }
+  return s;
+}
+
+std::vector<size_t> ChunkSizes(const absl::Cord& cord) {
+  std::vector<size_t> out;
+  for (absl::string_view c : cord.Chunks()) out.push_back(c.size());
+  return out;
+}
+
+TEST(PayloadWriterTest, EmptyPayload) {
+  auto pool = BlockPool::Create(16, 1024);
+  PayloadWriter w(pool);
+  w.Begin(0);
+  EXPECT_EQ(w.remaining(), 0u);
+  EXPECT_TRUE(w.WritableSpan().empty());
+  EXPECT_EQ(w.reserved_bytes(), 0u);
+  EXPECT_TRUE(w.Finish().empty());
+}
+
+TEST(PayloadWriterTest, SmallPayloadIsOneExactAllocation) {
+  auto pool = BlockPool::Create(1024, 1 << 20);
+  PayloadWriter w(pool);
+  const std::string data = PatternBytes(100, 1);
+  w.Begin(data.size());
+  EXPECT_EQ(w.reserved_bytes(), 0u) << "nothing before the first byte";
+  absl::Span<char> span = w.WritableSpan();
+  EXPECT_EQ(span.size(), 100u);
+  EXPECT_EQ(w.reserved_bytes(), 100u);
+  std::memcpy(span.data(), data.data(), 40);
+  w.Commit(40);
+  EXPECT_EQ(w.remaining(), 60u);
+  w.Append(absl::string_view(data).substr(40));
+  EXPECT_EQ(w.remaining(), 0u);
+  const absl::Cord out = w.Finish();
+  EXPECT_EQ(out, data);
+  EXPECT_EQ(ChunkSizes(out), std::vector<size_t>{100});
+  EXPECT_EQ(w.reserved_bytes(), 0u);
+  EXPECT_EQ(pool->cached_blocks(), 0u) << "not a pool block";
+}
+
+class PayloadWriterBlockTest : public ::testing::TestWithParam<size_t> {};
+
+INSTANTIATE_TEST_SUITE_P(AllBlockSizes, PayloadWriterBlockTest, ::testing::ValuesIn(kBlockSizes));
+
+// Pieces of `piece` bytes, alternately copied with Append and written into
+// WritableSpan, into 1 KiB pool blocks. (Blocks of at least 512 bytes: absl
+// copies smaller appended Cords, which would hide the block layout.)
+TEST_P(PayloadWriterBlockTest, AssemblesAnyPieceSizes) {
+  const size_t piece = GetParam();
+  constexpr size_t kBlock = 1024;
+  for (size_t total : {size_t{1}, size_t{1023}, size_t{1024}, size_t{1025}, size_t{4096},
+                       size_t{10007}, size_t{30000}}) {
+    SCOPED_TRACE(absl::StrCat("payload ", total, ", pieces of ", piece));
+    auto pool = BlockPool::Create(kBlock, 1 << 20);
+    const std::string data = PatternBytes(total, static_cast<uint32_t>(total));
+    absl::Cord out;
+    {
+      PayloadWriter w(pool);
+      w.Begin(total);
+      size_t pos = 0;
+      bool use_span = false;
+      while (pos < total) {
+        const size_t n = std::min(piece, total - pos);
+        if (use_span) {
+          size_t left = n;
+          while (left > 0) {
+            absl::Span<char> span = w.WritableSpan();
+            ASSERT_FALSE(span.empty());
+            ASSERT_LE(span.size(), w.remaining());
+            ASSERT_LE(span.size(), kBlock);
+            const size_t k = std::min(left, span.size());
+            std::memcpy(span.data(), data.data() + pos + (n - left), k);
+            w.Commit(k);
+            left -= k;
+          }
+        } else {
+          w.Append(absl::string_view(data).substr(pos, n));
+        }
+        use_span = !use_span;
+        pos += n;
+        ASSERT_EQ(w.remaining(), total - pos);
+        // Storage follows arrival: at most one block beyond the bytes written.
+        ASSERT_LE(w.reserved_bytes(), pos + kBlock);
+      }
+      out = w.Finish();
+      EXPECT_EQ(w.reserved_bytes(), 0u);
+    }
+    EXPECT_EQ(out, data);
+    // Full pool blocks, then the remainder allocated at its exact size.
+    const std::vector<size_t> chunks = ChunkSizes(out);
+    ASSERT_EQ(chunks.size(), (total + kBlock - 1) / kBlock);
+    for (size_t i = 0; i + 1 < chunks.size(); ++i) EXPECT_EQ(chunks[i], kBlock);
+    EXPECT_EQ(chunks.back(), total % kBlock == 0 ? kBlock : total % kBlock);
+    // The pooled blocks come back when the Cord goes away.
+    EXPECT_EQ(pool->cached_blocks(), 0u);
+    out.Clear();
+    EXPECT_EQ(pool->cached_blocks(), total / kBlock);
+  }
+}
+
+TEST(PayloadWriterTest, AbandonReturnsTheBlock) {
+  auto pool = BlockPool::Create(1024, 1 << 20);
+  PayloadWriter w(pool);
+  w.Begin(10000);
+  w.Append(PatternBytes(10, 1));
+  EXPECT_EQ(w.reserved_bytes(), 1024u);
+  w.Abandon();
+  EXPECT_EQ(w.reserved_bytes(), 0u);
+  EXPECT_EQ(w.remaining(), 0u);
+  EXPECT_EQ(pool->cached_blocks(), 1u);
+  // Sealed blocks of an abandoned payload come back too.
+  w.Begin(10000);
+  w.Append(PatternBytes(3000, 2));  // 2 full blocks + part of a 3rd
+  EXPECT_EQ(w.reserved_bytes(), 3072u);
+  EXPECT_EQ(pool->cached_blocks(), 0u);
+  w.Abandon();
+  EXPECT_EQ(pool->cached_blocks(), 3u);
+  // The writer is reusable.
+  w.Begin(3);
+  w.Append("xyz");
+  EXPECT_EQ(w.Finish(), "xyz");
+}
+
+TEST(PayloadWriterTest, BeginAbandonsThePreviousPayload) {
+  auto pool = BlockPool::Create(1024, 1 << 20);
+  PayloadWriter w(pool);
+  w.Begin(5000);
+  w.Append(PatternBytes(1500, 1));
+  w.Begin(5);
+  EXPECT_EQ(w.remaining(), 5u);
+  EXPECT_EQ(w.reserved_bytes(), 0u);
+  EXPECT_EQ(pool->cached_blocks(), 2u);
+  w.Append("hello");
+  EXPECT_EQ(w.Finish(), "hello");
+}
+
+TEST(PayloadWriterTest, DestructorReleasesWork) {
+  auto pool = BlockPool::Create(1024, 1 << 20);
+  {
+    PayloadWriter w(pool);
+    w.Begin(5000);
+    w.Append(PatternBytes(1500, 1));
+  }
+  EXPECT_EQ(pool->cached_blocks(), 2u);
+}
+
+TEST(PayloadWriterTest, CordOutlivesWriterAndPoolHandle) {
+  std::weak_ptr<BlockPool> weak;
+  absl::Cord out;
+  const std::string data = PatternBytes(1000, 3);
+  {
+    auto pool = BlockPool::Create(100, 1 << 20);
+    weak = pool;
+    PayloadWriter w(pool);
+    w.Begin(data.size());
+    w.Append(data);
+    out = w.Finish();
+  }
+  EXPECT_FALSE(weak.expired()) << "the Cord's blocks keep the pool alive";
+  EXPECT_EQ(out, data);
+  out.Clear();
+  EXPECT_TRUE(weak.expired());
+}
+
+TEST(PayloadWriterTest, NullPoolMeansTheDefaultPool) {
+  PayloadWriter w(nullptr);
+  const size_t block = BlockPool::Default()->block_size();
+  w.Begin(block + 10);
+  w.Append(std::string(5, 'a'));
+  EXPECT_EQ(w.reserved_bytes(), block);
+  w.Append(std::string(block + 5, 'b'));
+  const absl::Cord out = w.Finish();
+  EXPECT_EQ(out.size(), block + 10);
+  EXPECT_EQ(ChunkSizes(out), (std::vector<size_t>{block, 10}));
+}
+
+}  // namespace
+}  // namespace lpframe
