@@ -24,14 +24,47 @@ FrameDecoder::FrameDecoder(DecoderOptions options)
   if (!valid.ok()) Fail(std::move(valid));
 }
 
+bool FrameDecoder::NextFrameIsLarge(absl::string_view bytes) const {
+  return options_.dialect == Dialect::kNative && bytes.size() >= kHeaderSize &&
+         LoadBigEndian64(bytes.data() + 12) >= kSmallPayloadBytes;
+}
+
 void FrameDecoder::Feed(absl::string_view bytes) {
   if (finished_ || !error_.ok()) return;
   received_ += bytes.size();
-  if (pending_.empty() && !ready_) bytes.remove_prefix(Consume(bytes));
+  if (state_ == State::kPayload && payload_started_ && !ready_ && pending_.empty() &&
+      bytes.size() < payload_remaining_) {
+    payload_.Append(bytes);
+    if (checksum_) digest_.Update(bytes);
+    payload_remaining_ -= bytes.size();
+    offset_ += bytes.size();
+    return;
+  }
+  if (pending_.empty()) {
+    while (!bytes.empty() && error_.ok()) {
+      if (ready_) {
+        // Decode ahead only when the next frame is large: buffering it would
+        // copy every payload byte twice. Small frames are cheaper to buffer.
+        if (!NextFrameIsLarge(bytes)) break;
+        queue_.push_back(std::move(current_));
+        current_.payload.Clear();
+        ready_ = false;
+      }
+      bytes.remove_prefix(Consume(bytes));
+      if (!ready_) break;
+    }
+  }
   if (!bytes.empty() && error_.ok()) pending_.Append(bytes);
 }
 
-DecodeStep FrameDecoder::Next(Message* out) {
+DecodeStep FrameDecoder::NextSlow(Message* out) {
+  if (!queue_.empty()) {
+    Message& m = queue_.front();
+    out->envelope.Swap(&m.envelope);
+    out->payload = std::move(m.payload);
+    queue_.pop_front();
+    return DecodeStep::Message();
+  }
   if (!error_.ok()) return DecodeStep::Error(error_);
   if (!ready_) PumpPending();
   if (ready_) {
@@ -55,7 +88,7 @@ absl::Status FrameDecoder::Finish() {
     finished_ = true;
     return error_;
   }
-  if (ready_) {
+  if (ready_ || !queue_.empty()) {
     return absl::FailedPreconditionError(
         "FrameDecoder::Finish() called with a decoded message not yet taken: call "
         "Next() until it returns need-more first");
@@ -147,7 +180,7 @@ void FrameDecoder::CommitRead(size_t n) {
 }
 
 bool FrameDecoder::at_frame_boundary() const {
-  return error_.ok() && !ready_ && pending_.empty() && state_ == State::kHeader &&
+  return error_.ok() && !ready_ && queue_.empty() && pending_.empty() && state_ == State::kHeader &&
          header_have_ == 0;
 }
 

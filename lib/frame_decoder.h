@@ -36,6 +36,7 @@
 #define LPFRAME_LIB_FRAME_DECODER_H_
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 
@@ -102,7 +103,14 @@ class FrameDecoder {
 
   // The next message (moved into *out), need-more, or the fatal error.
   // Call until it stops returning messages: one Feed may complete many.
-  DecodeStep Next(Message* out);
+  DecodeStep Next(Message* out) {
+    if (!ready_ && queue_.empty() && state_ == State::kPayload && pending_.empty() &&
+        error_.ok()) {
+      return DecodeStep::NeedMore(payload_remaining_ + (checksum_ ? kChecksumTrailerSize : 0));
+    }
+    return NextSlow(out);
+  }
+  DecodeStep NextSlow(Message* out);
 
   // Declares end of stream after Next() returned need-more. OK when the
   // stream ended exactly at a frame boundary (a clean EOF); otherwise the
@@ -124,6 +132,10 @@ class FrameDecoder {
   // True between frames with nothing buffered: EOF now would be clean.
   bool at_frame_boundary() const;
   bool failed() const { return !error_.ok(); }
+  // Stream offset where the frame in progress (or the next one) starts.
+  uint64_t frame_start_offset() const {
+    return state_ == State::kHeader && header_have_ == 0 ? offset_ : frame_offset_;
+  }
   // Stream offset of the first byte not yet consumed by the state machine.
   uint64_t stream_offset() const { return offset_; }
   // Total bytes fed or committed so far.
@@ -152,6 +164,7 @@ class FrameDecoder {
   absl::Status LengthTooLarge(uint64_t declared, absl::string_view prefix);
   uint64_t BytesNeeded() const;
   void PumpPending();
+  bool NextFrameIsLarge(absl::string_view bytes) const;
 
   DecoderOptions options_;
   State state_ = State::kHeader;
@@ -176,6 +189,7 @@ class FrameDecoder {
   PayloadWriter payload_;
   Xxh3Digest digest_;
   Message current_;
+  std::deque<Message> queue_;  // complete messages decoded ahead by Feed
 
   uint64_t offset_ = 0;
   uint64_t received_ = 0;

@@ -45,6 +45,12 @@ constexpr CodeInfo kCodes[] = {
      absl::StatusCode::kDataLoss},
     {FrameErrorCode::kEnvelopeNotSupported, "ENVELOPE_NOT_SUPPORTED",
      absl::StatusCode::kInvalidArgument},
+    {FrameErrorCode::kEndOfStream, "END_OF_STREAM", absl::StatusCode::kOutOfRange},
+    {FrameErrorCode::kIdleTimeout, "IDLE_TIMEOUT", absl::StatusCode::kDeadlineExceeded},
+    {FrameErrorCode::kStallTimeout, "STALL_TIMEOUT", absl::StatusCode::kDeadlineExceeded},
+    {FrameErrorCode::kConnectionClosed, "CONNECTION_CLOSED",
+     absl::StatusCode::kFailedPrecondition},
+    {FrameErrorCode::kIoError, "IO_ERROR", absl::StatusCode::kUnavailable},
 };
 
 const CodeInfo* Find(FrameErrorCode code) {
@@ -76,11 +82,18 @@ absl::StatusCode CanonicalCodeFor(FrameErrorCode code) {
   return info == nullptr ? absl::StatusCode::kUnknown : info->canonical;
 }
 
-absl::Status MakeFrameError(FrameErrorCode code, absl::string_view message) {
-  absl::Status status(CanonicalCodeFor(code),
-                      absl::StrCat(FrameErrorCodeName(code), ": ", message));
-  status.SetPayload(kPayloadUrl, absl::Cord(absl::StrCat(static_cast<int>(code))));
+absl::Status WithFrameErrorCode(absl::Status status, FrameErrorCode code) {
+  if (!status.ok()) {
+    status.SetPayload(kPayloadUrl, absl::Cord(absl::StrCat(static_cast<int>(code))));
+  }
   return status;
+}
+
+absl::Status MakeFrameError(FrameErrorCode code, absl::string_view message) {
+  return WithFrameErrorCode(
+      absl::Status(CanonicalCodeFor(code),
+                   absl::StrCat(FrameErrorCodeName(code), ": ", message)),
+      code);
 }
 
 FrameErrorCode GetFrameErrorCode(const absl::Status& status) {

@@ -25,6 +25,13 @@
 // EOF inside checksum trailer  kTruncatedTrailer        kDataLoss
 // sender: envelope not allowed kEnvelopeNotSupported    kInvalidArgument
 //
+// Reported by the io layer (lib/io), which frames real connections:
+// peer closed at a boundary    kEndOfStream             kOutOfRange
+// no message within idle time  kIdleTimeout             kDeadlineExceeded
+// message stalled mid-frame    kStallTimeout            kDeadlineExceeded
+// use after close / failure    kConnectionClosed        kFailedPrecondition
+// socket error (reset, EPIPE)  kIoError                 (from errno)
+//
 // docs/PROTOCOL.md section 7 is the normative version of this table.
 #ifndef LPFRAME_LIB_FRAME_ERROR_H_
 #define LPFRAME_LIB_FRAME_ERROR_H_
@@ -53,6 +60,11 @@ enum class FrameErrorCode : int {
   kTruncatedPayload = 13,
   kTruncatedTrailer = 14,
   kEnvelopeNotSupported = 15,
+  kEndOfStream = 16,
+  kIdleTimeout = 17,
+  kStallTimeout = 18,
+  kConnectionClosed = 19,
+  kIoError = 20,
 };
 
 // Stable upper-snake name used in test vectors and reports, e.g.
@@ -64,6 +76,9 @@ bool ParseFrameErrorCode(absl::string_view name, FrameErrorCode* code);
 
 // The canonical absl code used for `code` (see the table above).
 absl::StatusCode CanonicalCodeFor(FrameErrorCode code);
+
+// Attaches `code` to `status` (keeping its canonical code and message).
+absl::Status WithFrameErrorCode(absl::Status status, FrameErrorCode code);
 
 // Builds the status for `code`: canonical code, `message`, and the typed
 // payload. The message is prefixed with the name, e.g.

@@ -56,6 +56,14 @@ constexpr Row kTable[] = {
      true},
     {FrameErrorCode::kEnvelopeNotSupported, 15, "ENVELOPE_NOT_SUPPORTED",
      absl::StatusCode::kInvalidArgument, false},
+    {FrameErrorCode::kEndOfStream, 16, "END_OF_STREAM", absl::StatusCode::kOutOfRange, false},
+    {FrameErrorCode::kIdleTimeout, 17, "IDLE_TIMEOUT", absl::StatusCode::kDeadlineExceeded,
+     false},
+    {FrameErrorCode::kStallTimeout, 18, "STALL_TIMEOUT", absl::StatusCode::kDeadlineExceeded,
+     false},
+    {FrameErrorCode::kConnectionClosed, 19, "CONNECTION_CLOSED",
+     absl::StatusCode::kFailedPrecondition, false},
+    {FrameErrorCode::kIoError, 20, "IO_ERROR", absl::StatusCode::kUnavailable, false},
 };
 
 TEST(FrameErrorTest, Table) {
@@ -121,7 +129,7 @@ TEST(FrameErrorTest, StatusesWithoutACode) {
   MakeFrameError(FrameErrorCode::kBadMagic, "x")
       .ForEachPayload([&url](absl::string_view u, const absl::Cord&) { url = std::string(u); });
   ASSERT_FALSE(url.empty());
-  for (const char* junk : {"", "abc", "-1", "0", "99", "16", "1000000000000", "8 "}) {
+  for (const char* junk : {"", "abc", "-1", "0", "99", "21", "1000000000000", "8 "}) {
     SCOPED_TRACE(junk);
     absl::Status s = absl::InternalError("x");
     s.SetPayload(url, absl::Cord(junk));

@@ -41,7 +41,7 @@ void PayloadWriter::Commit(size_t n) {
   if (block_used_ == block_size_ || remaining_ == 0) SealBlock();
 }
 
-void PayloadWriter::Append(absl::string_view bytes) {
+void PayloadWriter::AppendSlow(absl::string_view bytes) {
   while (!bytes.empty()) {
     absl::Span<char> span = WritableSpan();
     const size_t n = std::min(span.size(), bytes.size());

@@ -17,6 +17,7 @@
 #define LPFRAME_LIB_PAYLOAD_WRITER_H_
 
 #include <cstdint>
+#include <cstring>
 #include <memory>
 
 #include "absl/strings/cord.h"
@@ -45,7 +46,17 @@ class PayloadWriter {
   void Commit(size_t n);
 
   // Copies `bytes` (at most remaining()) into the payload.
-  void Append(absl::string_view bytes);
+  void Append(absl::string_view bytes) {
+    if (block_ != nullptr && bytes.size() < block_size_ - block_used_ &&
+        bytes.size() < remaining_) {  // neither the block nor the payload ends
+      std::memcpy(block_ + block_used_, bytes.data(), bytes.size());
+      block_used_ += bytes.size();
+      remaining_ -= bytes.size();
+      return;
+    }
+    AppendSlow(bytes);
+  }
+  void AppendSlow(absl::string_view bytes);
 
   // The finished payload. Requires remaining() == 0. Resets the writer.
   absl::Cord Finish();

@@ -1,6 +1,9 @@
 #include "lib/xxh3_digest.h"
 
 #include <xxhash.h>
+#if defined(__x86_64__)
+#include <xxh_x86dispatch.h>  // XXH3_64bits* -> runtime-dispatched AVX2/AVX-512
+#endif
 
 #include <cstdlib>
 

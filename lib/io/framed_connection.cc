@@ -1,0 +1,283 @@
+#include "lib/io/framed_connection.h"
+
+#include <limits.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "lib/frame_error.h"
+
+namespace lpframe {
+namespace {
+
+EncoderOptions EncoderOptionsFor(const ConnectionOptions& options) {
+  EncoderOptions e;
+  e.dialect = options.dialect;
+  e.limits = options.limits;
+  e.checksum = options.checksum;
+  return e;
+}
+
+DecoderOptions DecoderOptionsFor(const ConnectionOptions& options) {
+  DecoderOptions d;
+  d.dialect = options.dialect;
+  d.limits = options.limits;
+  d.pool = options.pool;
+  d.direct_read_min_bytes = std::max<size_t>(options.read_size, 1);
+  return d;
+}
+
+}  // namespace
+
+FramedConnection::FramedConnection(Socket socket, ConnectionOptions options)
+    : socket_(std::move(socket)),
+      options_(std::move(options)),
+      encoder_(EncoderOptionsFor(options_)),
+      decoder_(std::make_unique<FrameDecoder>(DecoderOptionsFor(options_))),
+      last_message_end_(absl::Now()) {
+  if (options_.read_size == 0) options_.read_size = 8192;
+}
+
+absl::StatusOr<FramedConnection> FramedConnection::Dial(absl::string_view uri,
+                                                        ConnectionOptions options,
+                                                        absl::Time deadline) {
+  absl::StatusOr<Socket> socket = Socket::Connect(uri, deadline);
+  if (!socket.ok()) return socket.status();
+  return FramedConnection(*std::move(socket), std::move(options));
+}
+
+absl::Status FramedConnection::CheckOpen() const {
+  if (!failure_.ok() && !socket_.valid()) {
+    return MakeFrameError(FrameErrorCode::kConnectionClosed,
+                          absl::StrCat("the connection was closed after: ", failure_.message()));
+  }
+  if (!socket_.valid()) {
+    return MakeFrameError(FrameErrorCode::kConnectionClosed, "the connection was closed");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status FramedConnection::Fail(absl::Status status) {
+  ++stats_.errors[std::string(FrameErrorCodeName(GetFrameErrorCode(status)))];
+  failure_ = status;
+  out_.clear();
+  out_front_sent_ = 0;
+  queued_bytes_ = 0;
+  socket_.Close();
+  return status;
+}
+
+void FramedConnection::Close() {
+  out_.clear();
+  out_front_sent_ = 0;
+  queued_bytes_ = 0;
+  socket_.Close();
+}
+
+void FramedConnection::AppendOwned(absl::string_view bytes) {
+  if (bytes.empty()) return;
+  if (out_.empty() || out_.back().is_cord ||
+      out_.back().bytes.size() + bytes.size() > 2 * options_.batch_bytes + 4096) {
+    out_.emplace_back();
+    out_.back().bytes.reserve(std::min<size_t>(options_.batch_bytes + 4096,
+                                               std::max<size_t>(bytes.size(), 256)));
+  }
+  out_.back().bytes.append(bytes.data(), bytes.size());
+  queued_bytes_ += bytes.size();
+}
+
+absl::Status FramedConnection::Enqueue(const Envelope& envelope, absl::Cord payload) {
+  absl::Status open = CheckOpen();
+  if (!open.ok()) return open;
+  absl::Status encoded = encoder_.EncodeTo(envelope, std::move(payload), &scratch_);
+  if (!encoded.ok()) return encoded;  // refused before any byte was queued
+  AppendOwned(scratch_.prefix());
+  const absl::Cord& body = scratch_.payload();
+  if (body.size() <= options_.copy_payload_bytes) {
+    for (absl::string_view chunk : body.Chunks()) AppendOwned(chunk);
+  } else {
+    Piece piece;
+    piece.cord = body;
+    piece.is_cord = true;
+    queued_bytes_ += body.size();
+    out_.push_back(std::move(piece));
+  }
+  AppendOwned(scratch_.trailer());
+  ++stats_.messages_sent;
+  return absl::OkStatus();
+}
+
+absl::Status FramedConnection::WriteQueued(absl::Time deadline) {
+  while (!out_.empty()) {
+    iov_.clear();
+    uint64_t skip = out_front_sent_;
+    for (const Piece& piece : out_) {
+      if (iov_.size() >= IOV_MAX) break;
+      if (!piece.is_cord) {
+        iov_.push_back({const_cast<char*>(piece.bytes.data()) + skip,
+                        static_cast<size_t>(piece.bytes.size() - skip)});
+      } else {
+        for (absl::string_view chunk : piece.cord.Chunks()) {
+          if (skip >= chunk.size()) {
+            skip -= chunk.size();
+            continue;
+          }
+          iov_.push_back({const_cast<char*>(chunk.data()) + skip,
+                          static_cast<size_t>(chunk.size() - skip)});
+          skip = 0;
+          if (iov_.size() >= IOV_MAX) break;
+        }
+      }
+      skip = 0;
+    }
+    absl::StatusOr<size_t> n =
+        socket_.Writev(iov_.data(), static_cast<int>(iov_.size()), deadline);
+    if (!n.ok()) {
+      if (absl::IsDeadlineExceeded(n.status())) {
+        return absl::DeadlineExceededError(
+            absl::StrCat("send deadline passed with ", queued_bytes_,
+                         " bytes still queued (the peer is not reading)"));
+      }
+      return Fail(WithFrameErrorCode(n.status(), FrameErrorCode::kIoError));
+    }
+    ++stats_.write_calls;
+    stats_.bytes_sent += *n;
+    queued_bytes_ -= *n;
+    uint64_t left = *n;
+    while (left > 0) {
+      const uint64_t rest = out_.front().size() - out_front_sent_;
+      if (left >= rest) {
+        left -= rest;
+        out_.pop_front();
+        out_front_sent_ = 0;
+      } else {
+        out_front_sent_ += left;
+        left = 0;
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status FramedConnection::Send(const Message& message, absl::Time deadline) {
+  return Send(message.envelope, message.payload, deadline);
+}
+
+absl::Status FramedConnection::Send(const Envelope& envelope, absl::Cord payload,
+                                    absl::Time deadline) {
+  absl::Status queued = Enqueue(envelope, std::move(payload));
+  if (!queued.ok()) return queued;
+  return WriteQueued(deadline);
+}
+
+absl::Status FramedConnection::Queue(const Message& message, absl::Time deadline) {
+  return Queue(message.envelope, message.payload, deadline);
+}
+
+absl::Status FramedConnection::Queue(const Envelope& envelope, absl::Cord payload,
+                                     absl::Time deadline) {
+  absl::Status queued = Enqueue(envelope, std::move(payload));
+  if (!queued.ok()) return queued;
+  if (queued_bytes_ >= options_.batch_bytes) return WriteQueued(deadline);
+  return absl::OkStatus();
+}
+
+absl::Status FramedConnection::Flush(absl::Time deadline) {
+  absl::Status open = CheckOpen();
+  if (!open.ok()) return open;
+  return WriteQueued(deadline);
+}
+
+absl::Status FramedConnection::ShutdownWrite(absl::Time deadline) {
+  absl::Status flushed = Flush(deadline);
+  if (!flushed.ok()) return flushed;
+  return socket_.ShutdownWrite();
+}
+
+absl::StatusOr<Message> FramedConnection::Receive(absl::Time deadline) {
+  Message message;
+  absl::Status status = Receive(&message, deadline);
+  if (!status.ok()) return status;
+  return message;
+}
+
+absl::Status FramedConnection::Receive(Message* out, absl::Time deadline) {
+  if (!end_of_stream_.ok()) return end_of_stream_;
+  absl::Status open = CheckOpen();
+  if (!open.ok()) return open;
+  if (queued_bytes_ > 0) {
+    absl::Status flushed = WriteQueued(deadline);
+    if (!flushed.ok()) return flushed;
+  }
+  const bool idle_limited = options_.idle_timeout != absl::InfiniteDuration();
+  const bool stall_limited = options_.stall_timeout != absl::InfiniteDuration();
+  while (true) {
+    DecodeStep step = decoder_->Next(out);
+    if (step.is_message()) {
+      ++stats_.messages_received;
+      if (idle_limited) last_message_end_ = absl::Now();
+      return absl::OkStatus();
+    }
+    if (step.is_error()) return Fail(step.error());
+    const bool at_boundary = decoder_->at_frame_boundary();
+    absl::Time wait = deadline;
+    FrameErrorCode timeout = FrameErrorCode::kNone;
+    if (at_boundary && idle_limited && last_message_end_ + options_.idle_timeout <= wait) {
+      wait = last_message_end_ + options_.idle_timeout;
+      timeout = FrameErrorCode::kIdleTimeout;
+    } else if (!at_boundary && stall_limited &&
+               message_start_ + options_.stall_timeout <= wait) {
+      wait = message_start_ + options_.stall_timeout;
+      timeout = FrameErrorCode::kStallTimeout;
+    }
+    absl::Span<char> span = decoder_->PrepareRead(options_.read_size);
+    size_t want = span.size();
+    if (options_.read_mode == ReadMode::kFixed || !decoder_->read_is_direct()) {
+      want = std::min(want, options_.read_size);
+    }
+    absl::StatusOr<size_t> n = socket_.Read(span.subspan(0, want), wait);
+    ++stats_.read_calls;
+    if (!n.ok()) {
+      decoder_->CommitRead(0);
+      if (!absl::IsDeadlineExceeded(n.status())) {
+        return Fail(WithFrameErrorCode(n.status(), FrameErrorCode::kIoError));
+      }
+      if (timeout == FrameErrorCode::kIdleTimeout) {
+        return Fail(MakeFrameError(
+            FrameErrorCode::kIdleTimeout,
+            absl::StrCat("no message started within the idle timeout of ",
+                         absl::FormatDuration(options_.idle_timeout), " after ",
+                         stats_.messages_received, " message(s)")));
+      }
+      if (timeout == FrameErrorCode::kStallTimeout) {
+        return Fail(MakeFrameError(
+            FrameErrorCode::kStallTimeout,
+            absl::StrCat("the message that started at stream offset ",
+                         decoder_->frame_start_offset(), " did not complete within the stall "
+                         "timeout of ", absl::FormatDuration(options_.stall_timeout),
+                         " (decoder state: ", decoder_->DescribeState(), ")")));
+      }
+      return absl::DeadlineExceededError(
+          absl::StrCat("Receive deadline passed (decoder state: ", decoder_->DescribeState(),
+                       ")"));
+    }
+    if (*n == 0) {
+      decoder_->CommitRead(0);
+      absl::Status end = decoder_->Finish();
+      if (!end.ok()) return Fail(end);
+      end_of_stream_ = MakeFrameError(
+          FrameErrorCode::kEndOfStream,
+          absl::StrCat("the peer closed the connection at a frame boundary after ",
+                       stats_.messages_received, " message(s), ", stats_.bytes_received,
+                       " bytes (a clean end of stream)"));
+      ++stats_.errors["END_OF_STREAM"];
+      return end_of_stream_;
+    }
+    if (at_boundary && stall_limited) message_start_ = absl::Now();
+    decoder_->CommitRead(*n);
+    stats_.bytes_received += *n;
+  }
+}
+
+}  // namespace lpframe

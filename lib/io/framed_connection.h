@@ -1,0 +1,174 @@
+// File: lib/io/framed_connection.h
+//
+// FramedConnection sends and receives lpframe messages over a connected
+// stream socket (TCP, AF_UNIX, a socketpair end).
+//
+//   absl::StatusOr<FramedConnection> c = FramedConnection::Dial("tcp://h:7000");
+//   c->Send(message);                        // header+envelope+payload, writev
+//   absl::StatusOr<Message> reply = c->Receive(absl::Now() + absl::Seconds(5));
+//
+// Sending. Send() writes the message (and anything queued before it) with
+// writev(2)/sendmsg(MSG_NOSIGNAL); the payload Cord is referenced, never
+// copied, except that payloads of at most `copy_payload_bytes` are copied
+// into the batch so many small messages share one contiguous buffer.
+// Queue() only queues: queued messages go out together in one writev once
+// `batch_bytes` are queued, on Flush(), on Send(), or before Receive()
+// waits for input — so a stream of 64 B messages is not one syscall each.
+// The encoder's limits apply: an over-limit message is refused before any
+// byte of it is queued.
+//
+// Receiving. Headers and small messages come through reads of `read_size`
+// bytes (8 KiB by default) fed to a FrameDecoder. In ReadMode::kDirect (the
+// default), once a header announces a large payload the connection reads
+// straight into the payload's storage with large reads: one copy, by the
+// kernel. ReadMode::kFixed keeps every read at `read_size` bytes (still into
+// the payload's storage), as a tutorial receiver would.
+//
+// Errors are absl::Status with a FrameErrorCode (lib/frame_error.h):
+//   END_OF_STREAM (kOutOfRange)    the peer closed at a frame boundary
+//   TRUNCATED_* (kDataLoss)        the peer closed inside a frame
+//   IDLE_TIMEOUT / STALL_TIMEOUT   no frame started within idle_timeout / a
+//                                  frame not done within stall_timeout of its
+//                                  first byte (both kDeadlineExceeded)
+//   IO_ERROR                       reset, broken pipe, ...
+//   framing errors                 as the decoder reports them
+// All of these are fatal: the connection closes its socket, and later calls
+// return CONNECTION_CLOSED naming the first error. A caller's own deadline
+// passing is not fatal: Receive() returns kDeadlineExceeded without a
+// FrameErrorCode and may be called again; a partly received message resumes.
+//
+// Thread-compatible: one thread sends while another receives is NOT
+// supported; use one thread per connection or external locking.
+#ifndef LPFRAME_LIB_IO_FRAMED_CONNECTION_H_
+#define LPFRAME_LIB_IO_FRAMED_CONNECTION_H_
+
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/cord.h"
+#include "absl/time/time.h"
+#include "lib/block_pool.h"
+#include "lib/dialect.h"
+#include "lib/frame_decoder.h"
+#include "lib/frame_encoder.h"
+#include "lib/frame_limits.h"
+#include "lib/io/socket.h"
+#include "lib/message.h"
+
+namespace lpframe {
+
+enum class ReadMode { kDirect, kFixed };
+
+struct ConnectionOptions {
+  Dialect dialect = Dialect::kNative;
+  FrameLimits limits;       // for both directions
+  bool checksum = false;    // send frames with the CHECKSUM trailer (native)
+  size_t read_size = 8192;  // bytes per read outside large payloads
+  ReadMode read_mode = ReadMode::kDirect;
+  std::shared_ptr<BlockPool> pool;  // payload storage; null: BlockPool::Default()
+  // Between messages: from the end of the last message received (or the
+  // connection's start) to the first byte of the next.
+  absl::Duration idle_timeout = absl::InfiniteDuration();
+  // Inside a message: from its first header byte to its last byte.
+  absl::Duration stall_timeout = absl::InfiniteDuration();
+  // Queue() writes once this many bytes are queued.
+  size_t batch_bytes = 64 << 10;
+  // Payloads up to this size are copied into the batch buffer.
+  size_t copy_payload_bytes = 4096;
+};
+
+struct ConnectionStats {
+  uint64_t messages_sent = 0;
+  uint64_t bytes_sent = 0;
+  uint64_t write_calls = 0;
+  uint64_t messages_received = 0;
+  uint64_t bytes_received = 0;
+  uint64_t read_calls = 0;
+  // Fatal errors by FrameErrorCode name ("IDLE_TIMEOUT", "BAD_MAGIC", ...).
+  std::map<std::string, uint64_t> errors;
+};
+
+class FramedConnection {
+ public:
+  explicit FramedConnection(Socket socket, ConnectionOptions options = {});
+  FramedConnection(FramedConnection&&) = default;
+  FramedConnection& operator=(FramedConnection&&) = default;
+
+  // Connects to a URI (see lib/io/address.h) before `deadline`.
+  static absl::StatusOr<FramedConnection> Dial(absl::string_view uri,
+                                               ConnectionOptions options = {},
+                                               absl::Time deadline = absl::InfiniteFuture());
+
+  // Queues `message` and writes everything queued before `deadline`.
+  absl::Status Send(const Message& message, absl::Time deadline = absl::InfiniteFuture());
+  absl::Status Send(const Envelope& envelope, absl::Cord payload,
+                    absl::Time deadline = absl::InfiniteFuture());
+
+  // Queues `message`; writes (waiting until `deadline` if the peer is slow)
+  // only once batch_bytes are queued.
+  absl::Status Queue(const Message& message, absl::Time deadline = absl::InfiniteFuture());
+  absl::Status Queue(const Envelope& envelope, absl::Cord payload,
+                     absl::Time deadline = absl::InfiniteFuture());
+
+  // Writes everything queued.
+  absl::Status Flush(absl::Time deadline = absl::InfiniteFuture());
+  uint64_t queued_bytes() const { return queued_bytes_; }
+
+  // The next message (moved into *out). Flushes queued output first.
+  absl::Status Receive(Message* out, absl::Time deadline = absl::InfiniteFuture());
+  absl::StatusOr<Message> Receive(absl::Time deadline = absl::InfiniteFuture());
+
+  // Flushes, then shuts down the write side: the peer reads end of stream
+  // after the last message; receiving continues to work.
+  absl::Status ShutdownWrite(absl::Time deadline = absl::InfiniteFuture());
+
+  // Closes the socket; queued output is dropped.
+  void Close();
+  bool closed() const { return !socket_.valid(); }
+
+  const ConnectionStats& stats() const { return stats_; }
+  const ConnectionOptions& options() const { return options_; }
+  Socket& socket() { return socket_; }
+
+ private:
+  // One run of queued output bytes: owned bytes, or a payload by reference.
+  struct Piece {
+    std::string bytes;
+    absl::Cord cord;
+    bool is_cord = false;
+    uint64_t size() const { return is_cord ? cord.size() : bytes.size(); }
+  };
+
+  absl::Status Enqueue(const Envelope& envelope, absl::Cord payload);
+  void AppendOwned(absl::string_view bytes);
+  absl::Status WriteQueued(absl::Time deadline);
+  absl::Status Fail(absl::Status status);
+  absl::Status CheckOpen() const;
+
+  Socket socket_;
+  ConnectionOptions options_;
+  FrameEncoder encoder_;
+  std::unique_ptr<FrameDecoder> decoder_;
+  EncodedFrame scratch_;
+  std::deque<Piece> out_;
+  uint64_t out_front_sent_ = 0;  // bytes of out_.front() already written
+  uint64_t queued_bytes_ = 0;
+  std::vector<struct iovec> iov_;
+  absl::Status failure_;
+  absl::Status end_of_stream_;  // set once the peer closed cleanly
+  absl::Time last_message_end_;
+  absl::Time message_start_;
+  ConnectionStats stats_;
+};
+
+}  // namespace lpframe
+
+#endif  // LPFRAME_LIB_IO_FRAMED_CONNECTION_H_
