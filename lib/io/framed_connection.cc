@@ -212,11 +212,19 @@ absl::Status FramedConnection::Receive(Message* out, absl::Time deadline) {
   }
   const bool idle_limited = options_.idle_timeout != absl::InfiniteDuration();
   const bool stall_limited = options_.stall_timeout != absl::InfiniteDuration();
+  absl::Time last_read = absl::InfinitePast();  // of this call, when stall_limited
   while (true) {
     DecodeStep step = decoder_->Next(out);
     if (step.is_message()) {
       ++stats_.messages_received;
       if (idle_limited) last_message_end_ = absl::Now();
+      // The read that completed this message may also have brought the first
+      // bytes of the next one: the next message's stall clock starts there,
+      // not at this message's first byte.
+      if (stall_limited && last_read != absl::InfinitePast() &&
+          !decoder_->at_frame_boundary()) {
+        message_start_ = last_read;
+      }
       return absl::OkStatus();
     }
     if (step.is_error()) return Fail(step.error());
@@ -274,7 +282,10 @@ absl::Status FramedConnection::Receive(Message* out, absl::Time deadline) {
       ++stats_.errors["END_OF_STREAM"];
       return end_of_stream_;
     }
-    if (at_boundary && stall_limited) message_start_ = absl::Now();
+    if (stall_limited) {
+      last_read = absl::Now();
+      if (at_boundary) message_start_ = last_read;
+    }
     decoder_->CommitRead(*n);
     stats_.bytes_received += *n;
   }

@@ -86,6 +86,8 @@ struct ConnectionOptions {
 };
 
 struct ConnectionStats {
+  // Messages accepted by Send()/Queue() (queued output dropped by Close()
+  // or a fatal error is included); bytes_sent counts bytes really written.
   uint64_t messages_sent = 0;
   uint64_t bytes_sent = 0;
   uint64_t write_calls = 0;

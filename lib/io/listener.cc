@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <utility>
+
 #include "absl/strings/str_cat.h"
 
 namespace lpframe {
@@ -22,6 +24,16 @@ bool UnixPathIsLive(const SocketAddress& target) {
 
 Listener::~Listener() {
   if (!unlink_path_.empty() && socket_.valid()) ::unlink(unlink_path_.c_str());
+}
+
+Listener& Listener::operator=(Listener&& other) noexcept {
+  if (this != &other) {
+    if (!unlink_path_.empty() && socket_.valid()) ::unlink(unlink_path_.c_str());
+    socket_ = std::move(other.socket_);
+    address_ = std::move(other.address_);
+    unlink_path_ = std::exchange(other.unlink_path_, std::string());
+  }
+  return *this;
 }
 
 absl::StatusOr<Listener> Listener::Listen(absl::string_view uri) {

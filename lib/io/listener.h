@@ -27,7 +27,9 @@ namespace lpframe {
 class Listener {
  public:
   Listener(Listener&&) = default;
-  Listener& operator=(Listener&&) = default;
+  // The listener assigned over is closed and its Unix path removed, as if
+  // it were destroyed.
+  Listener& operator=(Listener&& other) noexcept;
   ~Listener();
 
   // Binds and listens. For TCP with a host name, the first resolved

@@ -9,9 +9,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 
 namespace lpframe {
 namespace {
@@ -129,9 +131,21 @@ absl::StatusOr<Socket> Socket::Connect(const Address& address, absl::Time deadli
       continue;
     }
     int rc;
-    do {
+    absl::Duration backoff = absl::Milliseconds(1);
+    while (true) {
       rc = ::connect(s->fd(), target.get(), target.length());
-    } while (rc < 0 && errno == EINTR);
+      if (rc == 0 || errno == EINTR) {
+        if (rc == 0) break;
+        continue;
+      }
+      // A non-blocking AF_UNIX connect fails with EAGAIN while the
+      // listener's accept queue is full: retry until the deadline.
+      if (errno != EAGAIN || target.family() != AF_UNIX || absl::Now() + backoff > deadline) {
+        break;
+      }
+      absl::SleepFor(backoff);
+      backoff = std::min(backoff * 2, absl::Milliseconds(50));
+    }
     if (rc < 0 && errno == EINPROGRESS) {
       absl::Status ready = s->WaitWritable(deadline);
       if (!ready.ok()) {
@@ -196,7 +210,9 @@ absl::StatusOr<size_t> Socket::Read(absl::Span<char> buffer, absl::Time deadline
       if (!ready.ok()) return ready;
       continue;
     }
-    return ErrnoStatus(errno, absl::StrCat("recv from ", Describe()));
+    // Describe() makes system calls that overwrite errno: read it first.
+    const int error_number = errno;
+    return ErrnoStatus(error_number, absl::StrCat("recv from ", Describe()));
   }
 }
 
@@ -215,7 +231,9 @@ absl::StatusOr<size_t> Socket::Writev(const struct iovec* iov, int count,
       if (!ready.ok()) return ready;
       continue;
     }
-    return ErrnoStatus(errno, absl::StrCat("send to ", Describe()));
+    // Describe() makes system calls that overwrite errno: read it first.
+    const int error_number = errno;
+    return ErrnoStatus(error_number, absl::StrCat("send to ", Describe()));
   }
 }
 
@@ -231,7 +249,9 @@ absl::Status Socket::WriteAll(absl::string_view bytes, absl::Time deadline) {
 
 absl::Status Socket::ShutdownWrite() {
   if (::shutdown(fd_, SHUT_WR) < 0) {
-    return ErrnoStatus(errno, absl::StrCat("shutdown(SHUT_WR) of ", Describe()));
+    // Describe() makes system calls that overwrite errno: read it first.
+    const int error_number = errno;
+    return ErrnoStatus(error_number, absl::StrCat("shutdown(SHUT_WR) of ", Describe()));
   }
   return absl::OkStatus();
 }

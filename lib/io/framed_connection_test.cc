@@ -1,0 +1,877 @@
+// Tests for FramedConnection over every transport of the fixture
+// (socketpair, TCP 127.0.0.1, TCP [::1], Unix path, abstract Unix name):
+// round trips of 0 B to 64 MiB in both read modes, batching, every way a
+// connection ends (clean close, close mid-frame, idle and stall timeouts,
+// foreign bytes, a closed peer), caller deadlines that are not fatal,
+// refused over-limit sends, half-close, counters, dialects and checksums.
+#include "lib/io/framed_connection.h"
+
+#include <signal.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <iterator>
+#include <map>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/cord.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "gtest/gtest.h"
+#include "lib/dialect.h"
+#include "lib/frame_encoder.h"
+#include "lib/frame_error.h"
+#include "lib/frame_limits.h"
+#include "lib/io/listener.h"
+#include "lib/io/socket.h"
+#include "lib/io/testing/transport_fixture.h"
+#include "lib/message.h"
+#include "lib/wire_format.h"
+
+namespace lpframe {
+
+// Readable gtest output for FrameErrorCode values.
+void PrintTo(FrameErrorCode code, std::ostream* os) { *os << FrameErrorCodeName(code); }
+
+namespace {
+
+using ::google::protobuf::util::MessageDifferencer;
+using ::lpframe::iotest::ConnectedConnections;
+using ::lpframe::iotest::ConnectedSockets;
+using ::lpframe::iotest::PatternCord;
+using ::lpframe::iotest::PatternMismatch;
+using ::lpframe::iotest::TransportKind;
+using ::lpframe::iotest::TransportTest;
+using ::testing::AllOf;
+using ::testing::AnyOf;
+using ::testing::HasSubstr;
+
+constexpr uint64_t kMiB = uint64_t{1} << 20;
+const absl::Duration kSafety = absl::Seconds(20);
+
+absl::Time In(absl::Duration d) { return absl::Now() + d; }
+
+Envelope TestEnvelope(uint64_t id) {
+  Envelope e;
+  e.set_id(id);
+  e.set_kind(KIND_REQUEST);
+  e.set_content_type("application/octet-stream");
+  (*e.mutable_metadata())["seq"] = absl::StrCat(id);
+  (*e.mutable_metadata())["bin"] = std::string("\0\xff\x01", 3);
+  return e;
+}
+
+// Payload of message `id`: pattern bytes salted by the id.
+Message TestMessage(uint64_t id, uint64_t size) {
+  Message m;
+  m.envelope = TestEnvelope(id);
+  m.payload = PatternCord(size, static_cast<uint32_t>(id));
+  return m;
+}
+
+// Checks `got` is TestMessage(id, size).
+void ExpectTestMessage(const Message& got, uint64_t id, uint64_t size) {
+  EXPECT_TRUE(MessageDifferencer::Equals(got.envelope, TestEnvelope(id)))
+      << "envelope: " << got.envelope.ShortDebugString();
+  EXPECT_EQ(PatternMismatch(got.payload, size, static_cast<uint32_t>(id)), "")
+      << "payload of message " << id;
+}
+
+// The bytes FramedConnection puts on the wire for `m` with `options`.
+std::string WireBytes(const ConnectionOptions& options, const Message& m) {
+  EncoderOptions e;
+  e.dialect = options.dialect;
+  e.limits = options.limits;
+  e.checksum = options.checksum;
+  absl::StatusOr<EncodedFrame> frame = FrameEncoder(e).Encode(m);
+  if (!frame.ok()) {
+    ADD_FAILURE() << frame.status();
+    return "";
+  }
+  return frame->ToString();
+}
+
+ConnectionOptions WithReadMode(ReadMode mode) {
+  ConnectionOptions o;
+  o.read_mode = mode;
+  return o;
+}
+
+const char* ReadModeName(ReadMode mode) {
+  return mode == ReadMode::kDirect ? "kDirect" : "kFixed";
+}
+
+// Expects `s` to be the fatal error `code` (by FrameErrorCode and canonical
+// code).
+void ExpectFrameError(const absl::Status& s, FrameErrorCode code) {
+  EXPECT_EQ(GetFrameErrorCode(s), code) << s;
+  EXPECT_EQ(s.code(), CanonicalCodeFor(code)) << s;
+}
+
+// After a fatal error: closed, and later calls say so naming the first error.
+void ExpectClosedAfter(FramedConnection& c, FrameErrorCode first) {
+  EXPECT_TRUE(c.closed());
+  const std::string first_name(FrameErrorCodeName(first));
+  absl::StatusOr<Message> again = c.Receive(In(kSafety));
+  ASSERT_FALSE(again.ok());
+  ExpectFrameError(again.status(), FrameErrorCode::kConnectionClosed);
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(again.status().message()), HasSubstr("closed after"));
+  if (first != FrameErrorCode::kIoError) {
+    EXPECT_THAT(std::string(again.status().message()), HasSubstr(first_name));
+  }
+  absl::Status send = c.Send(TestEnvelope(99), absl::Cord("x"));
+  ExpectFrameError(send, FrameErrorCode::kConnectionClosed);
+  ExpectFrameError(c.Flush(), FrameErrorCode::kConnectionClosed);
+  auto it = c.stats().errors.find(first_name);
+  ASSERT_NE(it, c.stats().errors.end()) << "errors[" << first_name << "] not counted";
+  EXPECT_EQ(it->second, 1u);
+  EXPECT_EQ(c.stats().errors.size(), 1u) << "only the first error is counted";
+}
+
+class FramedConnectionTest : public TransportTest {
+ protected:
+  // A connected pair with the given options; first is the client side.
+  std::pair<FramedConnection, FramedConnection> Pair(const ConnectionOptions& a = {},
+                                                     const ConnectionOptions& b = {}) {
+    absl::StatusOr<std::pair<FramedConnection, FramedConnection>> p =
+        ConnectedConnections(kind(), a, b);
+    if (!p.ok()) {
+      ADD_FAILURE() << p.status();
+      auto sockets = Socket::Pair(SOCK_STREAM);
+      return {FramedConnection(std::move(sockets->first), a),
+              FramedConnection(std::move(sockets->second), b)};
+    }
+    return *std::move(p);
+  }
+  // A raw socket (first) and a FramedConnection (second) with `options`.
+  std::pair<Socket, FramedConnection> RawAndFramed(const ConnectionOptions& options = {}) {
+    absl::StatusOr<std::pair<Socket, Socket>> p = ConnectedSockets(kind());
+    if (!p.ok()) {
+      ADD_FAILURE() << p.status();
+      p = Socket::Pair(SOCK_STREAM);
+    }
+    return {std::move(p->first), FramedConnection(std::move(p->second), options)};
+  }
+};
+
+// --- Round trips -------------------------------------------------------------
+
+TEST_P(FramedConnectionTest, RoundTripPayloadSizesInBothReadModes) {
+  const uint64_t kSizes[] = {0, 1, 64, 4096, 65536, kMiB, 16 * kMiB};
+  for (ReadMode mode : {ReadMode::kDirect, ReadMode::kFixed}) {
+    SCOPED_TRACE(ReadModeName(mode));
+    auto [sender, receiver] = Pair({}, WithReadMode(mode));
+    std::thread send_thread([&, &sender = sender] {
+      for (size_t i = 0; i < std::size(kSizes); ++i) {
+        absl::Status s = sender.Send(TestMessage(i + 1, kSizes[i]), In(kSafety));
+        EXPECT_TRUE(s.ok()) << "send " << kSizes[i] << ": " << s;
+      }
+      sender.Close();
+    });
+    uint64_t payload_bytes = 0;
+    for (size_t i = 0; i < std::size(kSizes); ++i) {
+      SCOPED_TRACE(absl::StrCat("payload of ", kSizes[i], " bytes"));
+      absl::StatusOr<Message> m = receiver.Receive(In(kSafety));
+      ASSERT_TRUE(m.ok()) << m.status();
+      ExpectTestMessage(*m, i + 1, kSizes[i]);
+      payload_bytes += kSizes[i];
+    }
+    absl::StatusOr<Message> end = receiver.Receive(In(kSafety));
+    ExpectFrameError(end.status(), FrameErrorCode::kEndOfStream);
+    send_thread.join();
+    const ConnectionStats& rs = receiver.stats();
+    EXPECT_EQ(rs.messages_received, std::size(kSizes));
+    EXPECT_EQ(rs.bytes_received, sender.stats().bytes_sent);
+    const uint64_t read_size = receiver.options().read_size;
+    if (mode == ReadMode::kFixed) {
+      EXPECT_GE(rs.read_calls, payload_bytes / read_size)
+          << "kFixed never reads more than read_size bytes";
+    } else {
+      EXPECT_LT(rs.read_calls, payload_bytes / read_size / 2)
+          << "kDirect reads large payloads with large reads";
+    }
+  }
+}
+
+TEST_P(FramedConnectionTest, RoundTrip64MiBMessage) {
+  const uint64_t size = FrameLimits::kDefaultMaxPayloadBytes;  // the default limit, 64 MiB
+  ASSERT_EQ(size, 64 * kMiB);
+  auto [sender, receiver] = Pair();
+  const Message m = TestMessage(64, size);
+  std::thread send_thread([&, &sender = sender] {
+    absl::Status s = sender.Send(m, In(kSafety));
+    EXPECT_TRUE(s.ok()) << s;
+  });
+  absl::StatusOr<Message> got = receiver.Receive(In(kSafety));
+  send_thread.join();
+  ASSERT_TRUE(got.ok()) << got.status();
+  ExpectTestMessage(*got, 64, size);
+  EXPECT_EQ(receiver.stats().bytes_received, sender.stats().bytes_sent);
+}
+
+TEST_P(FramedConnectionTest, ManySmallMessagesAreCoalesced) {
+  constexpr int kCount = 10000;
+  auto [sender, receiver] = Pair();
+  std::thread send_thread([&, &sender = sender] {
+    for (int i = 0; i < kCount; ++i) {
+      Envelope e;
+      e.set_id(i + 1);
+      absl::Status s = sender.Queue(e, absl::Cord(absl::StrCat("small message #", i)),
+                                    In(kSafety));
+      if (!s.ok()) {
+        ADD_FAILURE() << "queue " << i << ": " << s;
+        return;
+      }
+    }
+    absl::Status s = sender.Flush(In(kSafety));
+    EXPECT_TRUE(s.ok()) << s;
+    EXPECT_EQ(sender.queued_bytes(), 0u);
+  });
+  for (int i = 0; i < kCount; ++i) {
+    absl::StatusOr<Message> m = receiver.Receive(In(kSafety));
+    ASSERT_TRUE(m.ok()) << "message " << i << ": " << m.status();
+    ASSERT_EQ(m->envelope.id(), static_cast<uint64_t>(i + 1)) << "out of order";
+    ASSERT_EQ(std::string(m->payload), absl::StrCat("small message #", i));
+  }
+  send_thread.join();
+  const ConnectionStats& ss = sender.stats();
+  EXPECT_EQ(ss.messages_sent, static_cast<uint64_t>(kCount));
+  EXPECT_EQ(ss.bytes_sent, receiver.stats().bytes_received);
+  // One write per 64 KiB batch (plus partial writes), not one per message.
+  EXPECT_LE(ss.write_calls, static_cast<uint64_t>(kCount / 50))
+      << "write_calls=" << ss.write_calls << " for " << kCount << " messages";
+  EXPECT_LE(receiver.stats().read_calls, static_cast<uint64_t>(kCount / 20))
+      << "many messages per read";
+}
+
+TEST_P(FramedConnectionTest, ReceiveFlushesQueuedOutputFirst) {
+  auto [client, server] = Pair();
+  ASSERT_TRUE(client.Queue(TestMessage(1, 10)).ok());
+  EXPECT_GT(client.queued_bytes(), 0u) << "a small message waits for the batch";
+  std::thread server_thread([&, &server = server] {
+    absl::StatusOr<Message> request = server.Receive(In(kSafety));
+    ASSERT_TRUE(request.ok()) << request.status();
+    ExpectTestMessage(*request, 1, 10);
+    EXPECT_TRUE(server.Send(TestMessage(2, 20), In(kSafety)).ok());
+  });
+  absl::StatusOr<Message> reply = client.Receive(In(kSafety));
+  server_thread.join();
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  ExpectTestMessage(*reply, 2, 20);
+  EXPECT_EQ(client.queued_bytes(), 0u);
+}
+
+// --- Ends of a connection ----------------------------------------------------
+
+TEST_P(FramedConnectionTest, PeerClosingMidFrameIsTruncation) {
+  struct Case {
+    const char* name;
+    uint64_t payload_size;
+    bool checksum;
+    // Bytes of the encoded frame the peer writes before closing: a function
+    // of the frame's size and its prefix (header + envelope) size.
+    std::function<size_t(size_t frame, size_t prefix)> cut;
+    FrameErrorCode code;
+  };
+  const Case cases[] = {
+      {"inside the header", 1000, false, [](size_t, size_t) { return size_t{10}; },
+       FrameErrorCode::kTruncatedHeader},
+      {"inside the envelope", 1000, false,
+       [](size_t, size_t) { return kHeaderSize + 3; }, FrameErrorCode::kTruncatedEnvelope},
+      {"inside a small payload", 1000, false,
+       [](size_t, size_t prefix) { return prefix + 400; }, FrameErrorCode::kTruncatedPayload},
+      {"half of a 1 MiB payload", kMiB, false,
+       [](size_t frame, size_t) { return frame / 2; }, FrameErrorCode::kTruncatedPayload},
+      {"inside the checksum trailer", 1000, true,
+       [](size_t frame, size_t) { return frame - 3; }, FrameErrorCode::kTruncatedTrailer},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    ConnectionOptions options;
+    options.checksum = c.checksum;
+    auto [raw, receiver] = RawAndFramed(options);
+    const Message m = TestMessage(7, c.payload_size);
+    const std::string frame = WireBytes(options, m);
+    const size_t prefix = kHeaderSize + m.envelope.ByteSizeLong();
+    const size_t cut = c.cut(frame.size(), prefix);
+    ASSERT_LT(cut, frame.size());
+    std::thread writer([&, &raw = raw] {
+      // A complete message first, then part of the next.
+      EXPECT_TRUE(raw.WriteAll(frame, In(kSafety)).ok());
+      EXPECT_TRUE(raw.WriteAll(absl::string_view(frame).substr(0, cut), In(kSafety)).ok());
+      raw.Close();
+    });
+    absl::StatusOr<Message> first = receiver.Receive(In(kSafety));
+    ASSERT_TRUE(first.ok()) << first.status();
+    ExpectTestMessage(*first, 7, c.payload_size);
+    absl::StatusOr<Message> second = receiver.Receive(In(kSafety));
+    writer.join();
+    ASSERT_FALSE(second.ok());
+    ExpectFrameError(second.status(), c.code);
+    EXPECT_EQ(second.status().code(), absl::StatusCode::kDataLoss);
+    EXPECT_THAT(std::string(second.status().message()),
+                AllOf(HasSubstr("stream ended"),
+                      HasSubstr(absl::StrCat("stream offset ", frame.size()))));
+    ExpectClosedAfter(receiver, c.code);
+  }
+}
+
+TEST_P(FramedConnectionTest, CleanCloseBetweenMessagesIsEndOfStream) {
+  auto [sender, receiver] = Pair();
+  ASSERT_TRUE(sender.Send(TestMessage(1, 100)).ok());
+  ASSERT_TRUE(sender.Send(TestMessage(2, 5000)).ok());
+  sender.Close();
+  EXPECT_TRUE(sender.closed());
+  for (uint64_t id : {1, 2}) {
+    absl::StatusOr<Message> m = receiver.Receive(In(kSafety));
+    ASSERT_TRUE(m.ok()) << m.status();
+    ExpectTestMessage(*m, id, id == 1 ? 100 : 5000);
+  }
+  absl::StatusOr<Message> end = receiver.Receive(In(kSafety));
+  ASSERT_FALSE(end.ok());
+  ExpectFrameError(end.status(), FrameErrorCode::kEndOfStream);
+  EXPECT_EQ(end.status().code(), absl::StatusCode::kOutOfRange);
+  EXPECT_THAT(std::string(end.status().message()), HasSubstr("after 2 message(s)"));
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<Message> again = receiver.Receive(In(kSafety));
+    ASSERT_FALSE(again.ok());
+    ExpectFrameError(again.status(), FrameErrorCode::kEndOfStream);
+    EXPECT_EQ(again.status(), end.status()) << "the same end of stream every time";
+  }
+  EXPECT_EQ(receiver.stats().errors, (std::map<std::string, uint64_t>{{"END_OF_STREAM", 1}}));
+  EXPECT_EQ(receiver.stats().messages_received, 2u);
+}
+
+TEST_P(FramedConnectionTest, EndOfStreamBeforeAnyMessage) {
+  auto [sender, receiver] = Pair();
+  sender.Close();
+  absl::StatusOr<Message> end = receiver.Receive(In(kSafety));
+  ExpectFrameError(end.status(), FrameErrorCode::kEndOfStream);
+}
+
+TEST_P(FramedConnectionTest, SendingToAClosedPeerIsAnErrorNotASignal) {
+  iotest::RequireDefaultSigpipe();
+  auto [sender, receiver] = Pair();
+  receiver.Close();
+  absl::Status status;
+  const absl::Cord block = PatternCord(64 << 10, 5);
+  for (int i = 0; i < 200 && status.ok(); ++i) {
+    status = sender.Send(TestEnvelope(i), block, In(kSafety));
+    if (status.ok()) absl::SleepFor(absl::Milliseconds(5));
+  }
+  ASSERT_FALSE(status.ok()) << "sends to a closed peer kept succeeding";
+  ExpectFrameError(status, FrameErrorCode::kIoError);
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+  EXPECT_THAT(std::string(status.message()),
+              AnyOf(HasSubstr(absl::StrCat("(errno ", EPIPE, ")")),
+                    HasSubstr(absl::StrCat("(errno ", ECONNRESET, ")"))));
+  ExpectClosedAfter(sender, FrameErrorCode::kIoError);
+  struct sigaction now;
+  sigaction(SIGPIPE, nullptr, &now);
+  EXPECT_EQ(now.sa_handler, SIG_DFL);
+}
+
+TEST_P(FramedConnectionTest, IdleTimeout) {
+  ConnectionOptions options;
+  options.idle_timeout = absl::Milliseconds(100);
+  auto [peer, receiver] = Pair({}, options);
+  const absl::Time start = absl::Now();
+  absl::StatusOr<Message> m = receiver.Receive(In(absl::Seconds(5)));  // far beyond the timeout
+  const absl::Duration took = absl::Now() - start;
+  ASSERT_FALSE(m.ok());
+  ExpectFrameError(m.status(), FrameErrorCode::kIdleTimeout);
+  EXPECT_EQ(m.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(std::string(m.status().message()), HasSubstr("idle timeout of 100ms"));
+  EXPECT_GE(took, absl::Milliseconds(90));
+  EXPECT_LT(took, absl::Seconds(2));
+  ExpectClosedAfter(receiver, FrameErrorCode::kIdleTimeout);
+}
+
+TEST_P(FramedConnectionTest, IdleTimeoutRestartsAfterEachMessage) {
+  ConnectionOptions options;
+  options.idle_timeout = absl::Milliseconds(250);
+  auto [peer, receiver] = Pair({}, options);
+  constexpr int kMessages = 5;  // 100 ms apart: 500 ms in all, > idle_timeout
+  std::thread sender([&, &peer = peer] {
+    for (int i = 1; i <= kMessages; ++i) {
+      absl::SleepFor(absl::Milliseconds(100));
+      EXPECT_TRUE(peer.Send(TestMessage(i, 10), In(kSafety)).ok());
+    }
+  });
+  for (int i = 1; i <= kMessages; ++i) {
+    absl::StatusOr<Message> m = receiver.Receive(In(absl::Seconds(5)));
+    ASSERT_TRUE(m.ok()) << "message " << i << ": " << m.status();
+    ExpectTestMessage(*m, i, 10);
+  }
+  sender.join();
+  absl::StatusOr<Message> idle = receiver.Receive(In(absl::Seconds(5)));
+  ExpectFrameError(idle.status(), FrameErrorCode::kIdleTimeout);
+  EXPECT_THAT(std::string(idle.status().message()), HasSubstr("after 5 message(s)"));
+}
+
+TEST_P(FramedConnectionTest, StallTimeout) {
+  ConnectionOptions options;
+  options.stall_timeout = absl::Milliseconds(100);
+  auto [raw, receiver] = RawAndFramed(options);
+  const std::string frame = WireBytes(options, TestMessage(1, 1000));
+  ASSERT_TRUE(raw.WriteAll(absl::string_view(frame).substr(0, 10), In(kSafety)).ok());
+  const absl::Time start = absl::Now();
+  absl::StatusOr<Message> m = receiver.Receive(In(absl::Seconds(5)));  // far beyond the timeout
+  const absl::Duration took = absl::Now() - start;
+  ASSERT_FALSE(m.ok());
+  ExpectFrameError(m.status(), FrameErrorCode::kStallTimeout);
+  EXPECT_EQ(m.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(std::string(m.status().message()),
+              AllOf(HasSubstr("stream offset 0"), HasSubstr("stall timeout of 100ms"),
+                    HasSubstr("header (10 bytes buffered)")));
+  EXPECT_GE(took, absl::Milliseconds(90));
+  EXPECT_LT(took, absl::Seconds(2));
+  ExpectClosedAfter(receiver, FrameErrorCode::kStallTimeout);
+}
+
+TEST_P(FramedConnectionTest, StallTimeoutDoesNotApplyBetweenMessages) {
+  ConnectionOptions options;
+  options.stall_timeout = absl::Milliseconds(100);
+  auto [peer, receiver] = Pair({}, options);
+  ASSERT_TRUE(peer.Send(TestMessage(1, 10)).ok());
+  absl::StatusOr<Message> m = receiver.Receive(In(kSafety));
+  ASSERT_TRUE(m.ok()) << m.status();
+  // Nothing for 3x the stall timeout, at a frame boundary: not a stall.
+  absl::StatusOr<Message> none = receiver.Receive(In(absl::Milliseconds(300)));
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(GetFrameErrorCode(none.status()), FrameErrorCode::kNone) << none.status();
+  EXPECT_FALSE(receiver.closed());
+  ASSERT_TRUE(peer.Send(TestMessage(2, 10)).ok());
+  m = receiver.Receive(In(kSafety));
+  ASSERT_TRUE(m.ok()) << m.status();
+  ExpectTestMessage(*m, 2, 10);
+}
+
+TEST_P(FramedConnectionTest, CallerDeadlineIsNotFatal) {
+  struct Case {
+    const char* name;
+    uint64_t payload_size;
+    // Bytes of the frame sent before the deadline; the rest after.
+    std::function<size_t(size_t frame)> first_part;
+  };
+  const Case cases[] = {
+      {"nothing sent yet", 100, [](size_t) { return size_t{0}; }},
+      {"inside the header", 100, [](size_t) { return size_t{10}; }},
+      {"inside a small payload", 3000, [](size_t frame) { return frame - 1000; }},
+      {"inside a large payload", 2 * kMiB, [](size_t frame) { return frame / 2; }},
+      {"one byte missing", 2 * kMiB, [](size_t frame) { return frame - 1; }},
+  };
+  for (ReadMode mode : {ReadMode::kDirect, ReadMode::kFixed}) {
+    for (const Case& c : cases) {
+      SCOPED_TRACE(absl::StrCat(ReadModeName(mode), ", ", c.name));
+      ConnectionOptions options = WithReadMode(mode);
+      // Timeouts configured but far away: the caller's deadline comes first.
+      options.idle_timeout = absl::Seconds(30);
+      options.stall_timeout = absl::Seconds(30);
+      auto [raw, receiver] = RawAndFramed(options);
+      const std::string frame = WireBytes(options, TestMessage(3, c.payload_size));
+      const size_t part = c.first_part(frame.size());
+      std::thread first_writer([&, &raw = raw] {
+        EXPECT_TRUE(raw.WriteAll(absl::string_view(frame).substr(0, part), In(kSafety)).ok());
+      });
+      const absl::Time start = absl::Now();
+      absl::StatusOr<Message> m = receiver.Receive(start + absl::Milliseconds(50));
+      const absl::Duration took = absl::Now() - start;
+      first_writer.join();
+      ASSERT_FALSE(m.ok()) << "a message arrived before it was complete";
+      EXPECT_EQ(m.status().code(), absl::StatusCode::kDeadlineExceeded) << m.status();
+      EXPECT_EQ(GetFrameErrorCode(m.status()), FrameErrorCode::kNone)
+          << "the caller's deadline is not a connection error: " << m.status();
+      EXPECT_GE(took, absl::Milliseconds(49));
+      EXPECT_FALSE(receiver.closed());
+      EXPECT_TRUE(receiver.stats().errors.empty());
+
+      std::thread rest_writer([&, &raw = raw] {
+        EXPECT_TRUE(raw.WriteAll(absl::string_view(frame).substr(part), In(kSafety)).ok());
+        // And one more whole message.
+        EXPECT_TRUE(
+            raw.WriteAll(WireBytes(options, TestMessage(4, 5)), In(kSafety)).ok());
+      });
+      m = receiver.Receive(In(kSafety));
+      ASSERT_TRUE(m.ok()) << m.status();
+      ExpectTestMessage(*m, 3, c.payload_size);
+      m = receiver.Receive(In(kSafety));
+      ASSERT_TRUE(m.ok()) << m.status();
+      ExpectTestMessage(*m, 4, 5);
+      rest_writer.join();
+      EXPECT_EQ(receiver.stats().bytes_received, frame.size() + WireBytes(options, TestMessage(4, 5)).size());
+    }
+  }
+}
+
+TEST_P(FramedConnectionTest, OverLimitSendIsRefusedAndNothingIsWritten) {
+  ConnectionOptions small;
+  small.limits.max_payload_bytes = 1024;
+  small.limits.max_envelope_bytes = 64;
+  auto [sender, receiver] = Pair(small, {});
+
+  // A message queued before the refused one is unaffected.
+  ASSERT_TRUE(sender.Queue(TestMessage(1, 10)).ok());
+  const uint64_t queued = sender.queued_bytes();
+  ASSERT_GT(queued, 0u);
+
+  absl::Status too_large = sender.Send(TestMessage(2, 1025));
+  ExpectFrameError(too_large, FrameErrorCode::kPayloadTooLarge);
+  EXPECT_EQ(too_large.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(too_large.message()), AllOf(HasSubstr("1025"), HasSubstr("1024")));
+
+  Envelope big_envelope = TestEnvelope(3);
+  (*big_envelope.mutable_metadata())["pad"] = std::string(100, 'p');
+  absl::Status envelope_too_large = sender.Queue(big_envelope, absl::Cord("x"));
+  ExpectFrameError(envelope_too_large, FrameErrorCode::kEnvelopeTooLarge);
+
+  EXPECT_EQ(sender.queued_bytes(), queued) << "no byte of a refused message is queued";
+  EXPECT_EQ(sender.stats().bytes_sent, 0u);
+  EXPECT_EQ(sender.stats().write_calls, 0u);
+  EXPECT_EQ(sender.stats().messages_sent, 1u);
+  EXPECT_FALSE(sender.closed());
+  EXPECT_TRUE(sender.stats().errors.empty()) << "a refused send is not a connection error";
+
+  // The peer has seen nothing.
+  absl::StatusOr<Message> nothing = receiver.Receive(In(absl::Milliseconds(100)));
+  ASSERT_FALSE(nothing.ok());
+  EXPECT_EQ(nothing.status().code(), absl::StatusCode::kDeadlineExceeded) << nothing.status();
+  EXPECT_EQ(receiver.stats().bytes_received, 0u);
+
+  // Still usable: the queued message and one at the limit go through, in order.
+  ASSERT_TRUE(sender.Send(TestMessage(4, 1024)).ok());
+  absl::StatusOr<Message> m = receiver.Receive(In(kSafety));
+  ASSERT_TRUE(m.ok()) << m.status();
+  ExpectTestMessage(*m, 1, 10);
+  m = receiver.Receive(In(kSafety));
+  ASSERT_TRUE(m.ok()) << m.status();
+  ExpectTestMessage(*m, 4, 1024);
+  EXPECT_EQ(receiver.stats().bytes_received, sender.stats().bytes_sent);
+}
+
+TEST_P(FramedConnectionTest, OverLimitReceiveIsFatal) {
+  ConnectionOptions small;
+  small.limits.max_payload_bytes = 1000;
+  auto [sender, receiver] = Pair({}, small);
+  ASSERT_TRUE(sender.Send(TestMessage(1, 1000)).ok());
+  ASSERT_TRUE(sender.Send(TestMessage(2, 1001)).ok());
+  absl::StatusOr<Message> m = receiver.Receive(In(kSafety));
+  ASSERT_TRUE(m.ok()) << m.status();
+  m = receiver.Receive(In(kSafety));
+  ExpectFrameError(m.status(), FrameErrorCode::kPayloadTooLarge);
+  ExpectClosedAfter(receiver, FrameErrorCode::kPayloadTooLarge);
+}
+
+TEST_P(FramedConnectionTest, ForeignBytesFromThePeer) {
+  struct Case {
+    const char* name;
+    std::string bytes;
+    FrameErrorCode code;
+    const char* mention;
+  };
+  const Case cases[] = {
+      {"HTTP request", "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n",
+       FrameErrorCode::kForeignProtocol, "HTTP"},
+      {"short HTTP request", "GET /\r\n", FrameErrorCode::kForeignProtocol, "HTTP"},
+      {"TLS ClientHello", std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11) +
+                              std::string(40, '\x5a'),
+       FrameErrorCode::kForeignProtocol, "TLS"},
+      {"SSH banner", "SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n", FrameErrorCode::kForeignProtocol,
+       "SSH"},
+      {"garbage", std::string("\x01\x02\x03\x04\xfe\xff garbage garbage garbage", 30),
+       FrameErrorCode::kBadMagic, "LPFR"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    auto [raw, receiver] = RawAndFramed();
+    ASSERT_TRUE(raw.WriteAll(c.bytes, In(kSafety)).ok());
+    absl::StatusOr<Message> m = receiver.Receive(In(kSafety));
+    ASSERT_FALSE(m.ok());
+    ExpectFrameError(m.status(), c.code);
+    EXPECT_THAT(std::string(m.status().message()), HasSubstr(c.mention));
+    ExpectClosedAfter(receiver, c.code);
+  }
+}
+
+TEST_P(FramedConnectionTest, HalfClose) {
+  constexpr int kMessages = 5;
+  auto [a, b] = Pair();
+  for (int i = 1; i <= kMessages; ++i) ASSERT_TRUE(a.Queue(TestMessage(i, 100 * i)).ok());
+  ASSERT_TRUE(a.ShutdownWrite(In(kSafety)).ok()) << "ShutdownWrite flushes the queue first";
+  EXPECT_EQ(a.queued_bytes(), 0u);
+  for (int i = 1; i <= kMessages; ++i) {
+    absl::StatusOr<Message> m = b.Receive(In(kSafety));
+    ASSERT_TRUE(m.ok()) << m.status();
+    ExpectTestMessage(*m, i, 100 * i);
+  }
+  absl::StatusOr<Message> end = b.Receive(In(kSafety));
+  ExpectFrameError(end.status(), FrameErrorCode::kEndOfStream);
+  EXPECT_FALSE(b.closed()) << "end of stream leaves the sending side open";
+
+  // b can still answer, and a still receives.
+  ASSERT_TRUE(b.Send(TestMessage(100, 4096), In(kSafety)).ok());
+  absl::StatusOr<Message> reply = a.Receive(In(kSafety));
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  ExpectTestMessage(*reply, 100, 4096);
+
+  ASSERT_TRUE(b.ShutdownWrite(In(kSafety)).ok());
+  end = a.Receive(In(kSafety));
+  ExpectFrameError(end.status(), FrameErrorCode::kEndOfStream);
+}
+
+TEST_P(FramedConnectionTest, Counters) {
+  auto [a, b] = Pair();
+  const uint64_t kSizes[] = {0, 100, 70000};
+  uint64_t wire = 0;
+  for (size_t i = 0; i < std::size(kSizes); ++i) {
+    const Message m = TestMessage(i + 1, kSizes[i]);
+    wire += WireBytes(a.options(), m).size();
+    ASSERT_TRUE(a.Send(m, In(kSafety)).ok());
+  }
+  for (size_t i = 0; i < std::size(kSizes); ++i) {
+    absl::StatusOr<Message> m = b.Receive(In(kSafety));
+    ASSERT_TRUE(m.ok()) << m.status();
+    ExpectTestMessage(*m, i + 1, kSizes[i]);
+  }
+  const ConnectionStats& as = a.stats();
+  EXPECT_EQ(as.messages_sent, 3u);
+  EXPECT_EQ(as.bytes_sent, wire);
+  EXPECT_GE(as.write_calls, 3u) << "Send() writes at once";
+  EXPECT_EQ(as.messages_received, 0u);
+  EXPECT_EQ(as.bytes_received, 0u);
+  EXPECT_EQ(as.read_calls, 0u);
+  EXPECT_TRUE(as.errors.empty());
+  const ConnectionStats& bs = b.stats();
+  EXPECT_EQ(bs.messages_received, 3u);
+  EXPECT_EQ(bs.bytes_received, wire);
+  EXPECT_GE(bs.read_calls, 1u);
+  EXPECT_EQ(bs.messages_sent, 0u);
+  EXPECT_EQ(bs.bytes_sent, 0u);
+  EXPECT_EQ(bs.write_calls, 0u);
+  EXPECT_TRUE(bs.errors.empty());
+
+  // A fatal error is counted by name.
+  ASSERT_TRUE(a.socket().WriteAll("GET / HTTP/1.0\r\n\r\n", In(kSafety)).ok());
+  absl::StatusOr<Message> bad = b.Receive(In(kSafety));
+  ExpectFrameError(bad.status(), FrameErrorCode::kForeignProtocol);
+  EXPECT_EQ(b.stats().errors,
+            (std::map<std::string, uint64_t>{{"FOREIGN_PROTOCOL", 1}}));
+  EXPECT_EQ(b.stats().messages_received, 3u);
+  // b closed its socket: a sees end of stream.
+  absl::StatusOr<Message> end = a.Receive(In(kSafety));
+  EXPECT_THAT(GetFrameErrorCode(end.status()),
+              AnyOf(FrameErrorCode::kEndOfStream, FrameErrorCode::kIoError))
+      << end.status();
+  EXPECT_EQ(a.stats().errors.size(), 1u);
+}
+
+TEST_P(FramedConnectionTest, SendDeadlineIsNotFatalAndTheRestFollows) {
+  auto [sender, receiver] = Pair();
+  const uint64_t size = 32 * kMiB;  // more than any socket buffer holds
+  const absl::Time start = absl::Now();
+  absl::Status s = sender.Send(TestMessage(9, size), start + absl::Milliseconds(100));
+  ASSERT_FALSE(s.ok()) << "32 MiB fit in the socket buffers";
+  EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded) << s;
+  EXPECT_EQ(GetFrameErrorCode(s), FrameErrorCode::kNone) << s;
+  EXPECT_THAT(std::string(s.message()), HasSubstr("still queued"));
+  EXPECT_FALSE(sender.closed());
+  EXPECT_GT(sender.queued_bytes(), 0u);
+  EXPECT_GT(sender.stats().bytes_sent, 0u) << "part of the frame went out";
+  std::thread flusher([&, &sender = sender] {
+    absl::Status f = sender.Flush(In(kSafety));
+    EXPECT_TRUE(f.ok()) << f;
+  });
+  absl::StatusOr<Message> m = receiver.Receive(In(kSafety));
+  flusher.join();
+  ASSERT_TRUE(m.ok()) << m.status();
+  ExpectTestMessage(*m, 9, size);
+  EXPECT_EQ(sender.queued_bytes(), 0u);
+}
+
+TEST_P(FramedConnectionTest, CloseDropsTheConnection) {
+  auto [a, b] = Pair();
+  ASSERT_TRUE(a.Queue(TestMessage(1, 10)).ok());
+  a.Close();
+  EXPECT_TRUE(a.closed());
+  EXPECT_EQ(a.queued_bytes(), 0u) << "queued output is dropped";
+  for (const absl::Status& s :
+       {a.Send(TestMessage(2, 10)), a.Flush(), a.Receive(In(kSafety)).status()}) {
+    ExpectFrameError(s, FrameErrorCode::kConnectionClosed);
+    EXPECT_THAT(std::string(s.message()), HasSubstr("the connection was closed"));
+  }
+  absl::StatusOr<Message> end = b.Receive(In(kSafety));
+  ExpectFrameError(end.status(), FrameErrorCode::kEndOfStream);
+  EXPECT_EQ(b.stats().bytes_received, 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllTransports, FramedConnectionTest,
+                         ::testing::ValuesIn(iotest::AllTransportKinds()),
+                         iotest::TransportTestName);
+
+// --- Transport-independent -----------------------------------------------------
+
+std::pair<FramedConnection, FramedConnection> SocketPairConnections(
+    const ConnectionOptions& a = {}, const ConnectionOptions& b = {}) {
+  absl::StatusOr<std::pair<Socket, Socket>> p = Socket::Pair(SOCK_STREAM);
+  EXPECT_TRUE(p.ok()) << p.status();
+  return {FramedConnection(std::move(p->first), a), FramedConnection(std::move(p->second), b)};
+}
+
+// The stall timeout runs from a message's own first byte, also when that
+// byte arrived in the same read as the end of the message before it.
+TEST(FramedConnectionTimingTest, StallTimeoutIsMeasuredPerMessage) {
+  ConnectionOptions options;
+  options.stall_timeout = absl::Milliseconds(400);
+  absl::StatusOr<std::pair<Socket, Socket>> p = Socket::Pair(SOCK_STREAM);
+  ASSERT_TRUE(p.ok());
+  Socket raw = std::move(p->first);
+  FramedConnection receiver(std::move(p->second), options);
+  const std::string a = WireBytes(options, TestMessage(1, 1000));
+  const std::string b = WireBytes(options, TestMessage(2, 1000));
+  // t=0: first half of A. t=200ms: rest of A and 10 bytes of B. t=500ms: rest
+  // of B. A takes 200 ms and B 300 ms, both within the 400 ms stall timeout;
+  // B would "stall" only if its clock started with A's first byte.
+  std::thread writer([&] {
+    EXPECT_TRUE(raw.WriteAll(a.substr(0, a.size() / 2), In(kSafety)).ok());
+    absl::SleepFor(absl::Milliseconds(200));
+    EXPECT_TRUE(raw.WriteAll(a.substr(a.size() / 2) + b.substr(0, 10), In(kSafety)).ok());
+    absl::SleepFor(absl::Milliseconds(300));
+    EXPECT_TRUE(raw.WriteAll(b.substr(10), In(kSafety)).ok());
+  });
+  absl::StatusOr<Message> m = receiver.Receive(In(kSafety));
+  ASSERT_TRUE(m.ok()) << m.status();
+  ExpectTestMessage(*m, 1, 1000);
+  m = receiver.Receive(In(kSafety));
+  writer.join();
+  ASSERT_TRUE(m.ok()) << m.status();
+  ExpectTestMessage(*m, 2, 1000);
+}
+
+TEST(FramedConnectionDialectTest, DialectsAndChecksumRoundTrip) {
+  struct Flavor {
+    const char* name;
+    Dialect dialect;
+    bool checksum;
+  };
+  const Flavor kFlavors[] = {
+      {"native", Dialect::kNative, false},
+      {"native+checksum", Dialect::kNative, true},
+      {"varint32", Dialect::kVarint32, false},
+      {"u32be", Dialect::kU32BE, false},
+  };
+  const uint64_t kSizes[] = {0, 1, 127, 128, 300, 16383, 16384, 70000, kMiB + 3};
+  for (const Flavor& f : kFlavors) {
+    SCOPED_TRACE(f.name);
+    ConnectionOptions options;
+    options.dialect = f.dialect;
+    options.checksum = f.checksum;
+    auto [sender, receiver] = SocketPairConnections(options, options);
+    const bool has_envelope = f.dialect == Dialect::kNative;
+    uint64_t wire = 0;
+    uint64_t plain_wire = 0;  // the same messages without checksum trailers
+    std::vector<Message> sent;
+    for (size_t i = 0; i < std::size(kSizes); ++i) {
+      Message m = TestMessage(i + 1, kSizes[i]);
+      if (!has_envelope) m.envelope.Clear();
+      wire += WireBytes(options, m).size();
+      ConnectionOptions plain = options;
+      plain.checksum = false;
+      plain_wire += WireBytes(plain, m).size();
+      sent.push_back(std::move(m));
+    }
+    std::thread send_thread([&, &sender = sender] {
+      for (const Message& m : sent) EXPECT_TRUE(sender.Send(m, In(kSafety)).ok());
+    });
+    for (size_t i = 0; i < sent.size(); ++i) {
+      SCOPED_TRACE(absl::StrCat(kSizes[i], " bytes"));
+      absl::StatusOr<Message> m = receiver.Receive(In(kSafety));
+      ASSERT_TRUE(m.ok()) << m.status();
+      EXPECT_TRUE(MessageDifferencer::Equals(m->envelope, sent[i].envelope));
+      EXPECT_EQ(PatternMismatch(m->payload, kSizes[i], static_cast<uint32_t>(i + 1)), "");
+    }
+    send_thread.join();
+    EXPECT_EQ(sender.stats().bytes_sent, wire);
+    EXPECT_EQ(receiver.stats().bytes_received, wire);
+    if (f.checksum) {
+      EXPECT_EQ(wire, plain_wire + kChecksumTrailerSize * std::size(kSizes))
+          << "every frame carries the checksum trailer";
+    } else {
+      EXPECT_EQ(wire, plain_wire);
+    }
+  }
+}
+
+TEST(FramedConnectionDialectTest, DialectRefusesEnvelope) {
+  ConnectionOptions options;
+  options.dialect = Dialect::kU32BE;
+  auto [sender, receiver] = SocketPairConnections(options, options);
+  absl::Status s = sender.Send(TestEnvelope(1), absl::Cord("x"));
+  ExpectFrameError(s, FrameErrorCode::kEnvelopeNotSupported);
+  EXPECT_FALSE(sender.closed());
+  EXPECT_EQ(sender.stats().bytes_sent, 0u);
+}
+
+TEST(FramedConnectionDialectTest, ChecksumMismatchIsDetected) {
+  ConnectionOptions options;
+  options.checksum = true;
+  absl::StatusOr<std::pair<Socket, Socket>> p = Socket::Pair(SOCK_STREAM);
+  ASSERT_TRUE(p.ok());
+  FramedConnection receiver(std::move(p->second), options);
+  for (uint64_t size : {uint64_t{100}, 2 * kMiB}) {
+    SCOPED_TRACE(absl::StrCat(size, "-byte payload"));
+    std::string frame = WireBytes(options, TestMessage(1, size));
+    std::thread writer([&] { EXPECT_TRUE(p->first.WriteAll(frame, In(kSafety)).ok()); });
+    absl::StatusOr<Message> m = receiver.Receive(In(kSafety));
+    writer.join();
+    ASSERT_TRUE(m.ok()) << m.status();
+    ExpectTestMessage(*m, 1, size);
+  }
+  std::string tampered = WireBytes(options, TestMessage(2, 2 * kMiB));
+  tampered[tampered.size() / 2] ^= 0x20;  // one payload bit
+  std::thread writer([&] { EXPECT_TRUE(p->first.WriteAll(tampered, In(kSafety)).ok()); });
+  absl::StatusOr<Message> m = receiver.Receive(In(kSafety));
+  writer.join();
+  ASSERT_FALSE(m.ok()) << "a corrupted payload was delivered";
+  ExpectFrameError(m.status(), FrameErrorCode::kChecksumMismatch);
+  EXPECT_EQ(m.status().code(), absl::StatusCode::kDataLoss);
+  ExpectClosedAfter(receiver, FrameErrorCode::kChecksumMismatch);
+}
+
+TEST(FramedConnectionDialTest, DialConnectsAndFailsOnClosedPort) {
+  absl::StatusOr<Listener> listener = Listener::Listen("tcp://127.0.0.1:0");
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  const std::string address = listener->address();
+  absl::StatusOr<FramedConnection> client =
+      FramedConnection::Dial(address, {}, In(kSafety));
+  ASSERT_TRUE(client.ok()) << client.status();
+  absl::StatusOr<Socket> accepted = listener->Accept(In(kSafety));
+  ASSERT_TRUE(accepted.ok()) << accepted.status();
+  FramedConnection server(*std::move(accepted));
+  ASSERT_TRUE(client->Send(TestMessage(1, 1234)).ok());
+  absl::StatusOr<Message> m = server.Receive(In(kSafety));
+  ASSERT_TRUE(m.ok()) << m.status();
+  ExpectTestMessage(*m, 1, 1234);
+
+  listener = absl::UnknownError("closed");  // the port is free again
+  absl::StatusOr<FramedConnection> refused = FramedConnection::Dial(address, {}, In(kSafety));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable) << refused.status();
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr(address));
+
+  absl::StatusOr<FramedConnection> bad = FramedConnection::Dial("tcp://127.0.0.1");
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace lpframe
