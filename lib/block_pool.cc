@@ -1,5 +1,9 @@
 #include "lib/block_pool.h"
 
+#include <sys/mman.h>
+
+#include <new>
+
 namespace lpframe {
 
 std::shared_ptr<BlockPool> BlockPool::Create(size_t block_size, size_t max_cached_bytes) {
@@ -17,7 +21,7 @@ BlockPool::BlockPool(size_t block_size, size_t max_cached_bytes)
                                                              : block_size)) {}
 
 BlockPool::~BlockPool() {
-  for (char* block : free_) delete[] block;
+  for (char* block : free_) ::munmap(block, block_size_);
 }
 
 char* BlockPool::Acquire() {
@@ -29,7 +33,11 @@ char* BlockPool::Acquire() {
       return block;
     }
   }
-  return new char[block_size_];
+  void* block = ::mmap(nullptr, block_size_, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (block == MAP_FAILED) throw std::bad_alloc();
+  mapped_bytes_.fetch_add(block_size_, std::memory_order_relaxed);
+  return static_cast<char*>(block);
 }
 
 void BlockPool::Release(char* block) {
@@ -40,7 +48,8 @@ void BlockPool::Release(char* block) {
       return;
     }
   }
-  delete[] block;
+  ::munmap(block, block_size_);
+  mapped_bytes_.fetch_sub(block_size_, std::memory_order_relaxed);
 }
 
 size_t BlockPool::cached_blocks() const {

@@ -155,12 +155,14 @@ TEST(AllocationCounterTest, SeesEveryKindOfAllocation) {
     EXPECT_LT(w.live_growth(), 1 << 20);
   }
   {
-    // A pool block comes through operator new too.
-    auto pool = BlockPool::Create();
+    // Pool blocks are mappings: the pool counts them, operator new does not.
+    auto pool = BlockPool::Create(kBlock, 0);
     AllocationWindow w;
     char* block = pool->Acquire();
-    EXPECT_EQ(w.largest(), kBlock);
+    EXPECT_EQ(pool->mapped_bytes(), kBlock);
+    EXPECT_LT(w.largest(), kBlock);
     pool->Release(block);
+    EXPECT_EQ(pool->mapped_bytes(), 0u);
   }
 }
 
@@ -209,6 +211,7 @@ TEST_P(HugeDeclaredLengthTest, StorageFollowsTheBytesThatArrived) {
       EXPECT_LE(decoder.reserved_bytes(), kBlock + kSlack);
       EXPECT_LE(w.largest(), kBlock + kSlack);
       EXPECT_LE(w.peak_growth(), static_cast<int64_t>(kBlock + kSlack));
+      EXPECT_LE(options.pool->mapped_bytes(), kBlock);
       // And through PrepareRead: the lent span is one block, not the payload.
       absl::Span<char> span = decoder.PrepareRead(1 << 30);
       EXPECT_TRUE(decoder.read_is_direct());
@@ -216,6 +219,7 @@ TEST_P(HugeDeclaredLengthTest, StorageFollowsTheBytesThatArrived) {
       decoder.CommitRead(0);
       EXPECT_LE(w.largest(), kBlock + kSlack);
       EXPECT_LE(w.peak_growth(), static_cast<int64_t>(kBlock + kSlack));
+      EXPECT_LE(options.pool->mapped_bytes(), kBlock);
       const absl::Status finish = decoder.Finish();
       EXPECT_EQ(GetFrameErrorCode(finish), FrameErrorCode::kTruncatedPayload) << finish;
       EXPECT_LE(w.largest(), kBlock + kSlack);
@@ -257,6 +261,7 @@ TEST(HugeDeclaredLengthDribbleTest, OneBlockWhileTheFirstBlockFills) {
   EXPECT_LE(decoder.reserved_bytes(), kBlock + kSlack);
   EXPECT_LE(w.largest(), kBlock + kSlack);
   EXPECT_LE(w.peak_growth(), static_cast<int64_t>(kBlock + kSlack));
+  EXPECT_LE(options.pool->mapped_bytes(), kBlock);
 }
 
 }  // namespace
