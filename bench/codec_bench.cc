@@ -57,6 +57,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "bench/bench_main.h"
 #include "benchmark/benchmark.h"
 #include "lib/block_pool.h"
 #include "lib/frame_decoder.h"
@@ -616,39 +617,5 @@ class SummaryReporter : public benchmark::ConsoleReporter {
 
 int main(int argc, char** argv) {
   lpframe_bench::RegisterAll();
-  // The summary rides on the console reporter; other formats get the
-  // library's own reporter unchanged.
-  bool console = true;
-  bool color = isatty(STDOUT_FILENO) != 0;
-  bool repetitions_given = false;
-  for (int i = 1; i < argc; ++i) {
-    const absl::string_view arg = argv[i];
-    if (absl::StartsWith(arg, "--benchmark_repetitions")) repetitions_given = true;
-    if (absl::StartsWith(arg, "--benchmark_format=") && arg != "--benchmark_format=console") {
-      console = false;
-    }
-    if (arg == "--benchmark_color=false" || arg == "--benchmark_color=no") color = false;
-  }
-  // Default: 3 repetitions, medians shown (the machine this runs on is shared
-  // and noisy). --benchmark_repetitions=N on the command line overrides it.
-  std::vector<char*> args(argv, argv + argc);
-  std::string reps = "--benchmark_repetitions=3";
-  std::string aggregates = "--benchmark_display_aggregates_only=true";
-  if (!repetitions_given) {
-    args.insert(args.begin() + 1, &aggregates[0]);
-    args.insert(args.begin() + 1, &reps[0]);
-  }
-  int args_count = static_cast<int>(args.size());
-  args.push_back(nullptr);
-  benchmark::Initialize(&args_count, args.data());
-  if (benchmark::ReportUnrecognizedArguments(args_count, args.data())) return 1;
-  if (console) {
-    lpframe_bench::SummaryReporter reporter(color ? benchmark::ConsoleReporter::OO_Color
-                                                  : benchmark::ConsoleReporter::OO_None);
-    benchmark::RunSpecifiedBenchmarks(&reporter);
-  } else {
-    benchmark::RunSpecifiedBenchmarks();
-  }
-  benchmark::Shutdown();
-  return 0;
+  return lpframe_bench::RunBenchmarksWithSummary<lpframe_bench::SummaryReporter>(argc, argv);
 }

@@ -102,6 +102,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "bench/bench_main.h"
 #include "benchmark/benchmark.h"
 #include "lib/frame_error.h"
 #include "lib/io/framed_connection.h"
@@ -1259,36 +1260,5 @@ int main(int argc, char** argv) {
                  lpframe_bench::kReceiverCpu);
   }
   lpframe_bench::RegisterAll();
-  bool console = true;
-  bool color = isatty(STDOUT_FILENO) != 0;
-  bool repetitions_given = false;
-  for (int i = 1; i < argc; ++i) {
-    const absl::string_view arg = argv[i];
-    if (absl::StartsWith(arg, "--benchmark_repetitions")) repetitions_given = true;
-    if (absl::StartsWith(arg, "--benchmark_format=") && arg != "--benchmark_format=console") {
-      console = false;
-    }
-    if (arg == "--benchmark_color=false" || arg == "--benchmark_color=no") color = false;
-  }
-  // Default: 3 repetitions, aggregates shown (shared, noisy machine).
-  std::vector<char*> args(argv, argv + argc);
-  std::string reps = "--benchmark_repetitions=3";
-  std::string aggregates = "--benchmark_display_aggregates_only=true";
-  if (!repetitions_given) {
-    args.insert(args.begin() + 1, &aggregates[0]);
-    args.insert(args.begin() + 1, &reps[0]);
-  }
-  int args_count = static_cast<int>(args.size());
-  args.push_back(nullptr);
-  benchmark::Initialize(&args_count, args.data());
-  if (benchmark::ReportUnrecognizedArguments(args_count, args.data())) return 1;
-  if (console) {
-    lpframe_bench::SummaryReporter reporter(color ? benchmark::ConsoleReporter::OO_Color
-                                                  : benchmark::ConsoleReporter::OO_None);
-    benchmark::RunSpecifiedBenchmarks(&reporter);
-  } else {
-    benchmark::RunSpecifiedBenchmarks();
-  }
-  benchmark::Shutdown();
-  return 0;
+  return lpframe_bench::RunBenchmarksWithSummary<lpframe_bench::SummaryReporter>(argc, argv);
 }
