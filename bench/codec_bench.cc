@@ -58,6 +58,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "bench/bench_main.h"
+#include "bench/bench_payload.h"
 #include "benchmark/benchmark.h"
 #include "lib/block_pool.h"
 #include "lib/frame_decoder.h"
@@ -92,32 +93,7 @@ std::string SizeName(size_t size) {
 }
 
 // ---------------------------------------------------------------------------
-// Inputs (built once per size, cached for the whole run).
-
-const std::string& PayloadBytes(size_t size) {
-  static auto* const cache = new std::map<size_t, std::string>;
-  auto it = cache->find(size);
-  if (it == cache->end()) {
-    std::string bytes(size, '\0');
-    uint32_t x = 0x9e3779b9u;
-    for (size_t i = 0; i < size; ++i) {
-      x ^= x << 13;
-      x ^= x >> 17;
-      x ^= x << 5;
-      bytes[i] = static_cast<char>(x);
-    }
-    it = cache->emplace(size, std::move(bytes)).first;
-  }
-  return it->second;
-}
-
-// Small payloads as the decoder itself makes them (a flat copy); larger ones
-// as an application sends its own buffer without copying.
-absl::Cord PayloadCord(size_t size) {
-  const std::string& bytes = PayloadBytes(size);
-  if (size <= 4096) return absl::Cord(bytes);
-  return absl::MakeCordFromExternal(bytes, [] {});
-}
+// Inputs (payload bytes come from bench_payload.h).
 
 Envelope MinimalEnvelope(uint64_t id) {
   Envelope envelope;

@@ -83,7 +83,6 @@
 #include <fstream>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <sstream>
 #include <string>
@@ -103,6 +102,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "bench/bench_main.h"
+#include "bench/bench_payload.h"
 #include "benchmark/benchmark.h"
 #include "lib/frame_error.h"
 #include "lib/io/framed_connection.h"
@@ -201,34 +201,7 @@ size_t WarmupMessages(size_t size) {
 }
 
 // ---------------------------------------------------------------------------
-// Inputs.
-
-const std::string& PayloadBytes(size_t size) {
-  static auto* const mu = new std::mutex;
-  static auto* const cache = new std::map<size_t, std::string>;
-  std::lock_guard<std::mutex> lock(*mu);
-  auto it = cache->find(size);
-  if (it == cache->end()) {
-    std::string bytes(size, '\0');
-    uint32_t x = 0x9e3779b9u;
-    for (size_t i = 0; i < size; ++i) {
-      x ^= x << 13;
-      x ^= x >> 17;
-      x ^= x << 5;
-      bytes[i] = static_cast<char>(x);
-    }
-    it = cache->emplace(size, std::move(bytes)).first;
-  }
-  return it->second;
-}
-
-// As in codec_bench: small payloads as a flat copy, larger ones as an
-// application's own buffer sent without copying.
-absl::Cord PayloadCord(size_t size) {
-  const std::string& bytes = PayloadBytes(size);
-  if (size <= 4096) return absl::Cord(bytes);
-  return absl::MakeCordFromExternal(bytes, [] {});
-}
+// Inputs (payload bytes come from bench_payload.h).
 
 // A reused receive buffer of at least `size` bytes, touched once.
 char* RawReceiveBuffer(size_t size) {

@@ -1,0 +1,37 @@
+#include "bench/bench_payload.h"
+
+#include <cstdint>
+#include <map>
+#include <utility>
+
+#include "absl/base/const_init.h"
+#include "absl/synchronization/mutex.h"
+
+namespace lpframe_bench {
+
+const std::string& PayloadBytes(size_t size) {
+  static absl::Mutex mu(absl::kConstInit);
+  static auto* const cache = new std::map<size_t, std::string>;
+  absl::MutexLock lock(&mu);
+  auto it = cache->find(size);
+  if (it == cache->end()) {
+    std::string bytes(size, '\0');
+    uint32_t x = 0x9e3779b9u;
+    for (size_t i = 0; i < size; ++i) {
+      x ^= x << 13;
+      x ^= x >> 17;
+      x ^= x << 5;
+      bytes[i] = static_cast<char>(x);
+    }
+    it = cache->emplace(size, std::move(bytes)).first;
+  }
+  return it->second;
+}
+
+absl::Cord PayloadCord(size_t size) {
+  const std::string& bytes = PayloadBytes(size);
+  if (size <= 4096) return absl::Cord(bytes);
+  return absl::MakeCordFromExternal(bytes, [] {});
+}
+
+}  // namespace lpframe_bench
