@@ -51,6 +51,16 @@ constexpr CodeInfo kCodes[] = {
     {FrameErrorCode::kConnectionClosed, "CONNECTION_CLOSED",
      absl::StatusCode::kFailedPrecondition},
     {FrameErrorCode::kIoError, "IO_ERROR", absl::StatusCode::kUnavailable},
+    {FrameErrorCode::kMemoryBudgetExceeded, "MEMORY_BUDGET_EXCEEDED",
+     absl::StatusCode::kResourceExhausted},
+    {FrameErrorCode::kConnectionLimit, "CONNECTION_LIMIT",
+     absl::StatusCode::kResourceExhausted},
+    {FrameErrorCode::kPeerRefused, "PEER_REFUSED", absl::StatusCode::kPermissionDenied},
+    {FrameErrorCode::kDatagramTruncated, "DATAGRAM_TRUNCATED", absl::StatusCode::kDataLoss},
+    {FrameErrorCode::kOutputBudgetExceeded, "OUTPUT_BUDGET_EXCEEDED",
+     absl::StatusCode::kResourceExhausted},
+    {FrameErrorCode::kShuttingDown, "SHUTTING_DOWN", absl::StatusCode::kUnavailable},
+    {FrameErrorCode::kHandlerError, "HANDLER_ERROR", absl::StatusCode::kUnknown},
 };
 
 const CodeInfo* Find(FrameErrorCode code) {

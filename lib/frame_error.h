@@ -31,6 +31,13 @@
 // message stalled mid-frame    kStallTimeout            kDeadlineExceeded
 // use after close / failure    kConnectionClosed        kFailedPrecondition
 // socket error (reset, EPIPE)  kIoError                 (from errno)
+// input over a memory budget   kMemoryBudgetExceeded    kResourceExhausted
+// server at max connections    kConnectionLimit         kResourceExhausted
+// VerifyPeer refused the peer  kPeerRefused             kPermissionDenied
+// datagram cut (MSG_TRUNC)     kDatagramTruncated       kDataLoss
+// unread output over budget    kOutputBudgetExceeded    kResourceExhausted
+// server shutting down         kShuttingDown            kUnavailable
+// handler returned an error    kHandlerError            (the handler's code)
 //
 // docs/PROTOCOL.md section 7 is the normative version of this table.
 #ifndef LPFRAME_LIB_FRAME_ERROR_H_
@@ -65,6 +72,15 @@ enum class FrameErrorCode : int {
   kStallTimeout = 18,
   kConnectionClosed = 19,
   kIoError = 20,
+  // Server-level refusals (lib/server): the connection or datagram is
+  // refused, the server keeps serving others.
+  kMemoryBudgetExceeded = 21,
+  kConnectionLimit = 22,
+  kPeerRefused = 23,
+  kDatagramTruncated = 24,
+  kOutputBudgetExceeded = 25,
+  kShuttingDown = 26,
+  kHandlerError = 27,
 };
 
 // Stable upper-snake name used in test vectors and reports, e.g.

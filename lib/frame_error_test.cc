@@ -64,6 +64,18 @@ constexpr Row kTable[] = {
     {FrameErrorCode::kConnectionClosed, 19, "CONNECTION_CLOSED",
      absl::StatusCode::kFailedPrecondition, false},
     {FrameErrorCode::kIoError, 20, "IO_ERROR", absl::StatusCode::kUnavailable, false},
+    {FrameErrorCode::kMemoryBudgetExceeded, 21, "MEMORY_BUDGET_EXCEEDED",
+     absl::StatusCode::kResourceExhausted, false},
+    {FrameErrorCode::kConnectionLimit, 22, "CONNECTION_LIMIT",
+     absl::StatusCode::kResourceExhausted, false},
+    {FrameErrorCode::kPeerRefused, 23, "PEER_REFUSED", absl::StatusCode::kPermissionDenied,
+     false},
+    {FrameErrorCode::kDatagramTruncated, 24, "DATAGRAM_TRUNCATED", absl::StatusCode::kDataLoss,
+     false},
+    {FrameErrorCode::kOutputBudgetExceeded, 25, "OUTPUT_BUDGET_EXCEEDED",
+     absl::StatusCode::kResourceExhausted, false},
+    {FrameErrorCode::kShuttingDown, 26, "SHUTTING_DOWN", absl::StatusCode::kUnavailable, false},
+    {FrameErrorCode::kHandlerError, 27, "HANDLER_ERROR", absl::StatusCode::kUnknown, false},
 };
 
 TEST(FrameErrorTest, Table) {
@@ -129,7 +141,7 @@ TEST(FrameErrorTest, StatusesWithoutACode) {
   MakeFrameError(FrameErrorCode::kBadMagic, "x")
       .ForEachPayload([&url](absl::string_view u, const absl::Cord&) { url = std::string(u); });
   ASSERT_FALSE(url.empty());
-  for (const char* junk : {"", "abc", "-1", "0", "99", "21", "1000000000000", "8 "}) {
+  for (const char* junk : {"", "abc", "-1", "0", "99", "28", "1000000000000", "8 "}) {
     SCOPED_TRACE(junk);
     absl::Status s = absl::InternalError("x");
     s.SetPayload(url, absl::Cord(junk));

@@ -36,13 +36,15 @@ Listener& Listener::operator=(Listener&& other) noexcept {
   return *this;
 }
 
-absl::StatusOr<Listener> Listener::Listen(absl::string_view uri) {
+absl::StatusOr<Listener> Listener::Listen(absl::string_view uri,
+                                          const ListenOptions& options) {
   absl::StatusOr<Address> address = ParseAddress(uri);
   if (!address.ok()) return address.status();
-  return Listen(*address);
+  return Listen(*address, options);
 }
 
-absl::StatusOr<Listener> Listener::Listen(const Address& address) {
+absl::StatusOr<Listener> Listener::Listen(const Address& address,
+                                          const ListenOptions& options) {
   absl::StatusOr<std::vector<SocketAddress>> targets = ResolveAddress(address, true);
   if (!targets.ok()) return targets.status();
   absl::Status last = absl::UnavailableError("no address to bind");
@@ -55,6 +57,10 @@ absl::StatusOr<Listener> Listener::Listen(const Address& address) {
     if (address.transport == Transport::kTcp) {
       const int one = 1;
       setsockopt(s->fd(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+      if (options.reuse_port &&
+          setsockopt(s->fd(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) {
+        return ErrnoStatus(errno, "setsockopt(SO_REUSEPORT)");
+      }
     }
     int rc = ::bind(s->fd(), target.get(), target.length());
     if (rc < 0 && errno == EADDRINUSE && address.transport == Transport::kUnix) {
@@ -76,7 +82,7 @@ absl::StatusOr<Listener> Listener::Listen(const Address& address) {
                                              address.ToString(), ")"));
       continue;
     }
-    if (::listen(s->fd(), SOMAXCONN) < 0) {
+    if (::listen(s->fd(), options.backlog) < 0) {
       last = ErrnoStatus(errno, absl::StrCat("listen on ", address.ToString()));
       continue;
     }

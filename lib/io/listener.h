@@ -14,6 +14,8 @@
 #ifndef LPFRAME_LIB_IO_LISTENER_H_
 #define LPFRAME_LIB_IO_LISTENER_H_
 
+#include <sys/socket.h>
+
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -23,6 +25,14 @@
 #include "lib/io/socket.h"
 
 namespace lpframe {
+
+struct ListenOptions {
+  // TCP only: SO_REUSEPORT, so several listeners (one per reactor thread)
+  // share one port and the kernel spreads connections among them. The first
+  // listener may bind port 0; the others then bind the port it got.
+  bool reuse_port = false;
+  int backlog = SOMAXCONN;
+};
 
 class Listener {
  public:
@@ -34,8 +44,10 @@ class Listener {
 
   // Binds and listens. For TCP with a host name, the first resolved
   // address that binds is used.
-  static absl::StatusOr<Listener> Listen(const Address& address);
-  static absl::StatusOr<Listener> Listen(absl::string_view uri);
+  static absl::StatusOr<Listener> Listen(const Address& address,
+                                         const ListenOptions& options = {});
+  static absl::StatusOr<Listener> Listen(absl::string_view uri,
+                                         const ListenOptions& options = {});
 
   // Adopts an already bound and listening socket (inherited, or from
   // socket activation). Fails unless `fd` is a listening stream socket.

@@ -1,0 +1,93 @@
+#include "lib/io/send_queue.h"
+
+#include <limits.h>
+
+#include <algorithm>
+#include <utility>
+
+namespace lpframe {
+
+void SendQueue::AppendBytes(absl::string_view bytes) {
+  if (bytes.empty()) return;
+  if (pieces_.empty() || pieces_.back().is_cord ||
+      pieces_.back().bytes.size() + bytes.size() > run_bytes_ + 4096) {
+    pieces_.emplace_back();
+    std::string& run = pieces_.back().bytes;
+    run.swap(spare_);
+    run.clear();
+    run.reserve(std::max<size_t>(bytes.size(), 256));
+  }
+  pieces_.back().bytes.append(bytes.data(), bytes.size());
+  size_ += bytes.size();
+}
+
+void SendQueue::AppendCord(const absl::Cord& cord) {
+  if (cord.empty()) return;
+  if (cord.size() <= copy_payload_bytes_) {
+    for (absl::string_view chunk : cord.Chunks()) AppendBytes(chunk);
+    return;
+  }
+  Piece piece;
+  piece.cord = cord;
+  piece.is_cord = true;
+  size_ += cord.size();
+  pieces_.push_back(std::move(piece));
+}
+
+void SendQueue::Append(const EncodedFrame& frame) {
+  AppendBytes(frame.prefix());
+  AppendCord(frame.payload());
+  AppendBytes(frame.trailer());
+}
+
+void SendQueue::FillIovecs(std::vector<struct iovec>* iov, size_t max_iovecs) const {
+  iov->clear();
+  if (max_iovecs == 0 || max_iovecs > IOV_MAX) max_iovecs = IOV_MAX;
+  uint64_t skip = front_sent_;
+  for (const Piece& piece : pieces_) {
+    if (iov->size() >= max_iovecs) break;
+    if (!piece.is_cord) {
+      iov->push_back({const_cast<char*>(piece.bytes.data()) + skip,
+                      static_cast<size_t>(piece.bytes.size() - skip)});
+    } else {
+      for (absl::string_view chunk : piece.cord.Chunks()) {
+        if (skip >= chunk.size()) {
+          skip -= chunk.size();
+          continue;
+        }
+        iov->push_back({const_cast<char*>(chunk.data()) + skip,
+                        static_cast<size_t>(chunk.size() - skip)});
+        skip = 0;
+        if (iov->size() >= max_iovecs) break;
+      }
+    }
+    skip = 0;
+  }
+}
+
+void SendQueue::Consume(uint64_t n) {
+  size_ -= n;
+  while (n > 0) {
+    Piece& front = pieces_.front();
+    const uint64_t rest = front.size() - front_sent_;
+    if (n < rest) {
+      front_sent_ += n;
+      return;
+    }
+    n -= rest;
+    if (!front.is_cord && front.bytes.capacity() > spare_.capacity() &&
+        front.bytes.capacity() <= 2 * run_bytes_ + 8192) {
+      spare_.swap(front.bytes);
+    }
+    pieces_.pop_front();
+    front_sent_ = 0;
+  }
+}
+
+void SendQueue::Clear() {
+  pieces_.clear();
+  front_sent_ = 0;
+  size_ = 0;
+}
+
+}  // namespace lpframe

@@ -1,0 +1,146 @@
+#include "lib/server/connection_reader.h"
+
+#include <errno.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "lib/frame_error.h"
+
+namespace lpframe {
+namespace {
+
+DecoderOptions DecoderOptionsFor(const ConnectionOptions& options) {
+  DecoderOptions d;
+  d.dialect = options.dialect;
+  d.limits = options.limits;
+  d.pool = options.pool;
+  d.direct_read_min_bytes = std::max<size_t>(options.read_size, 1);
+  return d;
+}
+
+}  // namespace
+
+ConnectionReader::ConnectionReader(ServerContext* context, absl::Time now)
+    : context_(context),
+      decoder_(DecoderOptionsFor(context->options().connection)),
+      read_size_(context->options().connection.read_size),
+      fixed_reads_(context->options().connection.read_mode == ReadMode::kFixed),
+      idle_limited_(context->options().connection.idle_timeout != absl::InfiniteDuration()),
+      stall_limited_(context->options().connection.stall_timeout != absl::InfiniteDuration()),
+      last_message_end_(now),
+      frame_start_(now) {}
+
+ConnectionReader::~ConnectionReader() {
+  context_->counters().input_bytes_buffered.fetch_sub(static_cast<int64_t>(reserved_));
+}
+
+absl::Status ConnectionReader::UpdateReservation() {
+  const uint64_t now_reserved = decoder_.reserved_bytes() + extra_;
+  const int64_t delta = static_cast<int64_t>(now_reserved) - static_cast<int64_t>(reserved_);
+  reserved_ = now_reserved;
+  if (delta == 0) return absl::OkStatus();
+  const int64_t total =
+      context_->counters().input_bytes_buffered.fetch_add(delta) + delta;
+  if (delta < 0) return absl::OkStatus();
+  const StreamServerOptions& options = context_->options();
+  if (options.connection_input_budget > 0 && now_reserved > options.connection_input_budget) {
+    return MakeFrameError(
+        FrameErrorCode::kMemoryBudgetExceeded,
+        absl::StrCat("the connection buffers ", now_reserved,
+                     " bytes of input, over its budget of ", options.connection_input_budget,
+                     " bytes (decoder state: ", decoder_.DescribeState(), ")"));
+  }
+  if (total > 0 && static_cast<uint64_t>(total) > options.global_input_budget) {
+    return MakeFrameError(
+        FrameErrorCode::kMemoryBudgetExceeded,
+        absl::StrCat("the server buffers ", total, " bytes of input across connections, over ",
+                     "its global budget of ", options.global_input_budget,
+                     " bytes; this connection holds ", now_reserved,
+                     " (decoder state: ", decoder_.DescribeState(), ")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ConnectionReader::SetExtraBuffered(uint64_t bytes) {
+  extra_ = bytes;
+  return UpdateReservation();
+}
+
+absl::StatusOr<ConnectionReader::ReadOutcome> ConnectionReader::ReadOnce(int fd,
+                                                                          absl::Time now) {
+  const bool was_at_boundary = decoder_.at_frame_boundary();
+  absl::Span<char> span = decoder_.PrepareRead(read_size_);
+  size_t want = span.size();
+  if (fixed_reads_ || !decoder_.read_is_direct()) want = std::min(want, read_size_);
+  ssize_t n;
+  do {
+    n = ::recv(fd, span.data(), want, MSG_DONTWAIT);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    const int error_number = errno;
+    decoder_.CommitRead(0);
+    if (error_number == EAGAIN || error_number == EWOULDBLOCK) return ReadOutcome::kWouldBlock;
+    return WithFrameErrorCode(
+        ErrnoStatus(error_number, absl::StrCat("recv after ", decoder_.bytes_received(),
+                                               " bytes (decoder state: ",
+                                               decoder_.DescribeState(), ")")),
+        FrameErrorCode::kIoError);
+  }
+  if (n == 0) {
+    decoder_.CommitRead(0);
+    absl::Status end = decoder_.Finish();
+    if (!end.ok()) return end;
+    return ReadOutcome::kEndOfStream;
+  }
+  decoder_.CommitRead(static_cast<size_t>(n));
+  if (stall_limited_) {
+    last_read_ = now;
+    if (was_at_boundary) frame_start_ = now;
+  }
+  absl::Status budget = UpdateReservation();
+  if (!budget.ok()) return budget;
+  return static_cast<size_t>(n) < want ? ReadOutcome::kShortData : ReadOutcome::kData;
+}
+
+DecodeStep ConnectionReader::Next(Message* out, absl::Time now) {
+  DecodeStep step = decoder_.Next(out);
+  if (step.is_message()) {
+    ++messages_;
+    if (idle_limited_) last_message_end_ = now;
+    // The read that completed this message may have brought the first
+    // bytes of the next: its stall clock starts at that read.
+    if (stall_limited_ && !decoder_.at_frame_boundary()) frame_start_ = last_read_;
+  } else if (step.need_more()) {
+    (void)UpdateReservation();  // storage of a delivered message went away
+  }
+  return step;
+}
+
+absl::Time ConnectionReader::TimeoutAt() const {
+  const ConnectionOptions& c = context_->options().connection;
+  if (decoder_.at_frame_boundary()) {
+    return idle_limited_ ? last_message_end_ + c.idle_timeout : absl::InfiniteFuture();
+  }
+  return stall_limited_ ? frame_start_ + c.stall_timeout : absl::InfiniteFuture();
+}
+
+absl::Status ConnectionReader::TimeoutError() const {
+  const ConnectionOptions& c = context_->options().connection;
+  if (decoder_.at_frame_boundary()) {
+    return MakeFrameError(
+        FrameErrorCode::kIdleTimeout,
+        absl::StrCat("no message started within the idle timeout of ",
+                     absl::FormatDuration(c.idle_timeout), " after ", messages_,
+                     " message(s)"));
+  }
+  return MakeFrameError(
+      FrameErrorCode::kStallTimeout,
+      absl::StrCat("the message that started at stream offset ", decoder_.frame_start_offset(),
+                   " did not complete within the stall timeout of ",
+                   absl::FormatDuration(c.stall_timeout),
+                   " (decoder state: ", decoder_.DescribeState(), ")"));
+}
+
+}  // namespace lpframe

@@ -1,0 +1,79 @@
+// File: lib/server/connection_reader.h
+//
+// ConnectionReader is the input side of one server connection: it reads a
+// non-blocking socket into a FrameDecoder, yields decoded messages, keeps
+// the idle and stall clocks, and enforces the input budgets (one
+// connection's, and the server's across connections). Shared by the
+// reactor and by the thread and fork models. Internal to lib/server.
+//
+// Thread-compatible: one thread at a time.
+#ifndef LPFRAME_LIB_SERVER_CONNECTION_READER_H_
+#define LPFRAME_LIB_SERVER_CONNECTION_READER_H_
+
+#include <cstdint>
+#include <memory>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "lib/frame_decoder.h"
+#include "lib/message.h"
+#include "lib/server/server_context.h"
+
+namespace lpframe {
+
+class ConnectionReader {
+ public:
+  ConnectionReader(ServerContext* context, absl::Time now);
+  ~ConnectionReader();  // gives back this connection's share of the budget
+  ConnectionReader(const ConnectionReader&) = delete;
+  ConnectionReader& operator=(const ConnectionReader&) = delete;
+
+  enum class ReadOutcome {
+    kData,         // some bytes were read
+    kShortData,    // fewer bytes than asked: the socket is probably empty now
+    kWouldBlock,   // nothing to read now
+    kEndOfStream,  // the peer closed at a frame boundary
+  };
+  // One recv(2) into the decoder. `now` is used for the stall clock.
+  // Errors (fatal to the connection): IO_ERROR, TRUNCATED_* (the peer
+  // closed inside a frame), MEMORY_BUDGET_EXCEEDED.
+  absl::StatusOr<ReadOutcome> ReadOnce(int fd, absl::Time now);
+
+  // The next decoded message, need-more, or a fatal framing error.
+  DecodeStep Next(Message* out, absl::Time now);
+
+  // Bytes held elsewhere for this connection (decoded messages waiting for
+  // a worker) that count against the budgets. Returns a budget error when
+  // the new total does not fit.
+  absl::Status SetExtraBuffered(uint64_t bytes);
+
+  // When the idle or stall timeout of this connection fires
+  // (InfiniteFuture when neither applies now), and the error it gives.
+  absl::Time TimeoutAt() const;
+  absl::Status TimeoutError() const;
+
+  bool at_frame_boundary() const { return decoder_.at_frame_boundary(); }
+  uint64_t messages_received() const { return messages_; }
+  uint64_t bytes_received() const { return decoder_.bytes_received(); }
+  const FrameDecoder& decoder() const { return decoder_; }
+
+ private:
+  absl::Status UpdateReservation();
+
+  ServerContext* context_;
+  FrameDecoder decoder_;
+  size_t read_size_;
+  bool fixed_reads_;
+  bool idle_limited_;
+  bool stall_limited_;
+  absl::Time last_message_end_;
+  absl::Time frame_start_;
+  absl::Time last_read_ = absl::InfinitePast();
+  uint64_t extra_ = 0;
+  uint64_t reserved_ = 0;  // counted in the server-wide total
+  uint64_t messages_ = 0;
+};
+
+}  // namespace lpframe
+
+#endif  // LPFRAME_LIB_SERVER_CONNECTION_READER_H_

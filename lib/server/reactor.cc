@@ -1,0 +1,274 @@
+#include "lib/server/reactor.h"
+
+#include <errno.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "lib/frame_error.h"
+
+namespace lpframe {
+namespace {
+
+// epoll_event.data.u64 tags for descriptors that are not sessions. Session
+// events carry the ReactorSession pointer, never this small.
+constexpr uint64_t kWakeTag = 1;
+constexpr uint64_t kShutdownTag = 2;
+constexpr uint64_t kListenerTagBase = 16;  // + index into listeners_
+constexpr int kMaxEvents = 256;
+constexpr int kAcceptsPerEvent = 64;
+constexpr absl::Duration kSweepInterval = absl::Milliseconds(10);
+
+}  // namespace
+
+Reactor::Reactor(ServerContext* context, WorkerPool* workers)
+    : context_(context), workers_(workers) {
+}
+
+Reactor::~Reactor() {
+  // Sessions left (Run() not called or interrupted) close without ceremony.
+  for (auto& [raw, session] : sessions_) {
+    session->ForceClose(MakeFrameError(FrameErrorCode::kShuttingDown, "the server is closed"));
+  }
+  sessions_.clear();
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+  if (epoll_fd_ >= 0) ::close(epoll_fd_);
+}
+
+absl::Status Reactor::Init() {
+  epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+  if (epoll_fd_ < 0) return ErrnoStatus(errno, "epoll_create1()");
+  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_fd_ < 0) return ErrnoStatus(errno, "eventfd()");
+  epoll_event event = {};
+  event.events = EPOLLIN;
+  event.data.u64 = kWakeTag;
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &event) < 0) {
+    return ErrnoStatus(errno, "epoll_ctl(wake)");
+  }
+  event.data.u64 = kShutdownTag;
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, context_->shutdown_fd(), &event) < 0) {
+    return ErrnoStatus(errno, "epoll_ctl(shutdown)");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Reactor::AddListener(Listener* listener, bool exclusive) {
+  epoll_event event = {};
+  event.events = EPOLLIN | (exclusive ? static_cast<uint32_t>(EPOLLEXCLUSIVE) : 0u);
+  event.data.u64 = kListenerTagBase + listeners_.size();
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listener->fd(), &event) < 0) {
+    return ErrnoStatus(errno, absl::StrCat("epoll_ctl(listener ", listener->address(), ")"));
+  }
+  listeners_.push_back(listener);
+  listener_exclusive_ = exclusive;
+  return absl::OkStatus();
+}
+
+void Reactor::SetInterest(ReactorSession* session, bool registered, uint32_t events) {
+  epoll_event event = {};
+  event.events = events;
+  event.data.ptr = session;
+  ::epoll_ctl(epoll_fd_, registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, session->fd(), &event);
+}
+
+void Reactor::RemoveInterest(ReactorSession* session) {
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, session->fd(), nullptr);
+}
+
+void Reactor::Wake() {
+  const uint64_t one = 1;
+  ssize_t ignored = ::write(wake_fd_, &one, sizeof(one));
+  (void)ignored;
+}
+
+void Reactor::ScheduleService(std::shared_ptr<ReactorSession> session) {
+  if (OnLoopThread()) {
+    service_list_.push_back(std::move(session));
+    return;
+  }
+  bool was_empty;
+  {
+    absl::MutexLock lock(&cross_mu_);
+    was_empty = cross_list_.empty();
+    cross_list_.push_back(std::move(session));
+  }
+  if (was_empty) Wake();
+}
+
+void Reactor::Accept(Listener* listener, absl::Time now) {
+  for (int i = 0; i < kAcceptsPerEvent; ++i) {
+    absl::StatusOr<Socket> socket = listener->Accept(absl::InfinitePast());
+    if (!socket.ok()) {
+      if (absl::IsDeadlineExceeded(socket.status())) return;  // backlog empty
+      PeerInfo none;
+      none.local_address = listener->address();
+      context_->Report(none, socket.status(), "accept");
+      // Out of descriptors: the listener stays readable, so back off.
+      PauseAccepting(now + absl::Milliseconds(100));
+      return;
+    }
+    const uint64_t id = context_->NextConnectionId();
+    PeerInfo peer = DescribePeer(*socket, id);
+    if (shutting_down_) {
+      context_->counters().refused.fetch_add(1);
+      RefuseConnection(*context_, *std::move(socket),
+                       MakeFrameError(FrameErrorCode::kShuttingDown,
+                                      "the server is shutting down"));
+      continue;
+    }
+    if (context_->options().verify_peer) {
+      absl::Status verdict = context_->options().verify_peer(peer);
+      if (!verdict.ok()) {
+        absl::Status refused = WithFrameErrorCode(
+            absl::PermissionDeniedError(absl::StrCat("PEER_REFUSED: the server refused ",
+                                                     peer.address, ": ", verdict.message())),
+            FrameErrorCode::kPeerRefused);
+        context_->counters().refused.fetch_add(1);
+        context_->Report(peer, refused, "verify_peer");
+        RefuseConnection(*context_, *std::move(socket), refused);
+        continue;
+      }
+    }
+    absl::Status admitted = context_->Admit();
+    if (!admitted.ok()) {
+      context_->counters().refused.fetch_add(1);
+      context_->Report(peer, admitted, "accept");
+      RefuseConnection(*context_, *std::move(socket), admitted);
+      continue;
+    }
+    auto session = std::make_shared<ReactorSession>(this, context_, workers_, *std::move(socket),
+                                                    std::move(peer), context_->factory()(), now);
+    sessions_.emplace(session.get(), session);
+    session->Start(now);
+  }
+}
+
+void Reactor::StartShutdown(absl::Time now) {
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  grace_deadline_ = context_->GraceDeadline();
+  for (Listener* listener : listeners_) {
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, listener->fd(), nullptr);
+  }
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, context_->shutdown_fd(), nullptr);
+  for (auto& [raw, session] : sessions_) session->BeginShutdown(now);
+}
+
+void Reactor::RunServiceList(absl::Time now) {
+  {
+    absl::MutexLock lock(&cross_mu_);
+    for (auto& session : cross_list_) service_list_.push_back(std::move(session));
+    cross_list_.clear();
+  }
+  // Service() may schedule more (a handler sending from OnClose): loop.
+  for (size_t i = 0; i < service_list_.size(); ++i) {
+    std::shared_ptr<ReactorSession> session = std::move(service_list_[i]);
+    session->service_scheduled.store(false);
+    session->Service(now);
+  }
+  service_list_.clear();
+}
+
+int Reactor::EpollTimeoutMs(absl::Time now) const {
+  absl::Time wake = next_sweep_;
+  if (shutting_down_) wake = std::min(wake, grace_deadline_);
+  if (listeners_paused_) wake = std::min(wake, accept_paused_until_);
+  if (wake == absl::InfiniteFuture()) return -1;
+  const absl::Duration left = wake - now;
+  if (left <= absl::ZeroDuration()) return 0;
+  return static_cast<int>(
+      std::min<int64_t>(absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1))),
+                        60000));
+}
+
+void Reactor::Retire(ReactorSession* session) { retired_.push_back(session); }
+
+void Reactor::PauseAccepting(absl::Time until) {
+  accept_paused_until_ = until;
+  if (listeners_paused_) return;
+  listeners_paused_ = true;
+  for (Listener* listener : listeners_) {
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, listener->fd(), nullptr);
+  }
+}
+
+void Reactor::ResumeAccepting() {
+  listeners_paused_ = false;
+  std::vector<Listener*> listeners = std::move(listeners_);
+  listeners_.clear();
+  for (Listener* listener : listeners) {
+    absl::Status added = AddListener(listener, listener_exclusive_);
+    if (!added.ok()) context_->Report(PeerInfo(), added, "accept");
+  }
+}
+
+void Reactor::Run() {
+  loop_thread_ = std::this_thread::get_id();
+  epoll_event events[kMaxEvents];
+  absl::Time now = absl::Now();
+  while (true) {
+    if (context_->shutting_down()) StartShutdown(now);
+    if (shutting_down_ && sessions_.empty()) break;
+    if (listeners_paused_ && !shutting_down_ && now >= accept_paused_until_) ResumeAccepting();
+    // Timers (idle, stall, linger, grace) are checked by a sweep every
+    // kSweepInterval while connections exist, not one timer per connection.
+    if (sessions_.empty()) {
+      next_sweep_ = absl::InfiniteFuture();
+    } else if (next_sweep_ == absl::InfiniteFuture()) {
+      next_sweep_ = now + kSweepInterval;
+    }
+    const int n = ::epoll_wait(epoll_fd_, events, kMaxEvents, EpollTimeoutMs(now));
+    now = absl::Now();
+    for (int i = 0; i < n; ++i) {
+      const uint64_t tag = events[i].data.u64;
+      if (tag == kWakeTag) {
+        uint64_t value;
+        ssize_t ignored = ::read(wake_fd_, &value, sizeof(value));
+        (void)ignored;
+        continue;
+      }
+      if (tag == kShutdownTag) {
+        StartShutdown(now);
+        continue;
+      }
+      if (tag >= kListenerTagBase && tag < kListenerTagBase + listeners_.size()) {
+        if (!shutting_down_ && !listeners_paused_) Accept(listeners_[tag - kListenerTagBase], now);
+        continue;
+      }
+      auto* session = static_cast<ReactorSession*>(events[i].data.ptr);
+      auto it = sessions_.find(session);
+      if (it == sessions_.end() || session->done()) continue;
+      const uint32_t e = events[i].events;
+      if (e & (EPOLLIN | EPOLLHUP | EPOLLERR)) session->OnReadable(now);
+      if ((e & EPOLLOUT) && !session->done() && !session->service_scheduled.exchange(true)) {
+        service_list_.push_back(it->second);
+      }
+    }
+    RunServiceList(now);
+    if (now >= next_sweep_) {
+      next_sweep_ = now + kSweepInterval;
+      const bool grace_over = shutting_down_ && now >= grace_deadline_;
+      for (auto& [raw, session] : sessions_) {
+        if (grace_over) {
+          session->ForceClose(MakeFrameError(
+              FrameErrorCode::kShuttingDown,
+              absl::StrCat("the server shut down; the grace period of ",
+                           absl::FormatDuration(context_->options().shutdown_grace),
+                           " ended before this connection finished")));
+        } else {
+          session->CheckTimeouts(now);
+        }
+      }
+      RunServiceList(now);
+    }
+    for (ReactorSession* done : retired_) sessions_.erase(done);
+    retired_.clear();
+  }
+  RunServiceList(now);
+}
+
+}  // namespace lpframe

@@ -1,0 +1,87 @@
+// File: lib/server/reactor.h
+//
+// Reactor is one event loop of a stream server: epoll over its listening
+// sockets and its connections, level-triggered, non-blocking. Handlers run
+// inline on the loop thread or on a WorkerPool. Several reactors may serve
+// one server (one per thread). Internal to lib/server.
+//
+// Thread-safety: Run() on one thread; ScheduleService() and Wake() from any
+// thread. Listeners are not owned and must outlive Run().
+#ifndef LPFRAME_LIB_SERVER_REACTOR_H_
+#define LPFRAME_LIB_SERVER_REACTOR_H_
+
+#include <sys/epoll.h>
+
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "lib/io/listener.h"
+#include "lib/server/reactor_session.h"
+#include "lib/server/server_context.h"
+#include "lib/server/worker_pool.h"
+
+namespace lpframe {
+
+class Reactor {
+ public:
+  Reactor(ServerContext* context, WorkerPool* workers);
+  ~Reactor();
+  Reactor(const Reactor&) = delete;
+  Reactor& operator=(const Reactor&) = delete;
+
+  absl::Status Init();
+  // `exclusive`: the listener is shared with other reactors (EPOLLEXCLUSIVE).
+  absl::Status AddListener(Listener* listener, bool exclusive);
+
+  // Serves until the server shuts down and every connection is closed.
+  void Run();
+
+  // Puts `session` on the service list (its Service() runs on the loop
+  // thread soon). Any thread.
+  void ScheduleService(std::shared_ptr<ReactorSession> session);
+  void Wake();
+  // epoll registration of a session's socket (loop thread).
+  void SetInterest(ReactorSession* session, bool registered, uint32_t events);
+  void RemoveInterest(ReactorSession* session);
+  // A session that reached done; erased after the current event batch.
+  void Retire(ReactorSession* session);
+  bool OnLoopThread() const { return std::this_thread::get_id() == loop_thread_; }
+
+ private:
+  void Accept(Listener* listener, absl::Time now);
+  void StartShutdown(absl::Time now);
+  void RunServiceList(absl::Time now);
+  int EpollTimeoutMs(absl::Time now) const;
+  void PauseAccepting(absl::Time until);
+  void ResumeAccepting();
+
+  ServerContext* const context_;
+  WorkerPool* const workers_;
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;
+  std::thread::id loop_thread_;
+  std::vector<Listener*> listeners_;
+  std::unordered_map<ReactorSession*, std::shared_ptr<ReactorSession>> sessions_;
+  std::vector<std::shared_ptr<ReactorSession>> service_list_;  // loop thread
+  bool shutting_down_ = false;
+  absl::Time grace_deadline_ = absl::InfiniteFuture();
+  absl::Time next_sweep_ = absl::InfiniteFuture();
+  absl::Time accept_paused_until_ = absl::InfinitePast();
+  bool listeners_paused_ = false;
+  bool listener_exclusive_ = false;
+  std::vector<ReactorSession*> retired_;
+
+  absl::Mutex cross_mu_;
+  std::vector<std::shared_ptr<ReactorSession>> cross_list_ ABSL_GUARDED_BY(cross_mu_);
+};
+
+}  // namespace lpframe
+
+#endif  // LPFRAME_LIB_SERVER_REACTOR_H_

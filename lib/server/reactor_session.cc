@@ -1,0 +1,467 @@
+#include "lib/server/reactor_session.h"
+
+#include <errno.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "lib/frame_error.h"
+#include "lib/server/reactor.h"
+#include "lib/server/worker_pool.h"
+
+namespace lpframe {
+namespace {
+
+// Reads per readable event before other connections get their turn.
+constexpr int kReadsPerEvent = 16;
+// Decoded messages waiting for a worker before reading pauses.
+constexpr size_t kMaxInboxMessages = 1024;
+
+absl::Status ClosedError() {
+  return MakeFrameError(FrameErrorCode::kConnectionClosed, "the connection is closed");
+}
+
+bool WantsErrorFrame(const absl::Status& status) {
+  switch (GetFrameErrorCode(status)) {
+    case FrameErrorCode::kEndOfStream:
+    case FrameErrorCode::kIoError:
+    case FrameErrorCode::kConnectionClosed:
+      return false;
+    default:
+      return !status.ok();
+  }
+}
+
+}  // namespace
+
+ReactorSession::ReactorSession(Reactor* reactor, ServerContext* context, WorkerPool* workers,
+                               Socket socket, PeerInfo peer,
+                               std::unique_ptr<StreamHandler> handler, absl::Time now)
+    : reactor_(reactor),
+      context_(context),
+      workers_(workers),
+      socket_(std::move(socket)),
+      peer_(std::move(peer)),
+      handler_(std::move(handler)),
+      reader_(std::make_unique<ConnectionReader>(context, now)),
+      out_(context->options().connection.copy_payload_bytes,
+           context->options().connection.batch_bytes) {}
+
+ReactorSession::~ReactorSession() = default;
+
+// --- Session, any thread ------------------------------------------------------
+
+absl::Status ReactorSession::Send(const Envelope& envelope, absl::Cord payload) {
+  EncodedFrame frame;
+  absl::Status encoded = context_->encoder().EncodeTo(envelope, std::move(payload), &frame);
+  if (!encoded.ok()) return encoded;
+  absl::MutexLock lock(&mu_);
+  if (send_closed_) return ClosedError();
+  const uint64_t max_output = context_->options().max_output_bytes;
+  if (out_.size() + frame.size() > max_output) {
+    absl::Status status = MakeFrameError(
+        FrameErrorCode::kOutputBudgetExceeded,
+        absl::StrCat("the peer does not read: ", out_.size(), " bytes are queued and a frame of ",
+                     frame.size(), " bytes would pass the output budget of ", max_output,
+                     " bytes"));
+    send_closed_ = true;
+    if (pending_error_.ok()) {
+      pending_error_ = status;
+      pending_error_stage_ = "write";
+    }
+    ScheduleService();
+    return status;
+  }
+  out_.Append(frame);
+  context_->counters().messages_sent.fetch_add(1, std::memory_order_relaxed);
+  ScheduleService();
+  return absl::OkStatus();
+}
+
+bool ReactorSession::OutputBelowWatermark() const {
+  return out_.size() < context_->options().output_high_watermark;
+}
+
+absl::Status ReactorSession::WaitForOutputSpace(absl::Time deadline) {
+  if (reactor_->OnLoopThread()) return absl::OkStatus();
+  absl::MutexLock lock(&mu_);
+  auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return send_closed_ || OutputBelowWatermark();
+  };
+  if (!mu_.AwaitWithDeadline(absl::Condition(&ready), deadline)) {
+    return absl::DeadlineExceededError(
+        absl::StrCat(out_.size(), " bytes still queued for ", peer_.address,
+                     " at the deadline (the peer reads slowly)"));
+  }
+  return send_closed_ ? ClosedError() : absl::OkStatus();
+}
+
+void ReactorSession::Close() {
+  absl::MutexLock lock(&mu_);
+  close_requested_ = true;
+  ScheduleService();
+}
+
+uint64_t ReactorSession::queued_output_bytes() const {
+  absl::MutexLock lock(&mu_);
+  return out_.size();
+}
+
+void ReactorSession::ScheduleService() {
+  if (!service_scheduled.exchange(true)) {
+    reactor_->ScheduleService(std::static_pointer_cast<ReactorSession>(shared_from_this()));
+  }
+}
+
+// --- Reactor thread -----------------------------------------------------------
+
+void ReactorSession::Start(absl::Time now) {
+  handler_->OnOpen(*this);
+  Service(now);
+}
+
+void ReactorSession::Dispatch(Message message, absl::Time now) {
+  context_->counters().messages_received.fetch_add(1, std::memory_order_relaxed);
+  if (workers_ == nullptr) {
+    absl::Status status = handler_->OnMessage(*this, std::move(message));
+    if (!status.ok()) {
+      context_->counters().handler_errors.fetch_add(1);
+      CloseWithError(WithFrameErrorCode(status, FrameErrorCode::kHandlerError), "handler", now);
+    }
+    return;
+  }
+  bool submit = false;
+  {
+    absl::MutexLock lock(&mu_);
+    inbox_bytes_ += message.payload.size();
+    inbox_.push_back(std::move(message));
+    if (!worker_active_) {
+      worker_active_ = true;
+      submit = true;
+    }
+    if (inbox_.size() >= kMaxInboxMessages ||
+        inbox_bytes_ >= context_->options().output_high_watermark) {
+      paused_for_input_ = true;
+    }
+  }
+  if (submit) {
+    std::shared_ptr<ReactorSession> self =
+        std::static_pointer_cast<ReactorSession>(shared_from_this());
+    workers_->Submit([self] { self->DrainInbox(); });
+  }
+}
+
+void ReactorSession::DrainInbox() {
+  while (true) {
+    Message message;
+    {
+      absl::MutexLock lock(&mu_);
+      if (inbox_.empty() || handler_closed_) {
+        worker_active_ = false;
+        ScheduleService();  // the reactor may resume reading or finish closing
+        if (!on_close_pending_) return;
+        on_close_pending_ = false;
+        handler_closed_ = true;
+        break;  // run OnClose outside the lock
+      }
+      message = std::move(inbox_.front());
+      inbox_.pop_front();
+      inbox_bytes_ -= message.payload.size();
+      if (paused_for_input_ && inbox_.size() < kMaxInboxMessages / 2 &&
+          inbox_bytes_ < context_->options().output_high_watermark / 2) {
+        ScheduleService();
+      }
+    }
+    absl::Status status = handler_->OnMessage(*this, std::move(message));
+    if (!status.ok()) {
+      context_->counters().handler_errors.fetch_add(1);
+      absl::MutexLock lock(&mu_);
+      if (pending_error_.ok()) {
+        pending_error_ = WithFrameErrorCode(status, FrameErrorCode::kHandlerError);
+        pending_error_stage_ = "handler";
+      }
+      inbox_.clear();
+      inbox_bytes_ = 0;
+      ScheduleService();
+    }
+  }
+  handler_->OnClose(*this, close_reason_);  // after Destroy(): see on_close_pending_
+}
+
+void ReactorSession::OnReadable(absl::Time now) {
+  if (state_ == State::kLingering) {
+    char discard[4096];
+    while (true) {
+      const ssize_t n = ::recv(socket_.fd(), discard, sizeof(discard), MSG_DONTWAIT);
+      if (n > 0) continue;
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+      Destroy(close_reason_);  // the peer closed (or reset): done
+      return;
+    }
+  }
+  if (state_ != State::kOpen) return;
+  for (int i = 0; i < kReadsPerEvent && state_ == State::kOpen; ++i) {
+    absl::StatusOr<ConnectionReader::ReadOutcome> outcome = reader_->ReadOnce(socket_.fd(), now);
+    if (!outcome.ok()) {
+      const FrameErrorCode code = GetFrameErrorCode(outcome.status());
+      if (code == FrameErrorCode::kIoError) {
+        context_->Report(peer_, outcome.status(), "read");
+        Destroy(outcome.status());
+        return;
+      }
+      // TRUNCATED_*: the peer closed inside a frame.
+      peer_eof_ = code != FrameErrorCode::kMemoryBudgetExceeded;
+    } else if (*outcome == ConnectionReader::ReadOutcome::kEndOfStream) {
+      peer_eof_ = true;
+    }
+    // Messages decoded before an error were received whole: deliver them.
+    Message message;
+    while (state_ == State::kOpen) {
+      DecodeStep step = reader_->Next(&message, now);
+      if (step.is_message()) {
+        Dispatch(std::move(message), now);
+        message = Message();
+        continue;
+      }
+      if (step.is_error()) CloseWithError(step.error(), "read", now);
+      break;
+    }
+    if (state_ != State::kOpen) break;
+    if (!outcome.ok()) {
+      const bool budget =
+          GetFrameErrorCode(outcome.status()) == FrameErrorCode::kMemoryBudgetExceeded;
+      CloseWithError(outcome.status(), budget ? "budget" : "read", now);
+      break;
+    }
+    if (*outcome == ConnectionReader::ReadOutcome::kEndOfStream) {
+      BeginClose(MakeFrameError(FrameErrorCode::kEndOfStream,
+                                absl::StrCat("the peer closed the connection after ",
+                                             reader_->messages_received(), " message(s)")),
+                 now);
+      break;
+    }
+    if (*outcome != ConnectionReader::ReadOutcome::kData) break;
+  }
+  if (state_ == State::kOpen && workers_ != nullptr) {
+    uint64_t inbox_bytes;
+    {
+      absl::MutexLock lock(&mu_);
+      inbox_bytes = inbox_bytes_;
+    }
+    absl::Status budget = reader_->SetExtraBuffered(inbox_bytes);
+    if (!budget.ok()) CloseWithError(budget, "budget", now);
+  }
+  if (!done() && !service_scheduled.exchange(true)) {
+    reactor_->ScheduleService(std::static_pointer_cast<ReactorSession>(shared_from_this()));
+  }
+}
+
+void ReactorSession::CloseWithError(const absl::Status& status, absl::string_view stage,
+                                    absl::Time now) {
+  if (state_ == State::kDone) return;
+  context_->Report(peer_, status, stage);
+  if (context_->options().send_error_frames && WantsErrorFrame(status)) {
+    absl::StatusOr<EncodedFrame> frame = context_->encoder().Encode(ErrorEnvelope(status), {});
+    if (frame.ok()) {
+      absl::MutexLock lock(&mu_);
+      out_.Append(*frame);  // past the output budget if need be: it is small
+    }
+  }
+  if (state_ == State::kOpen) {
+    BeginClose(status, now);
+  }
+}
+
+void ReactorSession::BeginClose(const absl::Status& reason, absl::Time now) {
+  if (state_ != State::kOpen) return;
+  state_ = State::kClosing;
+  close_reason_ = reason;
+  (void)now;
+}
+
+bool ReactorSession::WorkPending() const {
+  absl::MutexLock lock(&mu_);
+  return worker_active_ || !inbox_.empty();
+}
+
+void ReactorSession::Flush(absl::Time now) {
+  (void)now;
+  absl::MutexLock lock(&mu_);
+  while (!out_.empty()) {
+    out_.FillIovecs(&iov_);
+    msghdr msg = {};
+    msg.msg_iov = iov_.data();
+    msg.msg_iovlen = iov_.size();
+    const ssize_t n = ::sendmsg(socket_.fd(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      const int error_number = errno;
+      if (pending_error_.ok()) {
+        pending_error_ = WithFrameErrorCode(
+            ErrnoStatus(error_number, absl::StrCat("send to ", peer_.address, " with ",
+                                                   out_.size(), " bytes queued")),
+            FrameErrorCode::kIoError);
+        pending_error_stage_ = "write";
+      }
+      out_.Clear();
+      send_closed_ = true;
+      break;
+    }
+    out_.Consume(static_cast<uint64_t>(n));
+  }
+  const uint64_t high = context_->options().output_high_watermark;
+  if (out_.size() > high) {
+    paused_for_output_ = true;
+  } else if (paused_for_output_ && out_.size() <= high / 2) {
+    paused_for_output_ = false;
+  }
+}
+
+void ReactorSession::Service(absl::Time now) {
+  if (state_ == State::kDone) return;
+  absl::Status pending;
+  std::string pending_stage;
+  bool close_requested;
+  {
+    absl::MutexLock lock(&mu_);
+    pending = std::exchange(pending_error_, absl::OkStatus());
+    pending_stage = pending_error_stage_;
+    close_requested = std::exchange(close_requested_, false);
+    if (paused_for_input_ && inbox_.size() < kMaxInboxMessages / 2 &&
+        inbox_bytes_ < context_->options().output_high_watermark / 2) {
+      paused_for_input_ = false;
+    }
+  }
+  if (!pending.ok()) {
+    if (GetFrameErrorCode(pending) == FrameErrorCode::kIoError) {
+      context_->Report(peer_, pending, pending_stage);
+      Destroy(pending);
+      return;
+    }
+    CloseWithError(pending, pending_stage, now);
+  }
+  if (close_requested) {
+    BeginClose(MakeFrameError(FrameErrorCode::kConnectionClosed, "closed by the handler"),
+               now);
+  }
+  Flush(now);
+  absl::Status write_error;
+  {
+    absl::MutexLock lock(&mu_);
+    if (GetFrameErrorCode(pending_error_) == FrameErrorCode::kIoError) {
+      write_error = std::exchange(pending_error_, absl::OkStatus());
+    }
+  }
+  if (!write_error.ok()) {
+    context_->Report(peer_, write_error, "write");
+    Destroy(write_error);
+    return;
+  }
+  if (draining_ && state_ == State::kOpen && reader_->at_frame_boundary() && !WorkPending()) {
+    BeginClose(MakeFrameError(FrameErrorCode::kShuttingDown, "the server is shutting down"),
+               now);
+  }
+  if (state_ == State::kClosing && !WorkPending()) {
+    bool flushed;
+    {
+      absl::MutexLock lock(&mu_);
+      flushed = out_.empty();
+      send_closed_ = true;
+    }
+    if (flushed) {
+      if (peer_eof_) {
+        Destroy(close_reason_);
+        return;
+      }
+      ::shutdown(socket_.fd(), SHUT_WR);
+      state_ = State::kLingering;
+      linger_deadline_ = now + context_->options().linger;
+    }
+  }
+  UpdateInterest();
+}
+
+void ReactorSession::UpdateInterest() {
+  if (state_ == State::kDone) return;
+  uint32_t want = 0;
+  if ((state_ == State::kOpen && !paused_for_output_ && !paused_for_input_) ||
+      state_ == State::kLingering) {
+    want |= EPOLLIN;
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    if (!out_.empty()) want |= EPOLLOUT;
+  }
+  if (registered_ && want == interest_) return;
+  reactor_->SetInterest(this, registered_, want);
+  registered_ = true;
+  interest_ = want;
+}
+
+void ReactorSession::CheckTimeouts(absl::Time now) {
+  if (state_ == State::kLingering) {
+    if (now >= linger_deadline_) Destroy(close_reason_);
+    return;
+  }
+  if (state_ != State::kOpen || WorkPending()) return;
+  if (now >= reader_->TimeoutAt()) {
+    CloseWithError(reader_->TimeoutError(), "timeout", now);
+    Service(now);
+  }
+}
+
+absl::Time ReactorSession::NextTimer() const {
+  if (state_ == State::kLingering) return linger_deadline_;
+  if (state_ != State::kOpen) return absl::InfiniteFuture();
+  return reader_->TimeoutAt();
+}
+
+void ReactorSession::BeginShutdown(absl::Time now) {
+  draining_ = true;
+  Service(now);
+}
+
+void ReactorSession::ForceClose(const absl::Status& reason) {
+  if (state_ == State::kDone) return;
+  if (state_ == State::kOpen) {
+    CloseWithError(reason, "shutdown", absl::Now());
+    Flush(absl::Now());
+  }
+  Destroy(reason);
+}
+
+void ReactorSession::Destroy(const absl::Status& reason) {
+  if (state_ == State::kDone) return;
+  if (state_ == State::kOpen || state_ == State::kClosing) close_reason_ = reason;
+  state_ = State::kDone;
+  if (registered_) reactor_->RemoveInterest(this);
+  registered_ = false;
+  socket_.Close();
+  reader_.reset();  // gives back the input budget
+  bool run_on_close = false;
+  {
+    absl::MutexLock lock(&mu_);
+    send_closed_ = true;
+    out_.Clear();
+    inbox_.clear();
+    inbox_bytes_ = 0;
+    if (worker_active_) {
+      on_close_pending_ = true;  // the worker runs OnClose when it stops
+    } else if (!handler_closed_) {
+      handler_closed_ = true;
+      run_on_close = true;
+    }
+  }
+  context_->Release();
+  reactor_->Retire(this);
+  if (GetFrameErrorCode(close_reason_) == FrameErrorCode::kEndOfStream) {
+    context_->counters().CountError(close_reason_);
+  }
+  if (run_on_close) handler_->OnClose(*this, close_reason_);
+}
+
+}  // namespace lpframe

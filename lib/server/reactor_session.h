@@ -1,0 +1,126 @@
+// File: lib/server/reactor_session.h
+//
+// ReactorSession is one connection served by a Reactor: the Session its
+// handler talks to, plus the reactor-side state machine
+//
+//   open ──(EOF, error, Close(), shutdown)──▶ closing ──(output written,
+//   workers idle)──▶ lingering (write side shut, input discarded) ──(peer
+//   EOF or linger timeout)──▶ done
+//
+// An I/O error, or the end of the shutdown grace period, goes straight to
+// done. Internal to lib/server.
+//
+// Thread-safety: the Session methods may be called from any thread; all
+// other methods only on the owning reactor's thread.
+#ifndef LPFRAME_LIB_SERVER_REACTOR_SESSION_H_
+#define LPFRAME_LIB_SERVER_REACTOR_SESSION_H_
+
+#include <sys/uio.h>
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "lib/io/send_queue.h"
+#include "lib/io/socket.h"
+#include "lib/message.h"
+#include "lib/server/connection_reader.h"
+#include "lib/server/server_context.h"
+#include "lib/server/session.h"
+#include "lib/server/stream_handler.h"
+
+namespace lpframe {
+
+class Reactor;
+class WorkerPool;
+
+class ReactorSession final : public Session {
+ public:
+  ReactorSession(Reactor* reactor, ServerContext* context, WorkerPool* workers, Socket socket,
+                 PeerInfo peer, std::unique_ptr<StreamHandler> handler, absl::Time now);
+  ~ReactorSession() override;
+
+  // --- Session -------------------------------------------------------------
+  absl::Status Send(const Envelope& envelope, absl::Cord payload) override;
+  absl::Status WaitForOutputSpace(absl::Time deadline) override;
+  void Close() override;
+  const PeerInfo& peer() const override { return peer_; }
+  uint64_t queued_output_bytes() const override;
+
+  // --- Reactor thread --------------------------------------------------------
+  int fd() const { return socket_.fd(); }
+  uint32_t interest() const { return interest_; }
+  bool done() const { return state_ == State::kDone; }
+
+  void Start(absl::Time now);              // OnOpen; first interest
+  void OnReadable(absl::Time now);         // read, decode, dispatch
+  // Flushes output, applies requests from other threads, advances the
+  // close state machine, updates the epoll interest.
+  void Service(absl::Time now);
+  void CheckTimeouts(absl::Time now);
+  void BeginShutdown(absl::Time now);      // close once at a frame boundary
+  void ForceClose(const absl::Status& reason);  // end of the grace period
+  // Earliest timer of this session (idle, stall, linger), or InfiniteFuture.
+  absl::Time NextTimer() const;
+
+  // Claimed by whoever puts the session on the reactor's service list.
+  std::atomic<bool> service_scheduled{false};
+
+ private:
+  enum class State { kOpen, kClosing, kLingering, kDone };
+
+  void Dispatch(Message message, absl::Time now);
+  void DrainInbox();  // worker thread
+  void CloseWithError(const absl::Status& status, absl::string_view stage, absl::Time now);
+  void BeginClose(const absl::Status& reason, absl::Time now);
+  void Flush(absl::Time now);
+  void Destroy(const absl::Status& reason);
+  void UpdateInterest();
+  void ScheduleService() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool WorkPending() const;
+  bool OutputBelowWatermark() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  Reactor* const reactor_;
+  ServerContext* const context_;
+  WorkerPool* const workers_;  // null: handlers run inline
+  Socket socket_;
+  const PeerInfo peer_;
+  std::unique_ptr<StreamHandler> handler_;
+  std::unique_ptr<ConnectionReader> reader_;
+
+  // Reactor thread only.
+  State state_ = State::kOpen;
+  uint32_t interest_ = 0;
+  bool registered_ = false;
+  bool peer_eof_ = false;
+  bool draining_ = false;  // server shutting down
+  bool paused_for_output_ = false;
+  bool paused_for_input_ = false;
+  absl::Status close_reason_;
+  absl::Time linger_deadline_ = absl::InfiniteFuture();
+  std::vector<struct iovec> iov_;
+
+  // Shared with other threads.
+  mutable absl::Mutex mu_;
+  SendQueue out_ ABSL_GUARDED_BY(mu_);
+  bool send_closed_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status pending_error_ ABSL_GUARDED_BY(mu_);
+  std::string pending_error_stage_ ABSL_GUARDED_BY(mu_);
+  bool close_requested_ ABSL_GUARDED_BY(mu_) = false;
+  std::deque<Message> inbox_ ABSL_GUARDED_BY(mu_);
+  uint64_t inbox_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  bool worker_active_ ABSL_GUARDED_BY(mu_) = false;
+  bool on_close_pending_ ABSL_GUARDED_BY(mu_) = false;
+  bool handler_closed_ ABSL_GUARDED_BY(mu_) = false;  // OnClose has run or is running
+};
+
+}  // namespace lpframe
+
+#endif  // LPFRAME_LIB_SERVER_REACTOR_SESSION_H_

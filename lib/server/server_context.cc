@@ -1,0 +1,141 @@
+#include "lib/server/server_context.h"
+
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "lib/frame_error.h"
+
+namespace lpframe {
+namespace {
+
+EncoderOptions EncoderOptionsFor(const StreamServerOptions& options) {
+  EncoderOptions e;
+  e.dialect = options.connection.dialect;
+  e.limits = options.connection.limits;
+  e.checksum = options.connection.checksum;
+  return e;
+}
+
+}  // namespace
+
+ServerContext::ServerContext(StreamServerOptions options, HandlerFactory factory)
+    : options_(std::move(options)),
+      factory_(std::move(factory)),
+      encoder_(EncoderOptionsFor(options_)) {
+  if (options_.connection.read_size == 0) options_.connection.read_size = 8192;
+  if (options_.reactor_threads < 1) options_.reactor_threads = 1;
+  if (options_.max_children < 1) options_.max_children = 1;
+}
+
+ServerContext::~ServerContext() {
+  if (shutdown_fd_ >= 0) ::close(shutdown_fd_);
+}
+
+absl::Status ServerContext::Init() {
+  if (shutdown_fd_ >= 0) return absl::OkStatus();
+  shutdown_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (shutdown_fd_ < 0) return ErrnoStatus(errno, "eventfd()");
+  return absl::OkStatus();
+}
+
+absl::Status ServerContext::Admit() {
+  const uint64_t before = active_.fetch_add(1);
+  if (before >= options_.max_connections) {
+    active_.fetch_sub(1);
+    return MakeFrameError(FrameErrorCode::kConnectionLimit,
+                          absl::StrCat("the server already serves its limit of ",
+                                       options_.max_connections, " connections"));
+  }
+  counters_.active.fetch_add(1);
+  counters_.accepted.fetch_add(1);
+  return absl::OkStatus();
+}
+
+void ServerContext::Release() {
+  active_.fetch_sub(1);
+  counters_.active.fetch_sub(1);
+  counters_.closed.fetch_add(1);
+}
+
+void ServerContext::RequestShutdown() {
+  shutting_down_.store(true, std::memory_order_release);
+  if (shutdown_fd_ >= 0) {
+    const uint64_t one = 1;
+    // Only write(2): async-signal-safe. The counter is never read, so the
+    // descriptor stays readable.
+    ssize_t ignored = ::write(shutdown_fd_, &one, sizeof(one));
+    (void)ignored;
+  }
+}
+
+absl::Time ServerContext::GraceDeadline() {
+  int64_t ns = grace_deadline_ns_.load();
+  if (ns == 0) {
+    const int64_t want = absl::ToUnixNanos(absl::Now() + options_.shutdown_grace);
+    grace_deadline_ns_.compare_exchange_strong(ns, want);
+    ns = grace_deadline_ns_.load();
+  }
+  return absl::FromUnixNanos(ns);
+}
+
+void ServerContext::ResetAfterFork() {
+  options_.connection.pool = BlockPool::Create();
+}
+
+void ServerContext::Report(const PeerInfo& peer, const absl::Status& status,
+                           absl::string_view stage) {
+  counters_.CountError(status);
+  if (options_.on_error) {
+    ServerError error;
+    error.peer = peer;
+    error.status = status;
+    error.stage = std::string(stage);
+    options_.on_error(error);
+  }
+}
+
+PeerInfo DescribePeer(const Socket& socket, uint64_t connection_id) {
+  PeerInfo info;
+  info.connection_id = connection_id;
+  absl::StatusOr<SocketAddress> peer = socket.PeerAddress();
+  if (peer.ok()) info.address = peer->ToString();
+  absl::StatusOr<SocketAddress> local = socket.LocalAddress();
+  if (local.ok()) {
+    info.local_address = local->ToString();
+    if (local->family() == AF_UNIX) {
+      absl::StatusOr<PeerCredentials> cred = socket.GetPeerCredentials();
+      if (cred.ok()) info.credentials = *cred;
+    }
+  }
+  return info;
+}
+
+Envelope ErrorEnvelope(const absl::Status& status) {
+  Envelope envelope;
+  envelope.set_kind(KIND_ERROR);
+  envelope.mutable_status()->set_code(static_cast<int32_t>(status.code()));
+  envelope.mutable_status()->set_message(std::string(status.message()));
+  return envelope;
+}
+
+void RefuseConnection(ServerContext& context, Socket socket, const absl::Status& status) {
+  if (context.options().send_error_frames) {
+    absl::StatusOr<EncodedFrame> frame =
+        context.encoder().Encode(ErrorEnvelope(status), absl::Cord());
+    if (frame.ok()) {
+      const std::string bytes = frame->ToString();
+      // A fresh socket's send buffer takes a small frame at once.
+      ssize_t ignored = ::send(socket.fd(), bytes.data(), bytes.size(),
+                               MSG_NOSIGNAL | MSG_DONTWAIT);
+      (void)ignored;
+    }
+  }
+  ::shutdown(socket.fd(), SHUT_WR);
+  socket.Close();
+}
+
+}  // namespace lpframe
