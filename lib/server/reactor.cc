@@ -243,7 +243,9 @@ void Reactor::Run() {
       auto it = sessions_.find(session);
       if (it == sessions_.end() || session->done()) continue;
       const uint32_t e = events[i].events;
-      if (e & (EPOLLIN | EPOLLHUP | EPOLLERR)) session->OnReadable(now);
+      if (e & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+        session->OnReadable(now, (e & (EPOLLHUP | EPOLLERR)) != 0);
+      }
       if ((e & EPOLLOUT) && !session->done() && !session->service_scheduled.exchange(true)) {
         service_list_.push_back(it->second);
       }

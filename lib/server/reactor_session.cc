@@ -190,7 +190,10 @@ void ReactorSession::DrainInbox() {
   handler_->OnClose(*this, close_reason_);  // after Destroy(): see on_close_pending_
 }
 
-void ReactorSession::OnReadable(absl::Time now) {
+void ReactorSession::OnReadable(absl::Time now, bool hangup) {
+  // Paused connections are read only once the peer is gone (hang-up or
+  // error are reported even without EPOLLIN), so the loop does not spin.
+  if ((paused_for_output_ || paused_for_input_) && !hangup) return;
   if (state_ == State::kLingering) {
     char discard[4096];
     while (true) {

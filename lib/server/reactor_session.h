@@ -60,7 +60,8 @@ class ReactorSession final : public Session {
   bool done() const { return state_ == State::kDone; }
 
   void Start(absl::Time now);              // OnOpen; first interest
-  void OnReadable(absl::Time now);         // read, decode, dispatch
+  // Reads, decodes, dispatches. `hangup`: EPOLLHUP or EPOLLERR was seen.
+  void OnReadable(absl::Time now, bool hangup = false);
   // Flushes output, applies requests from other threads, advances the
   // close state machine, updates the epoll interest.
   void Service(absl::Time now);
