@@ -65,6 +65,13 @@ class EncodedFrame {
   // Appends a copy of the frame's bytes (tests, tools, small frames).
   void AppendTo(std::string* out) const;
   std::string ToString() const;
+  // Drops the payload reference and the bytes, keeping the prefix's
+  // capacity for the next EncodeTo().
+  void Clear() {
+    prefix_.clear();
+    payload_.Clear();
+    trailer_size_ = 0;
+  }
 
  private:
   friend class FrameEncoder;

@@ -54,17 +54,22 @@ ReactorSession::~ReactorSession() = default;
 // --- Session, any thread ------------------------------------------------------
 
 absl::Status ReactorSession::Send(const Envelope& envelope, absl::Cord payload) {
-  EncodedFrame frame;
-  absl::Status encoded = context_->encoder().EncodeTo(envelope, std::move(payload), &frame);
-  if (!encoded.ok()) return encoded;
+  // Encoded under the lock into a reused frame: no allocation per message.
   absl::MutexLock lock(&mu_);
   if (send_closed_) return ClosedError();
+  absl::Status encoded = context_->encoder().EncodeTo(envelope, std::move(payload), &scratch_);
+  if (!encoded.ok()) {
+    scratch_.Clear();
+    return encoded;
+  }
   const uint64_t max_output = context_->options().max_output_bytes;
-  if (out_.size() + frame.size() > max_output) {
+  const uint64_t frame_size = scratch_.size();
+  if (out_.size() + frame_size > max_output) {
+    scratch_.Clear();
     absl::Status status = MakeFrameError(
         FrameErrorCode::kOutputBudgetExceeded,
         absl::StrCat("the peer does not read: ", out_.size(), " bytes are queued and a frame of ",
-                     frame.size(), " bytes would pass the output budget of ", max_output,
+                     frame_size, " bytes would pass the output budget of ", max_output,
                      " bytes"));
     send_closed_ = true;
     if (pending_error_.ok()) {
@@ -74,7 +79,8 @@ absl::Status ReactorSession::Send(const Envelope& envelope, absl::Cord payload) 
     ScheduleService();
     return status;
   }
-  out_.Append(frame);
+  out_.Append(scratch_);
+  scratch_.Clear();  // the queue holds the payload now
   context_->counters().messages_sent.fetch_add(1, std::memory_order_relaxed);
   ScheduleService();
   return absl::OkStatus();
@@ -110,6 +116,8 @@ uint64_t ReactorSession::queued_output_bytes() const {
 }
 
 void ReactorSession::ScheduleService() {
+  // On the loop thread inside OnReadable(): Service() runs when it ends.
+  if (in_read_ && reactor_->OnLoopThread()) return;
   if (!service_scheduled.exchange(true)) {
     reactor_->ScheduleService(std::static_pointer_cast<ReactorSession>(shared_from_this()));
   }
@@ -206,11 +214,13 @@ void ReactorSession::OnReadable(absl::Time now, bool hangup) {
     }
   }
   if (state_ != State::kOpen) return;
+  in_read_ = true;
   for (int i = 0; i < kReadsPerEvent && state_ == State::kOpen; ++i) {
     absl::StatusOr<ConnectionReader::ReadOutcome> outcome = reader_->ReadOnce(socket_.fd(), now);
     if (!outcome.ok()) {
       const FrameErrorCode code = GetFrameErrorCode(outcome.status());
       if (code == FrameErrorCode::kIoError) {
+        in_read_ = false;
         context_->Report(peer_, outcome.status(), "read");
         Destroy(outcome.status());
         return;
@@ -257,9 +267,9 @@ void ReactorSession::OnReadable(absl::Time now, bool hangup) {
     absl::Status budget = reader_->SetExtraBuffered(inbox_bytes);
     if (!budget.ok()) CloseWithError(budget, "budget", now);
   }
-  if (!done() && !service_scheduled.exchange(true)) {
-    reactor_->ScheduleService(std::static_pointer_cast<ReactorSession>(shared_from_this()));
-  }
+  in_read_ = false;
+  // Answers queued by inline handlers go out now, in one write.
+  Service(now);
 }
 
 void ReactorSession::CloseWithError(const absl::Status& status, absl::string_view stage,
@@ -290,9 +300,12 @@ bool ReactorSession::WorkPending() const {
   return worker_active_ || !inbox_.empty();
 }
 
-void ReactorSession::Flush(absl::Time now) {
-  (void)now;
+void ReactorSession::Flush() {
   absl::MutexLock lock(&mu_);
+  FlushLocked();
+}
+
+void ReactorSession::FlushLocked() {
   while (!out_.empty()) {
     out_.FillIovecs(&iov_);
     msghdr msg = {};
@@ -329,6 +342,9 @@ void ReactorSession::Service(absl::Time now) {
   absl::Status pending;
   std::string pending_stage;
   bool close_requested;
+  absl::Status write_error;
+  bool output_queued = false;
+  bool flushed = false;
   {
     absl::MutexLock lock(&mu_);
     pending = std::exchange(pending_error_, absl::OkStatus());
@@ -338,26 +354,35 @@ void ReactorSession::Service(absl::Time now) {
         inbox_bytes_ < context_->options().output_high_watermark / 2) {
       paused_for_input_ = false;
     }
-  }
-  if (!pending.ok()) {
-    if (GetFrameErrorCode(pending) == FrameErrorCode::kIoError) {
-      context_->Report(peer_, pending, pending_stage);
-      Destroy(pending);
-      return;
+    // The common case (nothing pending) flushes under this same lock.
+    if (pending.ok() && !close_requested) {
+      FlushLocked();
+      if (GetFrameErrorCode(pending_error_) == FrameErrorCode::kIoError) {
+        write_error = std::exchange(pending_error_, absl::OkStatus());
+      }
+      output_queued = !out_.empty();
+      flushed = true;
     }
-    CloseWithError(pending, pending_stage, now);
   }
-  if (close_requested) {
-    BeginClose(MakeFrameError(FrameErrorCode::kConnectionClosed, "closed by the handler"),
-               now);
-  }
-  Flush(now);
-  absl::Status write_error;
-  {
+  if (!flushed) {
+    if (!pending.ok()) {
+      if (GetFrameErrorCode(pending) == FrameErrorCode::kIoError) {
+        context_->Report(peer_, pending, pending_stage);
+        Destroy(pending);
+        return;
+      }
+      CloseWithError(pending, pending_stage, now);
+    }
+    if (close_requested) {
+      BeginClose(MakeFrameError(FrameErrorCode::kConnectionClosed, "closed by the handler"),
+                 now);
+    }
     absl::MutexLock lock(&mu_);
+    FlushLocked();
     if (GetFrameErrorCode(pending_error_) == FrameErrorCode::kIoError) {
       write_error = std::exchange(pending_error_, absl::OkStatus());
     }
+    output_queued = !out_.empty();
   }
   if (!write_error.ok()) {
     context_->Report(peer_, write_error, "write");
@@ -369,13 +394,12 @@ void ReactorSession::Service(absl::Time now) {
                now);
   }
   if (state_ == State::kClosing && !WorkPending()) {
-    bool flushed;
     {
       absl::MutexLock lock(&mu_);
-      flushed = out_.empty();
+      output_queued = !out_.empty();
       send_closed_ = true;
     }
-    if (flushed) {
+    if (!output_queued) {
       if (peer_eof_) {
         Destroy(close_reason_);
         return;
@@ -385,20 +409,17 @@ void ReactorSession::Service(absl::Time now) {
       linger_deadline_ = now + context_->options().linger;
     }
   }
-  UpdateInterest();
+  UpdateInterest(output_queued);
 }
 
-void ReactorSession::UpdateInterest() {
+void ReactorSession::UpdateInterest(bool output_queued) {
   if (state_ == State::kDone) return;
   uint32_t want = 0;
   if ((state_ == State::kOpen && !paused_for_output_ && !paused_for_input_) ||
       state_ == State::kLingering) {
     want |= EPOLLIN;
   }
-  {
-    absl::MutexLock lock(&mu_);
-    if (!out_.empty()) want |= EPOLLOUT;
-  }
+  if (output_queued) want |= EPOLLOUT;
   if (registered_ && want == interest_) return;
   reactor_->SetInterest(this, registered_, want);
   registered_ = true;
@@ -432,7 +453,7 @@ void ReactorSession::ForceClose(const absl::Status& reason) {
   if (state_ == State::kDone) return;
   if (state_ == State::kOpen) {
     CloseWithError(reason, "shutdown", absl::Now());
-    Flush(absl::Now());
+    Flush();
   }
   Destroy(reason);
 }

@@ -81,9 +81,10 @@ class ReactorSession final : public Session {
   void DrainInbox();  // worker thread
   void CloseWithError(const absl::Status& status, absl::string_view stage, absl::Time now);
   void BeginClose(const absl::Status& reason, absl::Time now);
-  void Flush(absl::Time now);
+  void Flush();
+  void FlushLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Destroy(const absl::Status& reason);
-  void UpdateInterest();
+  void UpdateInterest(bool output_queued);
   void ScheduleService() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool WorkPending() const;
   bool OutputBelowWatermark() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -104,6 +105,9 @@ class ReactorSession final : public Session {
   bool draining_ = false;  // server shutting down
   bool paused_for_output_ = false;
   bool paused_for_input_ = false;
+  // Inside OnReadable(), which ends with Service(): sends on the loop
+  // thread need not put the session on the service list.
+  bool in_read_ = false;
   absl::Status close_reason_;
   absl::Time linger_deadline_ = absl::InfiniteFuture();
   std::vector<struct iovec> iov_;
@@ -111,6 +115,7 @@ class ReactorSession final : public Session {
   // Shared with other threads.
   mutable absl::Mutex mu_;
   SendQueue out_ ABSL_GUARDED_BY(mu_);
+  EncodedFrame scratch_ ABSL_GUARDED_BY(mu_);  // reused by Send()
   bool send_closed_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status pending_error_ ABSL_GUARDED_BY(mu_);
   std::string pending_error_stage_ ABSL_GUARDED_BY(mu_);
