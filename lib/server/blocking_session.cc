@@ -179,7 +179,10 @@ absl::Status BlockingSession::Serve() {
       if (now >= timeout_at) return reader.TimeoutError();
       continue;
     }
-    if (!draining && (fds[1].revents & POLLIN)) continue;  // shutdown: see top
+    if (!draining && (fds[1].revents & POLLIN)) {
+      context_->ObserveShutdown();  // in a fork child the flag is the parent's
+      continue;                     // draining starts at the top
+    }
     if (fds[0].revents == 0) continue;
     while (true) {
       absl::StatusOr<ConnectionReader::ReadOutcome> outcome = reader.ReadOnce(socket_.fd(), now);
@@ -192,7 +195,7 @@ absl::Status BlockingSession::Serve() {
         message = Message();
         if (!handled.ok()) {
           context_->counters().handler_errors.fetch_add(1);
-          return WithFrameErrorCode(handled, FrameErrorCode::kHandlerError);
+          return HandlerFailure(handled);
         }
         if (close_requested_.load()) {
           return MakeFrameError(FrameErrorCode::kConnectionClosed, "closed by the handler");

@@ -80,6 +80,7 @@ absl::Status ReactorSession::Send(const Envelope& envelope, absl::Cord payload) 
     return status;
   }
   out_.Append(scratch_);
+  queued_output_.store(out_.size(), std::memory_order_relaxed);
   scratch_.Clear();  // the queue holds the payload now
   context_->counters().messages_sent.fetch_add(1, std::memory_order_relaxed);
   ScheduleService();
@@ -111,8 +112,7 @@ void ReactorSession::Close() {
 }
 
 uint64_t ReactorSession::queued_output_bytes() const {
-  absl::MutexLock lock(&mu_);
-  return out_.size();
+  return queued_output_.load(std::memory_order_relaxed);
 }
 
 void ReactorSession::ScheduleService() {
@@ -136,7 +136,7 @@ void ReactorSession::Dispatch(Message message, absl::Time now) {
     absl::Status status = handler_->OnMessage(*this, std::move(message));
     if (!status.ok()) {
       context_->counters().handler_errors.fetch_add(1);
-      CloseWithError(WithFrameErrorCode(status, FrameErrorCode::kHandlerError), "handler", now);
+      CloseWithError(HandlerFailure(status), "handler", now);
     }
     return;
   }
@@ -187,7 +187,7 @@ void ReactorSession::DrainInbox() {
       context_->counters().handler_errors.fetch_add(1);
       absl::MutexLock lock(&mu_);
       if (pending_error_.ok()) {
-        pending_error_ = WithFrameErrorCode(status, FrameErrorCode::kHandlerError);
+        pending_error_ = HandlerFailure(status);
         pending_error_stage_ = "handler";
       }
       inbox_.clear();
@@ -257,6 +257,12 @@ void ReactorSession::OnReadable(absl::Time now, bool hangup) {
       break;
     }
     if (*outcome != ConnectionReader::ReadOutcome::kData) break;
+    // Backpressure: a peer that does not read its answers is not read
+    // either (Service() pauses the connection until the output drains).
+    if (queued_output_.load(std::memory_order_relaxed) >
+        context_->options().output_high_watermark) {
+      break;
+    }
   }
   if (state_ == State::kOpen && workers_ != nullptr) {
     uint64_t inbox_bytes;
@@ -276,16 +282,19 @@ void ReactorSession::CloseWithError(const absl::Status& status, absl::string_vie
                                     absl::Time now) {
   if (state_ == State::kDone) return;
   context_->Report(peer_, status, stage);
-  if (context_->options().send_error_frames && WantsErrorFrame(status)) {
-    absl::StatusOr<EncodedFrame> frame = context_->encoder().Encode(ErrorEnvelope(status), {});
-    if (frame.ok()) {
-      absl::MutexLock lock(&mu_);
-      out_.Append(*frame);  // past the output budget if need be: it is small
-    }
-  }
+  QueueErrorFrame(status);
   if (state_ == State::kOpen) {
     BeginClose(status, now);
   }
+}
+
+void ReactorSession::QueueErrorFrame(const absl::Status& status) {
+  if (!context_->options().send_error_frames || !WantsErrorFrame(status)) return;
+  absl::StatusOr<EncodedFrame> frame = context_->encoder().Encode(ErrorEnvelope(status), {});
+  if (!frame.ok()) return;
+  absl::MutexLock lock(&mu_);
+  out_.Append(*frame);  // past the output budget if need be: it is small
+  queued_output_.store(out_.size(), std::memory_order_relaxed);
 }
 
 void ReactorSession::BeginClose(const absl::Status& reason, absl::Time now) {
@@ -293,6 +302,9 @@ void ReactorSession::BeginClose(const absl::Status& reason, absl::Time now) {
   state_ = State::kClosing;
   close_reason_ = reason;
   (void)now;
+  // Nothing more is read: the input held for a frame in progress goes back
+  // to the budgets now, not when the peer finally closes.
+  reader_.reset();
 }
 
 bool ReactorSession::WorkPending() const {
@@ -329,6 +341,7 @@ void ReactorSession::FlushLocked() {
     }
     out_.Consume(static_cast<uint64_t>(n));
   }
+  queued_output_.store(out_.size(), std::memory_order_relaxed);
   const uint64_t high = context_->options().output_high_watermark;
   if (out_.size() > high) {
     paused_for_output_ = true;
@@ -390,8 +403,15 @@ void ReactorSession::Service(absl::Time now) {
     return;
   }
   if (draining_ && state_ == State::kOpen && reader_->at_frame_boundary() && !WorkPending()) {
-    BeginClose(MakeFrameError(FrameErrorCode::kShuttingDown, "the server is shutting down"),
-               now);
+    // Not an error of this connection: the peer is told, the hook is not.
+    absl::Status reason =
+        MakeFrameError(FrameErrorCode::kShuttingDown, "the server is shutting down");
+    context_->counters().CountError(reason);
+    QueueErrorFrame(reason);
+    BeginClose(reason, now);
+    absl::MutexLock lock(&mu_);
+    FlushLocked();
+    output_queued = !out_.empty();
   }
   if (state_ == State::kClosing && !WorkPending()) {
     {
@@ -471,6 +491,7 @@ void ReactorSession::Destroy(const absl::Status& reason) {
     absl::MutexLock lock(&mu_);
     send_closed_ = true;
     out_.Clear();
+    queued_output_.store(0, std::memory_order_relaxed);
     inbox_.clear();
     inbox_bytes_ = 0;
     if (worker_active_) {

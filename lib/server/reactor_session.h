@@ -81,6 +81,8 @@ class ReactorSession final : public Session {
   void DrainInbox();  // worker thread
   void CloseWithError(const absl::Status& status, absl::string_view stage, absl::Time now);
   void BeginClose(const absl::Status& reason, absl::Time now);
+  // Queues a KIND_ERROR frame for `status` when the options ask for one.
+  void QueueErrorFrame(const absl::Status& status);
   void Flush();
   void FlushLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Destroy(const absl::Status& reason);
@@ -116,6 +118,8 @@ class ReactorSession final : public Session {
   mutable absl::Mutex mu_;
   SendQueue out_ ABSL_GUARDED_BY(mu_);
   EncodedFrame scratch_ ABSL_GUARDED_BY(mu_);  // reused by Send()
+  // out_.size(), readable without the lock; written under it.
+  std::atomic<uint64_t> queued_output_{0};
   bool send_closed_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status pending_error_ ABSL_GUARDED_BY(mu_);
   std::string pending_error_stage_ ABSL_GUARDED_BY(mu_);

@@ -122,6 +122,14 @@ Envelope ErrorEnvelope(const absl::Status& status) {
   return envelope;
 }
 
+absl::Status HandlerFailure(const absl::Status& handler_status) {
+  const absl::StatusCode code =
+      handler_status.ok() ? absl::StatusCode::kUnknown : handler_status.code();
+  return WithFrameErrorCode(
+      absl::Status(code, absl::StrCat("HANDLER_ERROR: ", handler_status.message())),
+      FrameErrorCode::kHandlerError);
+}
+
 void RefuseConnection(ServerContext& context, Socket socket, const absl::Status& status) {
   if (context.options().send_error_frames) {
     absl::StatusOr<EncodedFrame> frame =

@@ -50,6 +50,9 @@ class ServerContext {
   // good (every poller sees it, in every process that inherited it).
   void RequestShutdown();
   bool shutting_down() const { return shutting_down_.load(std::memory_order_acquire); }
+  // The shutdown descriptor was seen readable: a shutdown requested in
+  // another process (a fork child learns of its parent's this way).
+  void ObserveShutdown() { shutting_down_.store(true, std::memory_order_release); }
   int shutdown_fd() const { return shutdown_fd_; }
   // The end of the grace period, fixed by the first caller after shutdown.
   absl::Time GraceDeadline();
@@ -78,6 +81,11 @@ PeerInfo DescribePeer(const Socket& socket, uint64_t connection_id);
 
 // A KIND_ERROR envelope carrying `status` (canonical code and message).
 Envelope ErrorEnvelope(const absl::Status& status);
+
+// A handler's failure as the server reports it: the handler's canonical
+// code (UNKNOWN when it used OK's code), the message prefixed with
+// "HANDLER_ERROR: ", and the HANDLER_ERROR FrameErrorCode.
+absl::Status HandlerFailure(const absl::Status& handler_status);
 
 // Best effort, never blocks: writes an error frame for `status` when the
 // options ask for one, half-closes and closes `socket`.

@@ -33,7 +33,9 @@ class Session : public std::enable_shared_from_this<Session> {
   //    the socket takes it (frames queued while handling one read go out
   //    together in one writev).
   //  - Thread and fork models: writes before returning, waiting at most
-  //    the server's write_timeout for a peer that does not read.
+  //    the server's write_timeout for a peer that does not read. A write
+  //    that times out inside a frame closes the connection there: the peer
+  //    reads a TRUNCATED_* error, never a wrong message.
   // Errors: the encoder's limit errors (nothing queued, the connection
   // stays open); OUTPUT_BUDGET_EXCEEDED when the queued output would pass
   // max_output_bytes or a write timed out (the connection is closed);

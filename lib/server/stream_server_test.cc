@@ -1,0 +1,574 @@
+// StreamServer behaviour under every concurrency model: errors close only
+// their own connection, limits refuse cleanly with a typed error frame,
+// timeouts, backpressure, peer verification, HandleOne, graceful shutdown
+// (also by signal) while clients are active.
+#include "lib/server/stream_server.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "lib/frame_encoder.h"
+#include "lib/frame_error.h"
+#include "lib/io/framed_connection.h"
+#include "lib/io/testing/transport_fixture.h"
+#include "lib/server/shutdown_signals.h"
+#include "lib/server/testing/server_test_util.h"
+
+namespace lpframe {
+namespace {
+
+using servertest::AllModels;
+using servertest::Dial;
+using servertest::ExpectErrorFrameThenClose;
+using servertest::Model;
+using servertest::Net;
+using servertest::RunningServer;
+using servertest::WaitFor;
+
+Envelope Id(uint64_t id) {
+  Envelope e;
+  e.set_id(id);
+  return e;
+}
+
+// Sends one message and expects it back.
+std::string RoundTrip(FramedConnection& conn, uint64_t id, absl::string_view text) {
+  absl::Status sent = conn.Send(Id(id), absl::Cord(text), absl::Now() + absl::Seconds(10));
+  if (!sent.ok()) return absl::StrCat("send: ", sent.ToString());
+  absl::StatusOr<Message> m = conn.Receive(absl::Now() + absl::Seconds(10));
+  if (!m.ok()) return absl::StrCat("receive: ", m.status().ToString());
+  if (m->envelope.id() != id || std::string(m->payload) != text) {
+    return absl::StrCat("got ", m->envelope.ShortDebugString(), " \"",
+                        std::string(m->payload).substr(0, 40), "\"");
+  }
+  return "";
+}
+
+// Echoes, except that a payload "fail" fails the handler.
+class FailOnRequest : public StreamHandler {
+ public:
+  absl::Status OnMessage(Session& session, Message message) override {
+    if (message.payload == "fail") return absl::FailedPreconditionError("asked to fail");
+    return session.Send(message);
+  }
+};
+
+class ModelTest : public ::testing::TestWithParam<Model> {
+ protected:
+  StreamServerOptions Options(StreamServerOptions base = {}) {
+    return servertest::WithModel(GetParam(), std::move(base));
+  }
+  bool forks() const { return GetParam() == Model::kForks; }
+};
+
+TEST_P(ModelTest, HandlerErrorClosesOnlyItsConnection) {
+  auto running = RunningServer::Start("tcp://127.0.0.1:0", Options(),
+                                      [] { return std::make_unique<FailOnRequest>(); });
+  ASSERT_NE(running, nullptr);
+  auto bad = Dial(running->address());
+  auto good = Dial(running->address());
+  ASSERT_TRUE(bad.ok() && good.ok());
+  EXPECT_EQ(RoundTrip(*bad, 1, "before"), "");
+  EXPECT_EQ(RoundTrip(*good, 1, "before"), "");
+
+  ASSERT_TRUE(bad->Send(Id(2), absl::Cord("fail")).ok());
+  absl::StatusOr<Message> error = bad->Receive(absl::Now() + absl::Seconds(10));
+  ASSERT_TRUE(error.ok()) << error.status();
+  EXPECT_EQ(error->envelope.kind(), KIND_ERROR);
+  EXPECT_EQ(error->envelope.status().code(),
+            static_cast<int>(absl::StatusCode::kFailedPrecondition));
+  EXPECT_EQ(error->envelope.status().message(), "HANDLER_ERROR: asked to fail");
+  absl::StatusOr<Message> end = bad->Receive(absl::Now() + absl::Seconds(10));
+  EXPECT_EQ(GetFrameErrorCode(end.status()), FrameErrorCode::kEndOfStream) << end.status();
+
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(RoundTrip(*good, 10 + i, "still served"), "");
+  if (!forks()) {
+    EXPECT_TRUE(WaitFor([&] { return running->server().stats().handler_errors == 1; }));
+    EXPECT_EQ(running->server().stats().errors["HANDLER_ERROR"], 1u);
+  }
+}
+
+TEST_P(ModelTest, ExtraConnectionsRefusedWithConnectionLimit) {
+  StreamServerOptions base;
+  base.max_connections = 2;
+  auto running = RunningServer::Start("tcp://127.0.0.1:0", Options(base),
+                                      servertest::EchoFactory());
+  ASSERT_NE(running, nullptr);
+  auto a = Dial(running->address());
+  auto b = Dial(running->address());
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(RoundTrip(*a, 1, "a"), "");
+  EXPECT_EQ(RoundTrip(*b, 1, "b"), "");
+
+  auto c = Dial(running->address());
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(ExpectErrorFrameThenClose(*c, "CONNECTION_LIMIT"), "");
+  EXPECT_EQ(running->server().stats().refused, 1u);
+  EXPECT_EQ(RoundTrip(*a, 2, "a still served"), "");
+
+  a->Close();  // frees a place
+  EXPECT_TRUE(WaitFor([&] { return running->server().stats().active == 1; }))
+      << running->server().stats().active;
+  auto d = Dial(running->address());
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(RoundTrip(*d, 1, "d"), "");
+}
+
+TEST_P(ModelTest, ForeignBytesGetAnErrorFrameAndOthersAreServed) {
+  auto running = RunningServer::Start("tcp://127.0.0.1:0", Options(), servertest::EchoFactory());
+  ASSERT_NE(running, nullptr);
+  auto good = Dial(running->address());
+  ASSERT_TRUE(good.ok());
+  EXPECT_EQ(RoundTrip(*good, 1, "before"), "");
+  const std::vector<std::string> foreign = {
+      "GET / HTTP/1.1\r\nHost: example\r\n\r\n",
+      std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11) + std::string(64, 'x'),
+      std::string(48, '\x7f'),
+  };
+  for (const std::string& bytes : foreign) {
+    SCOPED_TRACE(absl::CEscape(bytes.substr(0, 12)));
+    auto conn = Dial(running->address());
+    ASSERT_TRUE(conn.ok());
+    ASSERT_TRUE(conn->socket().WriteAll(bytes, absl::Now() + absl::Seconds(5)).ok());
+    absl::StatusOr<Message> error = conn->Receive(absl::Now() + absl::Seconds(10));
+    ASSERT_TRUE(error.ok()) << error.status();
+    EXPECT_EQ(error->envelope.kind(), KIND_ERROR);
+    EXPECT_TRUE(absl::StartsWith(error->envelope.status().message(), "FOREIGN_PROTOCOL") ||
+                absl::StartsWith(error->envelope.status().message(), "BAD_MAGIC"))
+        << error->envelope.status().message();
+    absl::StatusOr<Message> end = conn->Receive(absl::Now() + absl::Seconds(10));
+    EXPECT_EQ(GetFrameErrorCode(end.status()), FrameErrorCode::kEndOfStream) << end.status();
+  }
+  EXPECT_EQ(RoundTrip(*good, 2, "after"), "");
+}
+
+// Clients keep requests in flight while the server shuts down: every answer
+// they get is intact and in order, and each connection ends cleanly (a
+// SHUTTING_DOWN error frame and/or the end of the stream), never inside a
+// frame; ServeForever() returns within the grace period.
+TEST_P(ModelTest, ShutdownWhileClientsAreActive) {
+  StreamServerOptions base;
+  base.shutdown_grace = absl::Seconds(3);
+  auto running = RunningServer::Start(servertest::ListenUri(Net::kUnix), Options(base),
+                                      servertest::EchoFactory());
+  ASSERT_NE(running, nullptr);
+  constexpr int kClients = 16;
+  std::atomic<bool> stopping{false};
+  std::atomic<int> answered{0};
+  std::vector<std::string> problems(kClients);
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&, c] {
+      auto conn = Dial(running->address());
+      if (!conn.ok()) {
+        problems[c] = conn.status().ToString();
+        return;
+      }
+      const absl::Time deadline = absl::Now() + absl::Seconds(30);
+      uint64_t sent = 0, received = 0;
+      while (true) {
+        while (sent < received + 8) {
+          absl::Status queued =
+              conn->Queue(Id(sent), iotest::PatternCord(100 + sent % 900, c * 100000 + sent));
+          if (!queued.ok()) break;  // the server closed; read what came back
+          ++sent;
+        }
+        (void)conn->Flush(deadline);
+        absl::StatusOr<Message> m = conn->Receive(deadline);
+        if (!m.ok()) {
+          const FrameErrorCode code = GetFrameErrorCode(m.status());
+          if (code != FrameErrorCode::kEndOfStream) {
+            problems[c] = absl::StrCat("after ", received, " answers: ", m.status().ToString());
+          } else if (!stopping.load()) {
+            problems[c] = "the connection ended before the shutdown";
+          }
+          return;
+        }
+        if (m->envelope.kind() == KIND_ERROR) {
+          if (!absl::StartsWith(m->envelope.status().message(), "SHUTTING_DOWN")) {
+            problems[c] = m->envelope.status().message();
+            return;
+          }
+          continue;  // the end of the stream follows
+        }
+        std::string mismatch =
+            iotest::PatternMismatch(m->payload, 100 + received % 900, c * 100000 + received);
+        if (m->envelope.id() != received || !mismatch.empty()) {
+          problems[c] = absl::StrCat("answer ", received, ": id ", m->envelope.id(), " ",
+                                     mismatch);
+          return;
+        }
+        ++received;
+        answered.fetch_add(1);
+      }
+    });
+  }
+  ASSERT_TRUE(WaitFor([&] { return answered.load() > kClients * 200; }));
+  stopping.store(true);
+  absl::Duration took;
+  EXPECT_TRUE(running->Stop(&took).ok());
+  EXPECT_LT(took, base.shutdown_grace + absl::Seconds(2));
+  for (std::thread& t : clients) t.join();
+  for (int c = 0; c < kClients; ++c) EXPECT_EQ(problems[c], "") << "client " << c;
+}
+
+// A request being handled when the shutdown starts is still answered.
+TEST_P(ModelTest, InFlightRequestFinishesDuringShutdown) {
+  class Slow : public StreamHandler {
+   public:
+    absl::Status OnMessage(Session& session, Message message) override {
+      absl::SleepFor(absl::Milliseconds(300));
+      return session.Send(message);
+    }
+  };
+  auto running = RunningServer::Start("tcp://127.0.0.1:0", Options(),
+                                      [] { return std::make_unique<Slow>(); });
+  ASSERT_NE(running, nullptr);
+  auto conn = Dial(running->address());
+  ASSERT_TRUE(conn.ok());
+  ASSERT_TRUE(conn->Send(Id(7), absl::Cord("slow")).ok());
+  absl::SleepFor(absl::Milliseconds(100));  // the handler is running
+  std::thread stop([&] { EXPECT_TRUE(running->Stop().ok()); });
+  absl::StatusOr<Message> m = conn->Receive(absl::Now() + absl::Seconds(10));
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->envelope.id(), 7u);
+  EXPECT_EQ(std::string(m->payload), "slow");
+  EXPECT_EQ(ExpectErrorFrameThenClose(*conn, "SHUTTING_DOWN"), "");
+  stop.join();
+}
+
+TEST_P(ModelTest, IdleConnectionTimesOut) {
+  StreamServerOptions base;
+  base.connection.idle_timeout = absl::Milliseconds(200);
+  auto running = RunningServer::Start("tcp://127.0.0.1:0", Options(base),
+                                      servertest::EchoFactory());
+  ASSERT_NE(running, nullptr);
+  auto conn = Dial(running->address());
+  ASSERT_TRUE(conn.ok());
+  EXPECT_EQ(RoundTrip(*conn, 1, "hello"), "");
+  const absl::Time start = absl::Now();
+  EXPECT_EQ(ExpectErrorFrameThenClose(*conn, "IDLE_TIMEOUT"), "");
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(150));
+}
+
+// Slowloris: a frame trickled one byte at a time never completes; the stall
+// clock runs from its first byte, so the trickle does not keep it alive.
+TEST_P(ModelTest, TrickledFrameHitsStallTimeout) {
+  StreamServerOptions base;
+  base.connection.stall_timeout = absl::Milliseconds(300);
+  auto running = RunningServer::Start("tcp://127.0.0.1:0", Options(base),
+                                      servertest::EchoFactory());
+  ASSERT_NE(running, nullptr);
+  auto conn = Dial(running->address());
+  ASSERT_TRUE(conn.ok());
+  FrameEncoder encoder;
+  auto frame = encoder.Encode(Id(1), absl::Cord(std::string(1000, 'z')));
+  ASSERT_TRUE(frame.ok());
+  const std::string bytes = frame->ToString();
+  std::atomic<bool> done{false};
+  const absl::Time start = absl::Now();
+  std::thread trickle([&] {
+    for (size_t i = 0; i < bytes.size() && !done.load(); ++i) {
+      if (!conn->socket().WriteAll(bytes.substr(i, 1), absl::Now() + absl::Seconds(1)).ok()) {
+        return;
+      }
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+  });
+  // Read on a second descriptor-free path: the error frame arrives while
+  // the trickle still writes.
+  std::string verdict = ExpectErrorFrameThenClose(*conn, "STALL_TIMEOUT");
+  done.store(true);
+  trickle.join();
+  EXPECT_EQ(verdict, "");
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(250));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+}
+
+TEST_P(ModelTest, VerifyPeerRefusesWithPeerRefused) {
+  std::atomic<int> seen{0};
+  StreamServerOptions base;
+  base.verify_peer = [&seen](const PeerInfo& peer) -> absl::Status {
+    if (!peer.credentials.has_value() || peer.credentials->uid != getuid()) {
+      return absl::PermissionDeniedError("no credentials of this uid");
+    }
+    return seen.fetch_add(1) == 1 ? absl::PermissionDeniedError("the second peer is refused")
+                                  : absl::OkStatus();
+  };
+  auto running = RunningServer::Start(servertest::ListenUri(Net::kUnix), Options(base),
+                                      servertest::EchoFactory());
+  ASSERT_NE(running, nullptr);
+  auto first = Dial(running->address());
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(RoundTrip(*first, 1, "first"), "");
+  auto second = Dial(running->address());
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(ExpectErrorFrameThenClose(*second, "PEER_REFUSED"), "");
+  auto third = Dial(running->address());
+  ASSERT_TRUE(third.ok());
+  EXPECT_EQ(RoundTrip(*third, 1, "third"), "");
+  EXPECT_EQ(running->server().stats().refused, 1u);
+}
+
+// A handler that keeps answering a peer that never reads fails with
+// OUTPUT_BUDGET_EXCEEDED instead of buffering without bound.
+TEST_P(ModelTest, PeerThatNeverReadsHitsOutputBudget) {
+  struct Result {
+    absl::Mutex mu;
+    absl::Status first_error;
+    int sent = 0;
+  };
+  auto result = std::make_shared<Result>();
+  class Flood : public StreamHandler {
+   public:
+    explicit Flood(std::shared_ptr<Result> r) : result_(std::move(r)) {}
+    absl::Status OnMessage(Session& session, Message message) override {
+      const absl::Cord block = iotest::PatternCord(256 << 10, 1);
+      for (int i = 0; i < 400; ++i) {
+        absl::Status s = session.Send(Id(i), block);
+        absl::MutexLock lock(&result_->mu);
+        if (!s.ok()) {
+          result_->first_error = s;
+          break;
+        }
+        ++result_->sent;
+      }
+      return absl::OkStatus();
+    }
+    std::shared_ptr<Result> result_;
+  };
+  StreamServerOptions base;
+  base.max_output_bytes = 4 << 20;
+  base.write_timeout = absl::Milliseconds(300);
+  auto running = RunningServer::Start("tcp://127.0.0.1:0", Options(base),
+                                      [result] { return std::make_unique<Flood>(result); });
+  ASSERT_NE(running, nullptr);
+  auto conn = Dial(running->address());
+  ASSERT_TRUE(conn.ok());
+  ASSERT_TRUE(conn->Send(Id(1), absl::Cord("go")).ok());
+  if (forks()) {
+    // The handler runs in the child; the peer sees the connection end.
+    absl::SleepFor(absl::Seconds(1));
+  } else {
+    ASSERT_TRUE(WaitFor([&] {
+      absl::MutexLock lock(&result->mu);
+      return !result->first_error.ok();
+    }));
+    absl::MutexLock lock(&result->mu);
+    EXPECT_EQ(GetFrameErrorCode(result->first_error), FrameErrorCode::kOutputBudgetExceeded)
+        << result->first_error;
+    EXPECT_LT(result->sent, 400);
+  }
+  // Reading now gives whole frames, then the end: nothing half-sent.
+  int frames = 0;
+  while (true) {
+    absl::StatusOr<Message> m = conn->Receive(absl::Now() + absl::Seconds(10));
+    if (!m.ok()) {
+      // The reactor queues whole frames only; a blocking write that times
+      // out may stop inside one (session.h).
+      const FrameErrorCode code = GetFrameErrorCode(m.status());
+      const bool blocking = GetParam() == Model::kThreads || forks();
+      EXPECT_TRUE(code == FrameErrorCode::kEndOfStream || code == FrameErrorCode::kIoError ||
+                  (blocking && code == FrameErrorCode::kTruncatedPayload))
+          << m.status();
+      break;
+    }
+    if (m->envelope.kind() == KIND_ERROR) {
+      EXPECT_TRUE(absl::StartsWith(m->envelope.status().message(), "OUTPUT_BUDGET_EXCEEDED"))
+          << m->envelope.status().message();
+      continue;
+    }
+    EXPECT_EQ(iotest::PatternMismatch(m->payload, 256 << 10, 1), "");
+    ++frames;
+  }
+  EXPECT_LT(frames, 400);
+  if (!forks()) {
+    EXPECT_TRUE(WaitFor([&] {
+      return running->server().stats().errors["OUTPUT_BUDGET_EXCEEDED"] == 1;
+    }));
+  }
+}
+
+TEST_P(ModelTest, PerConnectionInputBudgetRefusesLargeFrame) {
+  StreamServerOptions base;
+  base.connection_input_budget = 256 << 10;
+  auto running = RunningServer::Start("tcp://127.0.0.1:0", Options(base),
+                                      servertest::EchoFactory());
+  ASSERT_NE(running, nullptr);
+  auto good = Dial(running->address());
+  ASSERT_TRUE(good.ok());
+  auto big = Dial(running->address());
+  ASSERT_TRUE(big.ok());
+  FrameEncoder encoder;
+  auto frame = encoder.Encode(Id(1), iotest::PatternCord(16 << 20, 3));
+  ASSERT_TRUE(frame.ok());
+  const std::string first_mib = frame->ToString().substr(0, 1 << 20);
+  std::thread writer([&] {
+    (void)big->socket().WriteAll(first_mib, absl::Now() + absl::Seconds(10));
+  });
+  EXPECT_EQ(ExpectErrorFrameThenClose(*big, "MEMORY_BUDGET_EXCEEDED"), "");
+  writer.join();
+  EXPECT_EQ(RoundTrip(*good, 1, "unaffected"), "");
+}
+
+INSTANTIATE_TEST_SUITE_P(AllModels, ModelTest, ::testing::ValuesIn(AllModels()),
+                         [](const ::testing::TestParamInfo<Model>& info) {
+                           return servertest::ModelName(info.param);
+                         });
+
+// Many connections announcing large payloads and stalling: the server-wide
+// budget refuses some instead of growing; memory stays bounded; once they
+// are gone a new client is served.
+TEST(StreamServerTest, GlobalInputBudgetBoundsAFloodOfLargeFrames) {
+  StreamServerOptions options;
+  options.global_input_budget = 4 << 20;
+  auto running = RunningServer::Start("tcp://127.0.0.1:0", options, servertest::EchoFactory());
+  ASSERT_NE(running, nullptr);
+  FrameEncoder encoder;
+  auto frame = encoder.Encode(Id(1), iotest::PatternCord(16 << 20, 4));
+  ASSERT_TRUE(frame.ok());
+  const std::string head = frame->ToString().substr(0, 512 << 10);
+  constexpr int kFlood = 32;
+  std::vector<FramedConnection> flood;
+  for (int i = 0; i < kFlood; ++i) {
+    auto conn = Dial(running->address());
+    ASSERT_TRUE(conn.ok());
+    (void)conn->socket().WriteAll(head, absl::Now() + absl::Seconds(10));
+    flood.push_back(*std::move(conn));
+  }
+  uint64_t peak = 0;
+  int refused = 0;
+  for (FramedConnection& conn : flood) {
+    absl::StatusOr<Message> m = conn.Receive(absl::Now() + absl::Milliseconds(300));
+    peak = std::max(peak, running->server().stats().input_bytes_buffered);
+    if (m.ok() && m->envelope.kind() == KIND_ERROR) {
+      EXPECT_TRUE(absl::StartsWith(m->envelope.status().message(), "MEMORY_BUDGET_EXCEEDED"))
+          << m->envelope.status().message();
+      ++refused;
+    }
+  }
+  // 32 x 512 KiB arrived; the budget holds 4 MiB (plus one read in flight).
+  EXPECT_GE(refused, kFlood - 8 - 1);
+  EXPECT_LE(peak, (4u << 20) + (1u << 20));
+  EXPECT_GE(running->server().stats().errors["MEMORY_BUDGET_EXCEEDED"],
+            static_cast<uint64_t>(refused));
+  flood.clear();
+  EXPECT_TRUE(WaitFor([&] { return running->server().stats().active == 0; }));
+  EXPECT_EQ(running->server().stats().input_bytes_buffered, 0u);
+  auto fresh = Dial(running->address());
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_EQ(RoundTrip(*fresh, 1, "served again"), "");
+}
+
+// The reactor stops reading a connection whose answers are not read, and
+// resumes when they are: every answer then arrives, in order.
+TEST(StreamServerTest, ReactorBackpressurePausesReadingAPeerThatDoesNotRead) {
+  std::atomic<int> handled{0};
+  std::atomic<uint64_t> max_queued{0};
+  class Big : public StreamHandler {
+   public:
+    Big(std::atomic<int>* handled, std::atomic<uint64_t>* max_queued)
+        : handled_(handled), max_queued_(max_queued) {}
+    absl::Status OnMessage(Session& session, Message message) override {
+      handled_->fetch_add(1);
+      absl::Status s = session.Send(message.envelope, iotest::PatternCord(64 << 10, 5));
+      uint64_t q = session.queued_output_bytes();
+      uint64_t old = max_queued_->load();
+      while (q > old && !max_queued_->compare_exchange_weak(old, q)) {
+      }
+      return s;
+    }
+    std::atomic<int>* handled_;
+    std::atomic<uint64_t>* max_queued_;
+  };
+  StreamServerOptions options;
+  options.output_high_watermark = 1 << 20;
+  auto running = RunningServer::Start("tcp://127.0.0.1:0", options, [&] {
+    return std::make_unique<Big>(&handled, &max_queued);
+  });
+  ASSERT_NE(running, nullptr);
+  auto conn = Dial(running->address());
+  ASSERT_TRUE(conn.ok());
+  constexpr int kRequests = 3000;
+  for (int i = 0; i < kRequests; ++i) ASSERT_TRUE(conn->Queue(Id(i), absl::Cord("q")).ok());
+  ASSERT_TRUE(conn->Flush(absl::Now() + absl::Seconds(10)).ok());
+  absl::SleepFor(absl::Milliseconds(300));
+  // Paused: far fewer handled than sent, and the queue near the watermark
+  // (plus the answers to one 8 KiB read of requests).
+  const int handled_while_paused = handled.load();
+  EXPECT_LT(handled_while_paused, kRequests / 2);
+  const uint64_t requests_per_read = 8192 / 26 + 1;
+  EXPECT_LE(max_queued.load(), (1u << 20) + (requests_per_read + 1) * ((64u << 10) + 64));
+  for (int i = 0; i < kRequests; ++i) {
+    absl::StatusOr<Message> m = conn->Receive(absl::Now() + absl::Seconds(20));
+    ASSERT_TRUE(m.ok()) << "answer " << i << ": " << m.status();
+    ASSERT_EQ(m->envelope.id(), static_cast<uint64_t>(i));
+  }
+  EXPECT_EQ(handled.load(), kRequests);
+}
+
+TEST(StreamServerTest, HandleOneServesOneConnection) {
+  auto server = StreamServer::Create("tcp://127.0.0.1:0", {}, servertest::EchoFactory());
+  ASSERT_TRUE(server.ok()) << server.status();
+  absl::Status none = (*server)->HandleOne(absl::Now() + absl::Milliseconds(100));
+  EXPECT_TRUE(absl::IsDeadlineExceeded(none)) << none;
+
+  std::thread client([&] {
+    auto conn = Dial((*server)->address());
+    ASSERT_TRUE(conn.ok());
+    for (int i = 0; i < 10; ++i) EXPECT_EQ(RoundTrip(*conn, i, "one"), "");
+  });
+  EXPECT_TRUE((*server)->HandleOne(absl::Now() + absl::Seconds(10)).ok());
+  client.join();
+  EXPECT_EQ((*server)->stats().accepted, 1u);
+  EXPECT_EQ((*server)->stats().messages_received, 10u);
+  (*server)->Shutdown();
+  absl::Status after = (*server)->HandleOne(absl::Now() + absl::Seconds(1));
+  EXPECT_EQ(after.code(), absl::StatusCode::kUnavailable) << after;
+}
+
+TEST(StreamServerTest, SigtermShutsDownGracefully) {
+  auto server = StreamServer::Create("tcp://127.0.0.1:0", {}, servertest::EchoFactory());
+  ASSERT_TRUE(server.ok());
+  ShutdownOnSignals signals;
+  ASSERT_TRUE(signals.status().ok()) << signals.status();
+  ASSERT_TRUE(signals.Add(server->get()).ok());
+  std::thread serve([&] { EXPECT_TRUE((*server)->ServeForever().ok()); });
+  auto conn = Dial((*server)->address());
+  ASSERT_TRUE(conn.ok());
+  EXPECT_EQ(RoundTrip(*conn, 1, "before the signal"), "");
+  ASSERT_EQ(::raise(SIGTERM), 0);
+  EXPECT_EQ(ExpectErrorFrameThenClose(*conn, "SHUTTING_DOWN"), "");
+  serve.join();
+  EXPECT_EQ(ShutdownOnSignals::last_signal(), SIGTERM);
+}
+
+TEST(StreamServerTest, CreateErrorsNameTheProblem) {
+  auto bad = StreamServer::Create("tcp://127.0.0.1:99999", {}, servertest::EchoFactory());
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(bad.status().message(), "99999")) << bad.status();
+
+  auto first = StreamServer::Create("tcp://127.0.0.1:0", {}, servertest::EchoFactory());
+  ASSERT_TRUE(first.ok());
+  auto second = StreamServer::Create((*first)->address(), {}, servertest::EchoFactory());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kAlreadyExists) << second.status();
+
+  const std::string uri = servertest::ListenUri(Net::kUnix);
+  auto unix_first = StreamServer::Create(uri, {}, servertest::EchoFactory());
+  ASSERT_TRUE(unix_first.ok());
+  auto unix_second = StreamServer::Create(uri, {}, servertest::EchoFactory());
+  EXPECT_EQ(unix_second.status().code(), absl::StatusCode::kAlreadyExists)
+      << unix_second.status();
+}
+
+}  // namespace
+}  // namespace lpframe
