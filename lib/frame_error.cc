@@ -61,6 +61,10 @@ constexpr CodeInfo kCodes[] = {
      absl::StatusCode::kResourceExhausted},
     {FrameErrorCode::kShuttingDown, "SHUTTING_DOWN", absl::StatusCode::kUnavailable},
     {FrameErrorCode::kHandlerError, "HANDLER_ERROR", absl::StatusCode::kUnknown},
+    {FrameErrorCode::kDatagramTrailingBytes, "DATAGRAM_TRAILING_BYTES",
+     absl::StatusCode::kInvalidArgument},
+    {FrameErrorCode::kDatagramTooLarge, "DATAGRAM_TOO_LARGE",
+     absl::StatusCode::kResourceExhausted},
 };
 
 const CodeInfo* Find(FrameErrorCode code) {

@@ -38,6 +38,8 @@
 // unread output over budget    kOutputBudgetExceeded    kResourceExhausted
 // server shutting down         kShuttingDown            kUnavailable
 // handler returned an error    kHandlerError            (the handler's code)
+// datagram: bytes after frame  kDatagramTrailingBytes   kInvalidArgument
+// sender: frame over datagram  kDatagramTooLarge        kResourceExhausted
 //
 // docs/PROTOCOL.md section 7 is the normative version of this table.
 #ifndef LPFRAME_LIB_FRAME_ERROR_H_
@@ -81,6 +83,9 @@ enum class FrameErrorCode : int {
   kOutputBudgetExceeded = 25,
   kShuttingDown = 26,
   kHandlerError = 27,
+  // Datagram transports (lib/io/datagram_socket.h): one frame per datagram.
+  kDatagramTrailingBytes = 28,
+  kDatagramTooLarge = 29,
 };
 
 // Stable upper-snake name used in test vectors and reports, e.g.

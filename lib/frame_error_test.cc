@@ -76,6 +76,10 @@ constexpr Row kTable[] = {
      absl::StatusCode::kResourceExhausted, false},
     {FrameErrorCode::kShuttingDown, 26, "SHUTTING_DOWN", absl::StatusCode::kUnavailable, false},
     {FrameErrorCode::kHandlerError, 27, "HANDLER_ERROR", absl::StatusCode::kUnknown, false},
+    {FrameErrorCode::kDatagramTrailingBytes, 28, "DATAGRAM_TRAILING_BYTES",
+     absl::StatusCode::kInvalidArgument, false},
+    {FrameErrorCode::kDatagramTooLarge, 29, "DATAGRAM_TOO_LARGE",
+     absl::StatusCode::kResourceExhausted, false},
 };
 
 TEST(FrameErrorTest, Table) {
@@ -141,7 +145,7 @@ TEST(FrameErrorTest, StatusesWithoutACode) {
   MakeFrameError(FrameErrorCode::kBadMagic, "x")
       .ForEachPayload([&url](absl::string_view u, const absl::Cord&) { url = std::string(u); });
   ASSERT_FALSE(url.empty());
-  for (const char* junk : {"", "abc", "-1", "0", "99", "28", "1000000000000", "8 "}) {
+  for (const char* junk : {"", "abc", "-1", "0", "99", "30", "1000000000000", "8 "}) {
     SCOPED_TRACE(junk);
     absl::Status s = absl::InternalError("x");
     s.SetPayload(url, absl::Cord(junk));

@@ -122,9 +122,10 @@ TEST(AddressTest, ErrorsNameTheWrongPart) {
       {"tcp://a/b:80", {"host \"a/b\"", "contains '/'"}},
       // Scheme.
       {"http://example.com:80", {"unknown scheme \"http\"", "tcp://", "unix:",
-                                 "unix-abstract:"}},
+                                 "unix-abstract:", "udp://", "unixgram:",
+                                 "unixgram-abstract:"}},
       {"https://[::1]:443", {"unknown scheme \"https\""}},
-      {"udp://127.0.0.1:53", {"unknown scheme \"udp\""}},
+      {"sctp://127.0.0.1:53", {"unknown scheme \"sctp\""}},
       {"TCP://127.0.0.1:80", {"unknown scheme \"TCP\""}},
       {"localhost", {"unknown scheme \"localhost\""}},
       {"", {"unknown scheme"}},
@@ -304,6 +305,222 @@ TEST(AddressTest, ResolveRejectsUnixPathTooLongForSockaddr) {
     ASSERT_FALSE(resolved.ok());
     EXPECT_EQ(resolved.status().code(), absl::StatusCode::kInvalidArgument);
     EXPECT_THAT(std::string(resolved.status().message()), HasSubstr("too long"));
+  }
+}
+
+// --- Datagram transports --------------------------------------------------
+
+TEST(AddressTest, ParsesDatagramUris) {
+  struct Case {
+    std::string uri;
+    Transport transport;
+    std::string host;
+    uint16_t port;
+    std::string path;
+    std::string canonical;
+  };
+  const std::string long_path = "/" + std::string(kMaxUnixPath - 1, 'p');
+  const std::string long_name(kMaxUnixPath, 'n');
+  const Case cases[] = {
+      {"udp://127.0.0.1:53", Transport::kUdp, "127.0.0.1", 53, "", "udp://127.0.0.1:53"},
+      {"udp://localhost:0", Transport::kUdp, "localhost", 0, "", "udp://localhost:0"},
+      {"udp://[::1]:4000", Transport::kUdp, "::1", 4000, "", "udp://[::1]:4000"},
+      {"udp://[::]:65535", Transport::kUdp, "::", 65535, "", "udp://[::]:65535"},
+      {"udp://:7000", Transport::kUdp, "", 7000, "", "udp://:7000"},
+      {"udp://*:7000", Transport::kUdp, "*", 7000, "", "udp://*:7000"},
+      {"udp://h:007", Transport::kUdp, "h", 7, "", "udp://h:7"},
+      {"unixgram:/tmp/d.sock", Transport::kUnixgram, "", 0, "/tmp/d.sock",
+       "unixgram:/tmp/d.sock"},
+      {"unixgram:rel/d", Transport::kUnixgram, "", 0, "rel/d", "unixgram:rel/d"},
+      {"unixgram:" + long_path, Transport::kUnixgram, "", 0, long_path, "unixgram:" + long_path},
+      {"unixgram-abstract:n", Transport::kUnixgramAbstract, "", 0, "n", "unixgram-abstract:n"},
+      {"unixgram-abstract:lpframe dgram/1", Transport::kUnixgramAbstract, "", 0,
+       "lpframe dgram/1", "unixgram-abstract:lpframe dgram/1"},
+      {"unixgram-abstract:" + long_name, Transport::kUnixgramAbstract, "", 0, long_name,
+       "unixgram-abstract:" + long_name},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.uri);
+    absl::StatusOr<Address> a = ParseAddress(c.uri);
+    ASSERT_TRUE(a.ok()) << a.status();
+    EXPECT_EQ(a->transport, c.transport);
+    EXPECT_EQ(a->host, c.host);
+    EXPECT_EQ(a->port, c.port);
+    EXPECT_EQ(a->path, c.path);
+    EXPECT_EQ(a->ToString(), c.canonical);
+    EXPECT_TRUE(IsDatagramTransport(a->transport));
+    EXPECT_EQ(SocketTypeOf(a->transport), SOCK_DGRAM);
+    absl::StatusOr<Address> again = ParseAddress(a->ToString());
+    ASSERT_TRUE(again.ok()) << again.status();
+    EXPECT_EQ(again->transport, a->transport);
+    EXPECT_EQ(again->host, a->host);
+    EXPECT_EQ(again->port, a->port);
+    EXPECT_EQ(again->path, a->path);
+  }
+}
+
+TEST(AddressTest, TransportHelpers) {
+  struct Case {
+    Transport transport;
+    bool datagram;
+    bool unix_family;
+    const char* scheme;
+  };
+  const Case cases[] = {
+      {Transport::kTcp, false, false, "tcp://"},
+      {Transport::kUnix, false, true, "unix:"},
+      {Transport::kUnixAbstract, false, true, "unix-abstract:"},
+      {Transport::kUdp, true, false, "udp://"},
+      {Transport::kUnixgram, true, true, "unixgram:"},
+      {Transport::kUnixgramAbstract, true, true, "unixgram-abstract:"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.scheme);
+    EXPECT_EQ(IsDatagramTransport(c.transport), c.datagram);
+    EXPECT_EQ(IsUnixTransport(c.transport), c.unix_family);
+    EXPECT_EQ(SocketTypeOf(c.transport), c.datagram ? SOCK_DGRAM : SOCK_STREAM);
+    EXPECT_EQ(SchemeOf(c.transport), c.scheme);
+  }
+}
+
+TEST(AddressTest, DatagramErrorsNameTheWrongPart) {
+  struct Case {
+    std::string uri;
+    std::vector<std::string> must_contain;
+  };
+  const Case cases[] = {
+      {"udp://host", {"missing \":port\"", "udp://host:port"}},
+      {"udp://host:", {"port \"\"", "0 to 65535"}},
+      {"udp://host:65536", {"port \"65536\""}},
+      {"udp://host:x1", {"port \"x1\"", "not a number"}},
+      {"udp://::1:53", {"IPv6 host must be in brackets", "udp://[::1]:port"}},
+      {"udp://[::1]", {"missing \":port\" after the IPv6 host"}},
+      {"udp://[::1:53", {"no closing ']'", "udp://[::1]:port"}},
+      {"udp://[10.0.0.1]:53", {"host \"[10.0.0.1]\"", "not an IPv6 address literal"}},
+      {"udp://a/b:53", {"host \"a/b\"", "contains '/'"}},
+      {"UDP://h:1", {"unknown scheme \"UDP\""}},
+      {"unixgram:", {"Unix socket path is empty"}},
+      {"unixgram-abstract:", {"abstract socket name is empty"}},
+      {"unixgram:/" + std::string(kMaxUnixPath, 'x'),
+       {"Unix socket path is 108 bytes", "at most 107"}},
+      {"unixgram-abstract:" + std::string(kMaxUnixPath + 1, 'x'), {"108 bytes", "at most 107"}},
+      {std::string("unixgram:/tmp/a\0b", 17), {"contains a NUL byte"}},
+      {std::string("unixgram-abstract:a\0b", 21), {"contains a NUL byte"}},
+      {"unixdgram:/tmp/x", {"unknown scheme \"unixdgram\"", "unixgram:"}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(absl::StrCat("\"", absl::CHexEscape(c.uri), "\""));
+    absl::StatusOr<Address> a = ParseAddress(c.uri);
+    ASSERT_FALSE(a.ok()) << "parsed as " << a->ToString();
+    EXPECT_EQ(a.status().code(), absl::StatusCode::kInvalidArgument) << a.status();
+    for (const std::string& part : c.must_contain) {
+      EXPECT_THAT(std::string(a.status().message()), HasSubstr(part));
+    }
+  }
+}
+
+TEST(AddressTest, SocketAddressToUriOfDatagramSockets) {
+  sockaddr_in in;
+  std::memset(&in, 0, sizeof(in));
+  in.sin_family = AF_INET;
+  in.sin_port = htons(53);
+  ASSERT_EQ(inet_pton(AF_INET, "127.0.0.1", &in.sin_addr), 1);
+  SocketAddress v4(reinterpret_cast<sockaddr*>(&in), sizeof(in));
+  EXPECT_EQ(v4.ToUri(SOCK_DGRAM), "udp://127.0.0.1:53");
+  EXPECT_EQ(v4.ToUri(SOCK_STREAM), "tcp://127.0.0.1:53");
+  EXPECT_EQ(v4.ToString(), "tcp://127.0.0.1:53") << "ToString() is unchanged";
+
+  sockaddr_in6 in6;
+  std::memset(&in6, 0, sizeof(in6));
+  in6.sin6_family = AF_INET6;
+  in6.sin6_port = htons(4000);
+  in6.sin6_addr = in6addr_loopback;
+  SocketAddress v6(reinterpret_cast<sockaddr*>(&in6), sizeof(in6));
+  EXPECT_EQ(v6.ToUri(SOCK_DGRAM), "udp://[::1]:4000");
+
+  sockaddr_un un;
+  std::memset(&un, 0, sizeof(un));
+  un.sun_family = AF_UNIX;
+  std::strcpy(un.sun_path, "/tmp/d.sock");
+  SocketAddress path(reinterpret_cast<sockaddr*>(&un),
+                     offsetof(sockaddr_un, sun_path) + std::strlen(un.sun_path) + 1);
+  EXPECT_EQ(path.ToUri(SOCK_DGRAM), "unixgram:/tmp/d.sock");
+  EXPECT_EQ(path.ToUri(SOCK_STREAM), "unix:/tmp/d.sock");
+
+  std::memset(&un, 0, sizeof(un));
+  un.sun_family = AF_UNIX;
+  std::memcpy(un.sun_path + 1, "abc", 3);
+  SocketAddress abstract(reinterpret_cast<sockaddr*>(&un), offsetof(sockaddr_un, sun_path) + 4);
+  EXPECT_EQ(abstract.ToUri(SOCK_DGRAM), "unixgram-abstract:abc");
+
+  SocketAddress unnamed(reinterpret_cast<sockaddr*>(&un), sizeof(sa_family_t));
+  EXPECT_EQ(unnamed.ToUri(SOCK_DGRAM), "unixgram:");
+}
+
+TEST(AddressTest, ResolveDatagramAddressRoundTrip) {
+  struct Case {
+    std::string uri;
+    int family;
+    socklen_t length;
+  };
+  const Case cases[] = {
+      {"udp://127.0.0.1:4000", AF_INET, sizeof(sockaddr_in)},
+      {"udp://127.0.0.1:0", AF_INET, sizeof(sockaddr_in)},
+      {"udp://[::1]:4000", AF_INET6, sizeof(sockaddr_in6)},
+      {"unixgram:/tmp/x.sock", AF_UNIX,
+       static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + sizeof("/tmp/x.sock"))},
+      {"unixgram-abstract:lpframe-test", AF_UNIX,
+       static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + 12)},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.uri);
+    absl::StatusOr<Address> a = ParseAddress(c.uri);
+    ASSERT_TRUE(a.ok()) << a.status();
+    for (bool for_binding : {false, true}) {
+      absl::StatusOr<std::vector<SocketAddress>> resolved = ResolveDatagramAddress(*a, for_binding);
+      ASSERT_TRUE(resolved.ok()) << resolved.status();
+      ASSERT_EQ(resolved->size(), 1u);
+      EXPECT_EQ(resolved->front().family(), c.family);
+      EXPECT_EQ(resolved->front().length(), c.length);
+      EXPECT_EQ(resolved->front().ToUri(SOCK_DGRAM), c.uri);
+    }
+  }
+}
+
+TEST(AddressTest, ResolveDatagramWildcardForBinding) {
+  absl::StatusOr<Address> a = ParseAddress("udp://*:5000");
+  ASSERT_TRUE(a.ok()) << a.status();
+  absl::StatusOr<std::vector<SocketAddress>> resolved = ResolveDatagramAddress(*a, true);
+  ASSERT_TRUE(resolved.ok()) << resolved.status();
+  ASSERT_GE(resolved->size(), 1u);
+  for (const SocketAddress& sa : *resolved) {
+    EXPECT_THAT(sa.ToUri(SOCK_DGRAM),
+                AnyOf(StartsWith("udp://0.0.0.0:5000"), StartsWith("udp://[::]:5000")));
+  }
+}
+
+// Stream callers (Listener, Socket::Connect, StreamServer) get a clear error
+// for a datagram URI, and datagram callers for a stream URI.
+TEST(AddressTest, StreamAndDatagramResolutionRefuseTheOtherKind) {
+  for (const char* uri : {"udp://127.0.0.1:53", "unixgram:/tmp/x", "unixgram-abstract:x"}) {
+    SCOPED_TRACE(uri);
+    absl::StatusOr<Address> a = ParseAddress(uri);
+    ASSERT_TRUE(a.ok()) << a.status();
+    absl::StatusOr<std::vector<SocketAddress>> resolved = ResolveAddress(*a, true);
+    ASSERT_FALSE(resolved.ok());
+    EXPECT_EQ(resolved.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(resolved.status().message()), HasSubstr("is a datagram address"));
+    EXPECT_THAT(std::string(resolved.status().message()), HasSubstr("DatagramServer"));
+    EXPECT_THAT(std::string(resolved.status().message()), HasSubstr(uri));
+  }
+  for (const char* uri : {"tcp://127.0.0.1:53", "unix:/tmp/x", "unix-abstract:x"}) {
+    SCOPED_TRACE(uri);
+    absl::StatusOr<Address> a = ParseAddress(uri);
+    ASSERT_TRUE(a.ok()) << a.status();
+    absl::StatusOr<std::vector<SocketAddress>> resolved = ResolveDatagramAddress(*a, true);
+    ASSERT_FALSE(resolved.ok());
+    EXPECT_EQ(resolved.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(resolved.status().message()), HasSubstr("is a stream address"));
   }
 }
 

@@ -117,7 +117,7 @@ uint64_t ReactorSession::queued_output_bytes() const {
 
 void ReactorSession::ScheduleService() {
   // On the loop thread inside OnReadable(): Service() runs when it ends.
-  if (in_read_ && reactor_->OnLoopThread()) return;
+  if (reactor_->OnLoopThread() && in_read_) return;
   if (!service_scheduled.exchange(true)) {
     reactor_->ScheduleService(std::static_pointer_cast<ReactorSession>(shared_from_this()));
   }
