@@ -443,29 +443,41 @@ TEST(RpcClientTest, DeadlineDoesNotBreakTheConnection) {
   EXPECT_TRUE(client->status().ok());
 }
 
-TEST(RpcClientTest, ServerShutdownFailsPendingCalls) {
-  ServiceRouterOptions ro;
-  ro.executor_threads = 1;
-  TestServer ts(ro, {}, "tcp://127.0.0.1:0");
-  std::unique_ptr<RpcClient> client = ts.Client();
-  ASSERT_NE(client, nullptr);
-  ASSERT_TRUE(client->Ping(Soon()).ok());
-  absl::Status pending;
-  absl::Time failed_at;
-  std::thread caller([&] {
-    pending = client->Call<EchoReply>(Echo("slow", 1500), Soon()).status();
-    failed_at = absl::Now();
-  });
-  absl::SleepFor(absl::Milliseconds(100));
-  const absl::Time start = absl::Now();
-  ts.Shutdown();
-  caller.join();
-  EXPECT_EQ(pending.code(), absl::StatusCode::kUnavailable) << pending;
-  EXPECT_LT(failed_at - start, absl::Milliseconds(1200));
-  // Later calls fail at once, with the same error.
-  absl::StatusOr<EchoReply> later = client->Call<EchoReply>(Echo("later"), Soon());
-  EXPECT_EQ(later.status().code(), absl::StatusCode::kUnavailable);
-  EXPECT_EQ(later.status(), client->status());
+// A graceful shutdown answers a call already running (it holds its
+// connection open), then fails later calls; a call still running at the end
+// of the grace period fails with the connection.
+TEST(RpcClientTest, ServerShutdownAnswersRunningCallsThenFailsPendingOnes) {
+  for (const bool within_grace : {true, false}) {
+    SCOPED_TRACE(within_grace ? "answered within the grace period" : "grace period ends");
+    ServiceRouterOptions ro;
+    ro.executor_threads = 1;
+    StreamServerOptions so;
+    so.shutdown_grace = within_grace ? absl::Seconds(5) : absl::Milliseconds(300);
+    TestServer ts(ro, so, "tcp://127.0.0.1:0");
+    std::unique_ptr<RpcClient> client = ts.Client();
+    ASSERT_NE(client, nullptr);
+    ASSERT_TRUE(client->Ping(Soon()).ok());
+    absl::Status pending;
+    absl::Time failed_at;
+    std::thread caller([&] {
+      pending = client->Call<EchoReply>(Echo("slow", 1000), Soon()).status();
+      failed_at = absl::Now();
+    });
+    absl::SleepFor(absl::Milliseconds(100));
+    const absl::Time start = absl::Now();
+    ts.Shutdown();
+    caller.join();
+    if (within_grace) {
+      EXPECT_TRUE(pending.ok()) << pending;
+    } else {
+      EXPECT_EQ(pending.code(), absl::StatusCode::kUnavailable) << pending;
+      EXPECT_LT(failed_at - start, absl::Milliseconds(800));
+    }
+    // Later calls fail at once, with the same error.
+    absl::StatusOr<EchoReply> later = client->Call<EchoReply>(Echo("later"), Soon());
+    EXPECT_EQ(later.status().code(), absl::StatusCode::kUnavailable);
+    EXPECT_EQ(later.status(), client->status());
+  }
 }
 
 TEST(RpcClientTest, CloseFailsPendingCalls) {

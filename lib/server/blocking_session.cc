@@ -35,13 +35,14 @@ BlockingSession::BlockingSession(ServerContext* context, Socket socket, PeerInfo
       handler_(std::move(handler)) {}
 
 absl::Status BlockingSession::Send(const Envelope& envelope, absl::Cord payload) {
-  EncodedFrame frame;
-  absl::Status encoded = context_->encoder().EncodeTo(envelope, std::move(payload), &frame);
-  if (!encoded.ok()) return encoded;
   absl::MutexLock lock(&write_mu_);
+  // Checked first: once closed, the server (and its encoder) may be gone.
   if (send_closed_) {
     return MakeFrameError(FrameErrorCode::kConnectionClosed, "the connection is closed");
   }
+  EncodedFrame frame;
+  absl::Status encoded = context_->encoder().EncodeTo(envelope, std::move(payload), &frame);
+  if (!encoded.ok()) return encoded;
   iov_.clear();
   frame.AppendIovecs(&iov_);
   const absl::Time deadline = absl::Now() + context_->options().write_timeout;
@@ -84,7 +85,37 @@ absl::Status BlockingSession::WaitForOutputSpace(absl::Time) { return absl::OkSt
 
 void BlockingSession::Close() {
   close_requested_.store(true);
-  ::shutdown(socket_.fd(), SHUT_RD);  // wakes Run()
+  absl::MutexLock lock(&write_mu_);
+  // Once closed the descriptor number may belong to someone else.
+  if (!send_closed_) ::shutdown(socket_.fd(), SHUT_RD);  // wakes Run()
+}
+
+std::shared_ptr<void> BlockingSession::HoldOpen() {
+  std::shared_ptr<BlockingSession> self =
+      std::static_pointer_cast<BlockingSession>(shared_from_this());
+  {
+    absl::MutexLock lock(&hold_mu_);
+    ++holds_;
+  }
+  return std::shared_ptr<void>(nullptr, [self](void*) {
+    absl::MutexLock lock(&self->hold_mu_);
+    --self->holds_;
+  });
+}
+
+void BlockingSession::WaitForHolds() {
+  absl::MutexLock lock(&hold_mu_);
+  auto released = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(hold_mu_) { return holds_ == 0; };
+  while (!released()) {
+    // Re-evaluated every 50 ms: a shutdown may start while waiting.
+    const absl::Time until = context_->shutting_down()
+                                 ? context_->GraceDeadline()
+                                 : absl::Now() + absl::Milliseconds(50);
+    if (!hold_mu_.AwaitWithDeadline(absl::Condition(&released), until) &&
+        context_->shutting_down() && absl::Now() >= context_->GraceDeadline()) {
+      return;
+    }
+  }
 }
 
 void BlockingSession::SendErrorFrame(const absl::Status& status) {
@@ -113,6 +144,7 @@ void BlockingSession::Linger() {
 absl::Status BlockingSession::Run() {
   handler_->OnOpen(*this);
   absl::Status reason = Serve();
+  if (GetFrameErrorCode(reason) != FrameErrorCode::kIoError) WaitForHolds();
   absl::Status write_error;
   {
     absl::MutexLock lock(&write_mu_);

@@ -38,6 +38,7 @@ class BlockingSession final : public Session {
   absl::Status Send(const Envelope& envelope, absl::Cord payload) override;
   absl::Status WaitForOutputSpace(absl::Time deadline) override;
   void Close() override;
+  std::shared_ptr<void> HoldOpen() override;
   const PeerInfo& peer() const override { return peer_; }
   uint64_t queued_output_bytes() const override { return 0; }
 
@@ -45,6 +46,9 @@ class BlockingSession final : public Session {
   absl::Status Serve();
   void SendErrorFrame(const absl::Status& status);
   void Linger();
+  // Waits until no HoldOpen() token is alive (at most until the end of the
+  // grace period once the server shuts down).
+  void WaitForHolds();
 
   ServerContext* const context_;
   Socket socket_;
@@ -56,6 +60,9 @@ class BlockingSession final : public Session {
   bool send_closed_ ABSL_GUARDED_BY(write_mu_) = false;
   absl::Status write_error_ ABSL_GUARDED_BY(write_mu_);
   std::vector<struct iovec> iov_ ABSL_GUARDED_BY(write_mu_);
+
+  absl::Mutex hold_mu_;
+  int holds_ ABSL_GUARDED_BY(hold_mu_) = 0;
 };
 
 }  // namespace lpframe

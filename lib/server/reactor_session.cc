@@ -92,8 +92,9 @@ bool ReactorSession::OutputBelowWatermark() const {
 }
 
 absl::Status ReactorSession::WaitForOutputSpace(absl::Time deadline) {
-  if (reactor_->OnLoopThread()) return absl::OkStatus();
   absl::MutexLock lock(&mu_);
+  if (destroyed_) return ClosedError();
+  if (reactor_->OnLoopThread()) return absl::OkStatus();
   auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return send_closed_ || OutputBelowWatermark();
   };
@@ -111,11 +112,25 @@ void ReactorSession::Close() {
   ScheduleService();
 }
 
+std::shared_ptr<void> ReactorSession::HoldOpen() {
+  std::shared_ptr<ReactorSession> self =
+      std::static_pointer_cast<ReactorSession>(shared_from_this());
+  {
+    absl::MutexLock lock(&mu_);
+    ++holds_;
+  }
+  return std::shared_ptr<void>(nullptr, [self](void*) {
+    absl::MutexLock lock(&self->mu_);
+    if (--self->holds_ == 0) self->ScheduleService();  // may close now
+  });
+}
+
 uint64_t ReactorSession::queued_output_bytes() const {
   return queued_output_.load(std::memory_order_relaxed);
 }
 
 void ReactorSession::ScheduleService() {
+  if (destroyed_) return;  // nothing left to service; the reactor may be gone
   // On the loop thread inside OnReadable(): Service() runs when it ends.
   if (reactor_->OnLoopThread() && in_read_) return;
   if (!service_scheduled.exchange(true)) {
@@ -309,7 +324,7 @@ void ReactorSession::BeginClose(const absl::Status& reason, absl::Time now) {
 
 bool ReactorSession::WorkPending() const {
   absl::MutexLock lock(&mu_);
-  return worker_active_ || !inbox_.empty();
+  return worker_active_ || !inbox_.empty() || holds_ > 0;
 }
 
 void ReactorSession::Flush() {
@@ -490,6 +505,7 @@ void ReactorSession::Destroy(const absl::Status& reason) {
   {
     absl::MutexLock lock(&mu_);
     send_closed_ = true;
+    destroyed_ = true;
     out_.Clear();
     queued_output_.store(0, std::memory_order_relaxed);
     inbox_.clear();

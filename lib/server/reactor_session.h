@@ -51,6 +51,7 @@ class ReactorSession final : public Session {
   absl::Status Send(const Envelope& envelope, absl::Cord payload) override;
   absl::Status WaitForOutputSpace(absl::Time deadline) override;
   void Close() override;
+  std::shared_ptr<void> HoldOpen() override;
   const PeerInfo& peer() const override { return peer_; }
   uint64_t queued_output_bytes() const override;
 
@@ -129,6 +130,10 @@ class ReactorSession final : public Session {
   bool worker_active_ ABSL_GUARDED_BY(mu_) = false;
   bool on_close_pending_ ABSL_GUARDED_BY(mu_) = false;
   bool handler_closed_ ABSL_GUARDED_BY(mu_) = false;  // OnClose has run or is running
+  int holds_ ABSL_GUARDED_BY(mu_) = 0;                 // HoldOpen() tokens alive
+  // Destroy() has run: the reactor (and the server) may be gone, so other
+  // threads must not reach them through this session any more.
+  bool destroyed_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace lpframe

@@ -56,6 +56,9 @@ class ServiceRouter::Connection final : public StreamHandler {
 // One request handed to the executor. Holds the session until it is done.
 struct ServiceRouter::Task {
   std::shared_ptr<Session> session;
+  // Keeps the connection open (graceful shutdown, peer's end of stream)
+  // until the answer is sent.
+  std::shared_ptr<void> hold;
   std::shared_ptr<std::atomic<int>> in_flight;
   Entry* entry = nullptr;
   Message message;
@@ -233,6 +236,7 @@ void ServiceRouter::Dispatch(Session& session, const std::shared_ptr<std::atomic
   }
   auto task = std::make_shared<Task>();
   task->session = session.shared_from_this();
+  task->hold = session.HoldOpen();
   task->in_flight = in_flight;
   task->entry = &entry;
   task->message = std::move(message);
@@ -243,6 +247,7 @@ void ServiceRouter::Dispatch(Session& session, const std::shared_ptr<std::atomic
 
 void ServiceRouter::RunTask(Task& task) {
   Run(*task.session, *task.entry, task.message, task.received, task.deadline);
+  task.hold.reset();  // answered: the connection may close
   // Let go of the session before the router counts the task done, so that
   // after WaitIdle() no task holds a session of a server being destroyed.
   task.session.reset();

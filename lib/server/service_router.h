@@ -62,7 +62,9 @@
 //    beyond that a request is answered RESOURCE_EXHAUSTED at once (the
 //    router cannot stop the server reading). In a forked child (model
 //    kForkPerConnection) the pool's threads do not exist; the router then
-//    runs handlers inline.
+//    runs handlers inline. Each queued or running request holds its
+//    connection open (Session::HoldOpen): a graceful shutdown waits for its
+//    answer, up to the end of the grace period.
 //
 // Handlers: must be copyable or movable callables; they may run on several
 // threads at once (thread-safe), must not block the I/O thread for long when

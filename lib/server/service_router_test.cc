@@ -386,6 +386,41 @@ TEST(ServiceRouterTest, ExecutorAnswersOutOfOrder) {
   ExpectEchoResponse(Receive(c), 1, "slow");
 }
 
+// Requests running on the executor hold their connection open: a graceful
+// shutdown, or the client's half-close, waits for their answers.
+TEST(ServiceRouterTest, ExecutorRequestsAreAnsweredThroughShutdownAndHalfClose) {
+  for (const bool by_shutdown : {true, false}) {
+    SCOPED_TRACE(by_shutdown ? "graceful shutdown" : "client half-close");
+    for (const ConcurrencyModel model :
+         {ConcurrencyModel::kReactor, ConcurrencyModel::kThreadPerConnection}) {
+      SCOPED_TRACE(model == ConcurrencyModel::kReactor ? "reactor" : "threads");
+      ServiceRouterOptions ro;
+      ro.executor_threads = 2;
+      StreamServerOptions so;
+      so.model = model;
+      TestServer ts(ro, so, "tcp://127.0.0.1:0");
+      FramedConnection c = ts.Dial();
+      ASSERT_TRUE(c.Queue(Request(1, Echo("a", 300))).ok());
+      ASSERT_TRUE(c.Send(Request(2, Echo("b", 400))).ok());
+      absl::SleepFor(absl::Milliseconds(100));  // both are running
+      if (by_shutdown) {
+        ts.server().Shutdown();
+      } else {
+        ASSERT_TRUE(c.ShutdownWrite().ok());
+      }
+      ExpectEchoResponse(Receive(c), 1, "a");
+      ExpectEchoResponse(Receive(c), 2, "b");
+      absl::StatusOr<Message> next = c.Receive(Soon());
+      if (next.ok()) {  // the shutdown is announced
+        EXPECT_EQ(next->envelope.kind(), KIND_ERROR);
+        EXPECT_TRUE(by_shutdown);
+        next = c.Receive(Soon());
+      }
+      EXPECT_EQ(GetFrameErrorCode(next.status()), FrameErrorCode::kEndOfStream) << next.status();
+    }
+  }
+}
+
 TEST(ServiceRouterTest, InFlightLimitAnswersResourceExhausted) {
   ServiceRouterOptions ro;
   ro.executor_threads = 1;

@@ -54,6 +54,14 @@ class Session : public std::enable_shared_from_this<Session> {
   // handler gets no further OnMessage.
   virtual void Close() = 0;
 
+  // For work a handler finishes off the I/O thread (a request answered
+  // later by another thread): while the returned token lives, the
+  // connection is not closed by a graceful shutdown, nor after the peer's
+  // end of stream, before the token is dropped (a shutdown still closes it
+  // at the end of the grace period), and the idle timeout does not run.
+  // Drop the token once the last answer is sent. Thread-safe.
+  virtual std::shared_ptr<void> HoldOpen() = 0;
+
   virtual const PeerInfo& peer() const = 0;
   // Output queued and not yet taken by the socket.
   virtual uint64_t queued_output_bytes() const = 0;
