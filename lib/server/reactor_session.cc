@@ -55,7 +55,7 @@ ReactorSession::~ReactorSession() = default;
 
 absl::Status ReactorSession::Send(const Envelope& envelope, absl::Cord payload) {
   // Encoded under the lock into a reused frame: no allocation per message.
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   if (send_closed_) return ClosedError();
   absl::Status encoded = context_->encoder().EncodeTo(envelope, std::move(payload), &scratch_);
   if (!encoded.ok()) {
@@ -92,13 +92,21 @@ bool ReactorSession::OutputBelowWatermark() const {
 }
 
 absl::Status ReactorSession::WaitForOutputSpace(absl::Time deadline) {
-  absl::MutexLock lock(&mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   if (destroyed_) return ClosedError();
   if (reactor_->OnLoopThread()) return absl::OkStatus();
   auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return send_closed_ || OutputBelowWatermark();
   };
-  if (!mu_.AwaitWithDeadline(absl::Condition(&ready), deadline)) {
+  ++space_waiters_;
+  bool met = true;
+  if (deadline == absl::InfiniteFuture()) {
+    space_cv_.wait(lock, ready);
+  } else {
+    met = space_cv_.wait_until(lock, absl::ToChronoTime(deadline), ready);
+  }
+  --space_waiters_;
+  if (!met) {
     return absl::DeadlineExceededError(
         absl::StrCat(out_.size(), " bytes still queued for ", peer_.address,
                      " at the deadline (the peer reads slowly)"));
@@ -106,8 +114,12 @@ absl::Status ReactorSession::WaitForOutputSpace(absl::Time deadline) {
   return send_closed_ ? ClosedError() : absl::OkStatus();
 }
 
+void ReactorSession::NotifySpaceLocked() {
+  if (space_waiters_ > 0 && (send_closed_ || OutputBelowWatermark())) space_cv_.notify_all();
+}
+
 void ReactorSession::Close() {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   close_requested_ = true;
   ScheduleService();
 }
@@ -116,11 +128,11 @@ std::shared_ptr<void> ReactorSession::HoldOpen() {
   std::shared_ptr<ReactorSession> self =
       std::static_pointer_cast<ReactorSession>(shared_from_this());
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     ++holds_;
   }
   return std::shared_ptr<void>(nullptr, [self](void*) {
-    absl::MutexLock lock(&self->mu_);
+    std::lock_guard<std::mutex> lock(self->mu_);
     if (--self->holds_ == 0) self->ScheduleService();  // may close now
   });
 }
@@ -157,7 +169,7 @@ void ReactorSession::Dispatch(Message message, absl::Time now) {
   }
   bool submit = false;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     inbox_bytes_ += message.payload.size();
     inbox_.push_back(std::move(message));
     if (!worker_active_) {
@@ -180,7 +192,7 @@ void ReactorSession::DrainInbox() {
   while (true) {
     Message message;
     {
-      absl::MutexLock lock(&mu_);
+      std::lock_guard<std::mutex> lock(mu_);
       if (inbox_.empty() || handler_closed_) {
         worker_active_ = false;
         ScheduleService();  // the reactor may resume reading or finish closing
@@ -200,7 +212,7 @@ void ReactorSession::DrainInbox() {
     absl::Status status = handler_->OnMessage(*this, std::move(message));
     if (!status.ok()) {
       context_->counters().handler_errors.fetch_add(1);
-      absl::MutexLock lock(&mu_);
+      std::lock_guard<std::mutex> lock(mu_);
       if (pending_error_.ok()) {
         pending_error_ = HandlerFailure(status);
         pending_error_stage_ = "handler";
@@ -282,7 +294,7 @@ void ReactorSession::OnReadable(absl::Time now, bool hangup) {
   if (state_ == State::kOpen && workers_ != nullptr) {
     uint64_t inbox_bytes;
     {
-      absl::MutexLock lock(&mu_);
+      std::lock_guard<std::mutex> lock(mu_);
       inbox_bytes = inbox_bytes_;
     }
     absl::Status budget = reader_->SetExtraBuffered(inbox_bytes);
@@ -307,7 +319,7 @@ void ReactorSession::QueueErrorFrame(const absl::Status& status) {
   if (!context_->options().send_error_frames || !WantsErrorFrame(status)) return;
   absl::StatusOr<EncodedFrame> frame = context_->encoder().Encode(ErrorEnvelope(status), {});
   if (!frame.ok()) return;
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   out_.Append(*frame);  // past the output budget if need be: it is small
   queued_output_.store(out_.size(), std::memory_order_relaxed);
 }
@@ -323,22 +335,27 @@ void ReactorSession::BeginClose(const absl::Status& reason, absl::Time now) {
 }
 
 bool ReactorSession::WorkPending() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return worker_active_ || !inbox_.empty() || holds_ > 0;
 }
 
 void ReactorSession::Flush() {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   FlushLocked();
 }
 
 void ReactorSession::FlushLocked() {
   while (!out_.empty()) {
     out_.FillIovecs(&iov_);
-    msghdr msg = {};
-    msg.msg_iov = iov_.data();
-    msg.msg_iovlen = iov_.size();
-    const ssize_t n = ::sendmsg(socket_.fd(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t n;
+    if (iov_.size() == 1) {  // small answers share one buffer: plain send()
+      n = ::send(socket_.fd(), iov_[0].iov_base, iov_[0].iov_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    } else {
+      msghdr msg = {};
+      msg.msg_iov = iov_.data();
+      msg.msg_iovlen = iov_.size();
+      n = ::sendmsg(socket_.fd(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
@@ -363,6 +380,7 @@ void ReactorSession::FlushLocked() {
   } else if (paused_for_output_ && out_.size() <= high / 2) {
     paused_for_output_ = false;
   }
+  NotifySpaceLocked();
 }
 
 void ReactorSession::Service(absl::Time now) {
@@ -374,7 +392,7 @@ void ReactorSession::Service(absl::Time now) {
   bool output_queued = false;
   bool flushed = false;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     pending = std::exchange(pending_error_, absl::OkStatus());
     pending_stage = pending_error_stage_;
     close_requested = std::exchange(close_requested_, false);
@@ -405,7 +423,7 @@ void ReactorSession::Service(absl::Time now) {
       BeginClose(MakeFrameError(FrameErrorCode::kConnectionClosed, "closed by the handler"),
                  now);
     }
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     FlushLocked();
     if (GetFrameErrorCode(pending_error_) == FrameErrorCode::kIoError) {
       write_error = std::exchange(pending_error_, absl::OkStatus());
@@ -424,15 +442,16 @@ void ReactorSession::Service(absl::Time now) {
     context_->counters().CountError(reason);
     QueueErrorFrame(reason);
     BeginClose(reason, now);
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     FlushLocked();
     output_queued = !out_.empty();
   }
   if (state_ == State::kClosing && !WorkPending()) {
     {
-      absl::MutexLock lock(&mu_);
+      std::lock_guard<std::mutex> lock(mu_);
       output_queued = !out_.empty();
       send_closed_ = true;
+      NotifySpaceLocked();
     }
     if (!output_queued) {
       if (peer_eof_) {
@@ -503,9 +522,10 @@ void ReactorSession::Destroy(const absl::Status& reason) {
   reader_.reset();  // gives back the input budget
   bool run_on_close = false;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     send_closed_ = true;
     destroyed_ = true;
+    space_cv_.notify_all();
     out_.Clear();
     queued_output_.store(0, std::memory_order_relaxed);
     inbox_.clear();
