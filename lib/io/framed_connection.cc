@@ -75,13 +75,26 @@ void FramedConnection::Close() {
   socket_.Close();
 }
 
+void FramedConnection::RecycleFront() {
+  std::string& bytes = out_.front().bytes;
+  if (!out_.front().is_cord && bytes.capacity() > spare_.capacity() &&
+      bytes.capacity() <= 2 * options_.batch_bytes + 8192) {
+    spare_.swap(bytes);
+  }
+}
+
 void FramedConnection::AppendOwned(absl::string_view bytes) {
   if (bytes.empty()) return;
   if (out_.empty() || out_.back().is_cord ||
       out_.back().bytes.size() + bytes.size() > 2 * options_.batch_bytes + 4096) {
     out_.emplace_back();
-    out_.back().bytes.reserve(std::min<size_t>(options_.batch_bytes + 4096,
-                                               std::max<size_t>(bytes.size(), 256)));
+    // Reuse the capacity of the last written run: a Send() of a small
+    // message then does no malloc/free.
+    std::string& run = out_.back().bytes;
+    run.swap(spare_);
+    run.clear();
+    run.reserve(std::min<size_t>(options_.batch_bytes + 4096,
+                                 std::max<size_t>(bytes.size(), 256)));
   }
   out_.back().bytes.append(bytes.data(), bytes.size());
   queued_bytes_ += bytes.size();
@@ -149,6 +162,7 @@ absl::Status FramedConnection::WriteQueued(absl::Time deadline) {
       const uint64_t rest = out_.front().size() - out_front_sent_;
       if (left >= rest) {
         left -= rest;
+        RecycleFront();
         out_.pop_front();
         out_front_sent_ = 0;
       } else {
@@ -166,9 +180,87 @@ absl::Status FramedConnection::Send(const Message& message, absl::Time deadline)
 
 absl::Status FramedConnection::Send(const Envelope& envelope, absl::Cord payload,
                                     absl::Time deadline) {
-  absl::Status queued = Enqueue(envelope, std::move(payload));
-  if (!queued.ok()) return queued;
+  if (queued_bytes_ > 0) {
+    absl::Status queued = Enqueue(envelope, std::move(payload));
+    if (!queued.ok()) return queued;
+    return WriteQueued(deadline);
+  }
+  // Nothing queued: one sendmsg straight from the encoded frame's pieces
+  // (prefix, payload chunks, trailer); only an unwritten rest is queued.
+  absl::Status open = CheckOpen();
+  if (!open.ok()) return open;
+  absl::Status encoded = encoder_.EncodeTo(envelope, std::move(payload), &scratch_);
+  if (!encoded.ok()) return encoded;  // refused before any byte was written
+  ++stats_.messages_sent;
+  iov_.clear();
+  const absl::string_view prefix = scratch_.prefix();
+  const absl::string_view trailer = scratch_.trailer();
+  if (!prefix.empty()) iov_.push_back({const_cast<char*>(prefix.data()), prefix.size()});
+  bool whole = true;  // every payload chunk has an iovec
+  for (absl::string_view chunk : scratch_.payload().Chunks()) {
+    if (iov_.size() >= IOV_MAX - 1) {  // the rest is queued below
+      whole = false;
+      break;
+    }
+    iov_.push_back({const_cast<char*>(chunk.data()), chunk.size()});
+  }
+  if (whole && !trailer.empty()) {
+    iov_.push_back({const_cast<char*>(trailer.data()), trailer.size()});
+  }
+  const uint64_t frame_size = prefix.size() + scratch_.payload().size() + trailer.size();
+  absl::StatusOr<size_t> n =
+      socket_.Writev(iov_.data(), static_cast<int>(iov_.size()), deadline);
+  if (!n.ok()) {
+    if (absl::IsDeadlineExceeded(n.status())) {
+      QueueScratch(0);
+      return absl::DeadlineExceededError(
+          absl::StrCat("send deadline passed with ", queued_bytes_,
+                       " bytes still queued (the peer is not reading)"));
+    }
+    return Fail(WithFrameErrorCode(n.status(), FrameErrorCode::kIoError));
+  }
+  ++stats_.write_calls;
+  stats_.bytes_sent += *n;
+  if (*n == frame_size) return absl::OkStatus();
+  QueueScratch(*n);
   return WriteQueued(deadline);
+}
+
+void FramedConnection::QueueScratch(uint64_t skip) {
+  // out_ is empty here, so a payload Cord queued by reference is out_.front()
+  // whenever `skip` reaches into it.
+  const absl::string_view prefix = scratch_.prefix();
+  if (skip < prefix.size()) {
+    AppendOwned(prefix.substr(skip));
+    skip = 0;
+  } else {
+    skip -= prefix.size();
+  }
+  const absl::Cord& body = scratch_.payload();
+  if (skip < body.size()) {
+    if (body.size() <= options_.copy_payload_bytes) {
+      for (absl::string_view chunk : body.Chunks()) {
+        if (skip >= chunk.size()) {
+          skip -= chunk.size();
+          continue;
+        }
+        AppendOwned(chunk.substr(skip));
+        skip = 0;
+      }
+    } else {
+      Piece piece;
+      piece.cord = body;
+      piece.is_cord = true;
+      if (out_.empty()) out_front_sent_ = skip;
+      queued_bytes_ += body.size() - skip;
+      out_.push_back(std::move(piece));
+      skip = 0;
+    }
+  } else {
+    skip -= body.size();
+  }
+  const absl::string_view trailer = scratch_.trailer();
+  if (skip < trailer.size()) AppendOwned(trailer.substr(skip));
 }
 
 absl::Status FramedConnection::Queue(const Message& message, absl::Time deadline) {

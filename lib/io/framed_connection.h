@@ -151,6 +151,12 @@ class FramedConnection {
 
   absl::Status Enqueue(const Envelope& envelope, absl::Cord payload);
   void AppendOwned(absl::string_view bytes);
+  // Queues the frame in scratch_ minus its first `skip` bytes (already
+  // written); out_ must be empty.
+  void QueueScratch(uint64_t skip);
+  // Keeps the capacity of out_.front() (an owned run about to be dropped) in
+  // spare_ for the next run.
+  void RecycleFront();
   absl::Status WriteQueued(absl::Time deadline);
   absl::Status Fail(absl::Status status);
   absl::Status CheckOpen() const;
@@ -162,6 +168,7 @@ class FramedConnection {
   EncodedFrame scratch_;
   std::deque<Piece> out_;
   uint64_t out_front_sent_ = 0;  // bytes of out_.front() already written
+  std::string spare_;            // capacity of a written run, reused
   uint64_t queued_bytes_ = 0;
   std::vector<struct iovec> iov_;
   absl::Status failure_;
