@@ -51,10 +51,14 @@ absl::Status WithContext(const absl::Status& status, absl::string_view context) 
 }
 
 // True when a datagram socket is bound to the Unix path of `target`.
+// Stale only when nothing listens there (ECONNREFUSED). Any other failure
+// (a live stream socket gives EPROTOTYPE, no permission gives EACCES) keeps
+// the path: it is never removed unless known to be dead.
 bool UnixDatagramPathIsLive(const SocketAddress& target) {
   absl::StatusOr<Socket> probe = Socket::Create(AF_UNIX, SOCK_DGRAM);
   if (!probe.ok()) return true;  // be conservative: do not remove
-  return ::connect(probe->fd(), target.get(), target.length()) == 0;
+  if (::connect(probe->fd(), target.get(), target.length()) == 0) return true;
+  return errno != ECONNREFUSED;
 }
 
 std::string LocalUri(const Socket& socket, const Address& fallback) {

@@ -13,6 +13,9 @@
 namespace lpframe {
 namespace {
 
+// Reads per poll() wake-up (see Serve()).
+constexpr int kReadsPerWakeup = 16;
+
 bool WantsErrorFrame(const absl::Status& status) {
   switch (GetFrameErrorCode(status)) {
     case FrameErrorCode::kEndOfStream:
@@ -45,7 +48,8 @@ absl::Status BlockingSession::Send(const Envelope& envelope, absl::Cord payload)
   if (!encoded.ok()) return encoded;
   iov_.clear();
   frame.AppendIovecs(&iov_);
-  const absl::Time deadline = absl::Now() + context_->options().write_timeout;
+  absl::Time deadline = absl::Now() + context_->options().write_timeout;
+  if (context_->shutting_down()) deadline = std::min(deadline, context_->GraceDeadline());
   size_t first = 0;
   uint64_t left = frame.size();
   while (left > 0) {
@@ -88,6 +92,11 @@ void BlockingSession::Close() {
   absl::MutexLock lock(&write_mu_);
   // Once closed the descriptor number may belong to someone else.
   if (!send_closed_) ::shutdown(socket_.fd(), SHUT_RD);  // wakes Run()
+}
+
+bool BlockingSession::HoldsAlive() {
+  absl::MutexLock lock(&hold_mu_);
+  return holds_ > 0;
 }
 
 std::shared_ptr<void> BlockingSession::HoldOpen() {
@@ -176,6 +185,7 @@ absl::Status BlockingSession::Run() {
 absl::Status BlockingSession::Serve() {
   ConnectionReader reader(context_, absl::Now());
   bool draining = false;
+  bool was_held = false;
   absl::Time grace = absl::InfiniteFuture();
   Message message;
   while (true) {
@@ -189,8 +199,15 @@ absl::Status BlockingSession::Serve() {
     if (draining && reader.at_frame_boundary()) {
       return MakeFrameError(FrameErrorCode::kShuttingDown, "the server is shutting down");
     }
-    const absl::Time timeout_at = reader.TimeoutAt();
-    const absl::Time wake = std::min(timeout_at, grace);
+    // While HoldOpen() tokens live the connection is busy: no idle timeout
+    // (re-checked every 100 ms); once they are gone the idle clock restarts.
+    const bool held = HoldsAlive();
+    if (was_held && !held) reader.RestartIdleClock(absl::Now());
+    was_held = held;
+    const absl::Time timeout_at =
+        held && reader.at_frame_boundary() ? absl::InfiniteFuture() : reader.TimeoutAt();
+    absl::Time wake = std::min(timeout_at, grace);
+    if (held) wake = std::min(wake, absl::Now() + absl::Milliseconds(100));
     pollfd fds[2];
     fds[0] = {socket_.fd(), POLLIN, 0};
     fds[1] = {context_->shutdown_fd(), POLLIN, 0};
@@ -209,14 +226,16 @@ absl::Status BlockingSession::Serve() {
                          " ended before this connection finished"));
       }
       if (now >= timeout_at) return reader.TimeoutError();
-      continue;
+      continue;  // a hold's re-check
     }
     if (!draining && (fds[1].revents & POLLIN)) {
       context_->ObserveShutdown();  // in a fork child the flag is the parent's
       continue;                     // draining starts at the top
     }
     if (fds[0].revents == 0) continue;
-    while (true) {
+    // A bounded number of reads, then back to poll(): a peer that keeps the
+    // socket full cannot hide a shutdown or the grace period.
+    for (int reads = 0; reads < kReadsPerWakeup; ++reads) {
       absl::StatusOr<ConnectionReader::ReadOutcome> outcome = reader.ReadOnce(socket_.fd(), now);
       while (true) {
         DecodeStep step = reader.Next(&message, now);

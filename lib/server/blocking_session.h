@@ -49,6 +49,7 @@ class BlockingSession final : public Session {
   // Waits until no HoldOpen() token is alive (at most until the end of the
   // grace period once the server shuts down).
   void WaitForHolds();
+  bool HoldsAlive();
 
   ServerContext* const context_;
   Socket socket_;

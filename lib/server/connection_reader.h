@@ -47,6 +47,12 @@ class ConnectionReader {
   // the new total does not fit.
   absl::Status SetExtraBuffered(uint64_t bytes);
 
+  // The connection was busy without input (an answer went out): the idle
+  // clock starts again at `now`.
+  void RestartIdleClock(absl::Time now) {
+    if (idle_limited_) last_message_end_ = now;
+  }
+
   // When the idle or stall timeout of this connection fires
   // (InfiniteFuture when neither applies now), and the error it gives.
   absl::Time TimeoutAt() const;

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -258,10 +259,17 @@ absl::Status DatagramServer::ServeForever() {
     if (status.ok()) {
       std::vector<std::thread> threads;
       threads.reserve(more.size());
-      for (DatagramSocket& socket : more) {
-        threads.emplace_back([this, &socket] { Loop(socket); });
+      try {
+        for (DatagramSocket& socket : more) {
+          threads.emplace_back([this, &socket] { Loop(socket); });
+        }
+      } catch (const std::system_error& e) {
+        status = absl::ResourceExhaustedError(
+            absl::StrCat("ServeForever(): cannot start receiving thread ", threads.size() + 2,
+                         " of ", options_.threads, " on ", address_, ": ", e.what()));
+        Shutdown();  // the threads already started return
       }
-      Loop(*socket_);
+      if (status.ok()) Loop(*socket_);
       for (std::thread& t : threads) t.join();
     }
   }

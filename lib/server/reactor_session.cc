@@ -28,6 +28,7 @@ bool WantsErrorFrame(const absl::Status& status) {
     case FrameErrorCode::kEndOfStream:
     case FrameErrorCode::kIoError:
     case FrameErrorCode::kConnectionClosed:
+    case FrameErrorCode::kOutputBudgetExceeded:  // the peer does not read anyway
       return false;
     default:
       return !status.ok();
@@ -133,7 +134,10 @@ std::shared_ptr<void> ReactorSession::HoldOpen() {
   }
   return std::shared_ptr<void>(nullptr, [self](void*) {
     std::lock_guard<std::mutex> lock(self->mu_);
-    if (--self->holds_ == 0) self->ScheduleService();  // may close now
+    if (--self->holds_ == 0) {
+      self->holds_released_ = true;  // the idle clock restarts
+      self->ScheduleService();       // may close now
+    }
   });
 }
 
@@ -170,6 +174,7 @@ void ReactorSession::Dispatch(Message message, absl::Time now) {
   bool submit = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (handler_failed_) return;  // the connection is closing
     inbox_bytes_ += message.payload.size();
     inbox_.push_back(std::move(message));
     if (!worker_active_) {
@@ -193,7 +198,7 @@ void ReactorSession::DrainInbox() {
     Message message;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (inbox_.empty() || handler_closed_) {
+      if (inbox_.empty() || handler_closed_ || handler_failed_) {
         worker_active_ = false;
         ScheduleService();  // the reactor may resume reading or finish closing
         if (!on_close_pending_) return;
@@ -217,6 +222,7 @@ void ReactorSession::DrainInbox() {
         pending_error_ = HandlerFailure(status);
         pending_error_stage_ = "handler";
       }
+      handler_failed_ = true;  // later messages of this connection are dropped
       inbox_.clear();
       inbox_bytes_ = 0;
       ScheduleService();
@@ -239,6 +245,12 @@ void ReactorSession::OnReadable(absl::Time now, bool hangup) {
       Destroy(close_reason_);  // the peer closed (or reset): done
       return;
     }
+  }
+  if (state_ == State::kClosing && hangup) {
+    // The peer is gone for good: nothing queued can reach it, and epoll
+    // would report the hang-up again on every wait.
+    Destroy(close_reason_);
+    return;
   }
   if (state_ != State::kOpen) return;
   in_read_ = true;
@@ -345,6 +357,7 @@ void ReactorSession::Flush() {
 }
 
 void ReactorSession::FlushLocked() {
+  bool progressed = false;
   while (!out_.empty()) {
     out_.FillIovecs(&iov_);
     ssize_t n;
@@ -372,8 +385,14 @@ void ReactorSession::FlushLocked() {
       break;
     }
     out_.Consume(static_cast<uint64_t>(n));
+    progressed = true;
   }
   queued_output_.store(out_.size(), std::memory_order_relaxed);
+  if (out_.empty()) {
+    write_blocked_since_ = absl::InfiniteFuture();
+  } else if (progressed || write_blocked_since_ == absl::InfiniteFuture()) {
+    write_blocked_since_ = absl::Now();
+  }
   const uint64_t high = context_->options().output_high_watermark;
   if (out_.size() > high) {
     paused_for_output_ = true;
@@ -396,6 +415,9 @@ void ReactorSession::Service(absl::Time now) {
     pending = std::exchange(pending_error_, absl::OkStatus());
     pending_stage = pending_error_stage_;
     close_requested = std::exchange(close_requested_, false);
+    if (std::exchange(holds_released_, false) && state_ == State::kOpen) {
+      reader_->RestartIdleClock(now);  // an answer just went out: not idle
+    }
     if (paused_for_input_ && inbox_.size() < kMaxInboxMessages / 2 &&
         inbox_bytes_ < context_->options().output_high_watermark / 2) {
       paused_for_input_ = false;
@@ -485,17 +507,33 @@ void ReactorSession::CheckTimeouts(absl::Time now) {
     if (now >= linger_deadline_) Destroy(close_reason_);
     return;
   }
-  if (state_ != State::kOpen || WorkPending()) return;
+  if (state_ == State::kDone) return;
+  // A peer that takes none of its output for write_timeout is dropped, open
+  // or closing: otherwise it would hold its slot and its output for ever.
+  absl::Time blocked_since;
+  uint64_t queued;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    blocked_since = write_blocked_since_;
+    queued = out_.size();
+  }
+  const absl::Duration write_timeout = context_->options().write_timeout;
+  if (blocked_since != absl::InfiniteFuture() && now - blocked_since >= write_timeout) {
+    absl::Status stalled = MakeFrameError(
+        FrameErrorCode::kOutputBudgetExceeded,
+        absl::StrCat("the peer took no output for the write timeout of ",
+                     absl::FormatDuration(write_timeout), " (", queued, " bytes queued)"));
+    context_->Report(peer_, stalled, "write");
+    Destroy(stalled);
+    return;
+  }
+  // Idle and stall clocks stop while the server itself holds the
+  // connection: reading paused for output, or work in progress.
+  if (state_ != State::kOpen || paused_for_output_ || paused_for_input_ || WorkPending()) return;
   if (now >= reader_->TimeoutAt()) {
     CloseWithError(reader_->TimeoutError(), "timeout", now);
     Service(now);
   }
-}
-
-absl::Time ReactorSession::NextTimer() const {
-  if (state_ == State::kLingering) return linger_deadline_;
-  if (state_ != State::kOpen) return absl::InfiniteFuture();
-  return reader_->TimeoutAt();
 }
 
 void ReactorSession::BeginShutdown(absl::Time now) {

@@ -68,11 +68,10 @@ class ReactorSession final : public Session {
   // Flushes output, applies requests from other threads, advances the
   // close state machine, updates the epoll interest.
   void Service(absl::Time now);
+  // Idle, stall, linger and write timeouts (the reactor's periodic sweep).
   void CheckTimeouts(absl::Time now);
   void BeginShutdown(absl::Time now);      // close once at a frame boundary
   void ForceClose(const absl::Status& reason);  // end of the grace period
-  // Earliest timer of this session (idle, stall, linger), or InfiniteFuture.
-  absl::Time NextTimer() const;
 
   // Claimed by whoever puts the session on the reactor's service list.
   std::atomic<bool> service_scheduled{false};
@@ -139,6 +138,11 @@ class ReactorSession final : public Session {
   bool on_close_pending_ ABSL_GUARDED_BY(mu_) = false;
   bool handler_closed_ ABSL_GUARDED_BY(mu_) = false;  // OnClose has run or is running
   int holds_ ABSL_GUARDED_BY(mu_) = 0;                 // HoldOpen() tokens alive
+  bool holds_released_ ABSL_GUARDED_BY(mu_) = false;   // the last one was dropped
+  bool handler_failed_ ABSL_GUARDED_BY(mu_) = false;   // no more OnMessage
+  // Since when queued output has waited without the peer taking any of it
+  // (InfiniteFuture while nothing waits): the write timeout's clock.
+  absl::Time write_blocked_since_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   // Destroy() has run: the reactor (and the server) may be gone, so other
   // threads must not reach them through this session any more.
   bool destroyed_ ABSL_GUARDED_BY(mu_) = false;

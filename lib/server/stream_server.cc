@@ -216,9 +216,11 @@ absl::Status StreamServer::HandleOne(absl::Time deadline) {
     }
     absl::StatusOr<std::pair<Socket, PeerInfo>> accepted = AcceptOne(&listeners_[*ready]);
     if (!accepted.ok()) continue;  // refused or raced away: wait for another
-    BlockingSession session(context_.get(), std::move(accepted->first),
-                            std::move(accepted->second), context_->factory()());
-    (void)session.Run();  // the error hook has seen any error
+    // In a shared_ptr like every Session (shared_from_this, HoldOpen).
+    auto session = std::make_shared<BlockingSession>(context_.get(), std::move(accepted->first),
+                                                     std::move(accepted->second),
+                                                     context_->factory()());
+    (void)session->Run();  // the error hook has seen any error
     context_->Release();
     break;
   }
@@ -298,9 +300,10 @@ absl::Status StreamServer::ServeForks() {
         CloseDescriptorsExcept({0, 1, 2, accepted->first.fd(), context_->shutdown_fd()});
       }
       context_->ResetAfterFork();
-      BlockingSession session(context_.get(), std::move(accepted->first),
-                              std::move(accepted->second), context_->factory()());
-      (void)session.Run();
+      auto session = std::make_shared<BlockingSession>(
+          context_.get(), std::move(accepted->first), std::move(accepted->second),
+          context_->factory()());
+      (void)session->Run();
       ::_exit(0);
     }
     children_.push_back(pid);

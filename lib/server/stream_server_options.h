@@ -65,8 +65,10 @@ struct StreamServerOptions {
   // OUTPUT_BUDGET_EXCEEDED (a handler that keeps sending to a peer that
   // does not read). At least one maximal frame.
   uint64_t max_output_bytes = (uint64_t{64} << 20) + (1 << 20);
-  // Thread and fork models: a Send that cannot write for this long fails
-  // with OUTPUT_BUDGET_EXCEEDED and closes the connection.
+  // A peer that takes none of its queued output for this long is dropped
+  // with OUTPUT_BUDGET_EXCEEDED: in the thread and fork models the blocked
+  // Send fails; in the reactor the connection is closed (open or closing).
+  // During a shutdown a blocked write ends with the grace period.
   absl::Duration write_timeout = absl::Seconds(30);
 
   // Graceful shutdown: in-flight messages may finish for this long, then

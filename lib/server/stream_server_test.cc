@@ -420,6 +420,73 @@ TEST_P(ModelTest, PerConnectionInputBudgetRefusesLargeFrame) {
   EXPECT_EQ(RoundTrip(*good, 1, "unaffected"), "");
 }
 
+// A peer that sends requests but never reads the answers is dropped once it
+// has taken no output for write_timeout: it does not keep its slot (and
+// its queued output) for ever.
+TEST_P(ModelTest, PeerThatNeverReadsIsDroppedAfterTheWriteTimeout) {
+  class Big : public StreamHandler {
+   public:
+    absl::Status OnMessage(Session& session, Message message) override {
+      return session.Send(message.envelope, iotest::PatternCord(64 << 10, 6));
+    }
+  };
+  StreamServerOptions base;
+  base.write_timeout = absl::Milliseconds(300);
+  auto running = RunningServer::Start("tcp://127.0.0.1:0", Options(base),
+                                      [] { return std::make_unique<Big>(); });
+  ASSERT_NE(running, nullptr);
+  auto conn = Dial(running->address());
+  ASSERT_TRUE(conn.ok());
+  for (int i = 0; i < 400; ++i) ASSERT_TRUE(conn->Queue(Id(i), absl::Cord("q")).ok());
+  ASSERT_TRUE(conn->Flush(absl::Now() + absl::Seconds(5)).ok());
+  ASSERT_TRUE(WaitFor([&] { return running->server().stats().accepted == 1; }));
+  const absl::Time start = absl::Now();
+  EXPECT_TRUE(WaitFor([&] { return running->server().stats().active == 0; }))
+      << "still open after " << absl::Now() - start;
+  if (!forks()) {
+    EXPECT_GE(running->server().stats().errors["OUTPUT_BUDGET_EXCEEDED"], 1u);
+  }
+  auto other = Dial(running->address());
+  ASSERT_TRUE(other.ok());
+  ASSERT_TRUE(other->Send(Id(1), absl::Cord("x")).ok());
+  absl::StatusOr<Message> m = other->Receive(absl::Now() + absl::Seconds(10));
+  ASSERT_TRUE(m.ok()) << m.status();
+}
+
+// A handler answering later from another thread holds the connection open
+// (Session::HoldOpen): the idle timeout waits for it, the answer arrives,
+// and the connection is still usable afterwards.
+TEST_P(ModelTest, HoldOpenDefersTheIdleTimeout) {
+  class Later : public StreamHandler {
+   public:
+    absl::Status OnMessage(Session& session, Message message) override {
+      std::shared_ptr<Session> self = session.shared_from_this();
+      std::shared_ptr<void> hold = session.HoldOpen();
+      std::thread([self, hold, message]() mutable {
+        absl::SleepFor(absl::Milliseconds(400));
+        (void)self->Send(message);
+        hold.reset();
+      }).detach();
+      return absl::OkStatus();
+    }
+  };
+  StreamServerOptions base;
+  base.connection.idle_timeout = absl::Milliseconds(200);
+  auto running = RunningServer::Start("tcp://127.0.0.1:0", Options(base),
+                                      [] { return std::make_unique<Later>(); });
+  ASSERT_NE(running, nullptr);
+  auto conn = Dial(running->address());
+  ASSERT_TRUE(conn.ok());
+  for (int i = 0; i < 2; ++i) {
+    SCOPED_TRACE(i);
+    ASSERT_TRUE(conn->Send(Id(i), absl::Cord("later")).ok());
+    absl::StatusOr<Message> m = conn->Receive(absl::Now() + absl::Seconds(10));
+    ASSERT_TRUE(m.ok()) << m.status();
+    EXPECT_EQ(m->envelope.id(), static_cast<uint64_t>(i));
+  }
+  EXPECT_EQ(ExpectErrorFrameThenClose(*conn, "IDLE_TIMEOUT"), "");
+}
+
 INSTANTIATE_TEST_SUITE_P(AllModels, ModelTest, ::testing::ValuesIn(AllModels()),
                          [](const ::testing::TestParamInfo<Model>& info) {
                            return servertest::ModelName(info.param);
@@ -514,6 +581,37 @@ TEST(StreamServerTest, ReactorBackpressurePausesReadingAPeerThatDoesNotRead) {
     ASSERT_EQ(m->envelope.id(), static_cast<uint64_t>(i));
   }
   EXPECT_EQ(handled.load(), kRequests);
+}
+
+// HandleOne() serves its connection with a Session in a shared_ptr like
+// every other model: shared_from_this() and HoldOpen() work.
+TEST(StreamServerTest, HandleOneSessionSupportsHoldOpen) {
+  class Later : public StreamHandler {
+   public:
+    absl::Status OnMessage(Session& session, Message message) override {
+      std::shared_ptr<Session> self = session.shared_from_this();
+      std::shared_ptr<void> hold = session.HoldOpen();
+      std::thread([self, hold, message]() mutable {
+        absl::SleepFor(absl::Milliseconds(100));
+        (void)self->Send(message);
+      }).detach();
+      return absl::OkStatus();
+    }
+  };
+  auto server = StreamServer::Create("tcp://127.0.0.1:0", {},
+                                     [] { return std::make_unique<Later>(); });
+  ASSERT_TRUE(server.ok());
+  std::thread client([&] {
+    auto conn = Dial((*server)->address());
+    ASSERT_TRUE(conn.ok());
+    ASSERT_TRUE(conn->Send(Id(5), absl::Cord("held")).ok());
+    ASSERT_TRUE(conn->ShutdownWrite().ok());  // the answer must still come
+    absl::StatusOr<Message> m = conn->Receive(absl::Now() + absl::Seconds(10));
+    ASSERT_TRUE(m.ok()) << m.status();
+    EXPECT_EQ(std::string(m->payload), "held");
+  });
+  EXPECT_TRUE((*server)->HandleOne(absl::Now() + absl::Seconds(10)).ok());
+  client.join();
 }
 
 TEST(StreamServerTest, HandleOneServesOneConnection) {
