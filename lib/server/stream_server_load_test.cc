@@ -79,6 +79,9 @@ class LoadTest : public ::testing::TestWithParam<std::tuple<Model, Net>> {};
 
 TEST_P(LoadTest, EveryMessageEchoedOnceIntactInOrder) {
   const auto [model, net] = GetParam();
+  if (model == Model::kForks && !servertest::ForkModelUntestableReason().empty()) {
+    GTEST_SKIP() << servertest::ForkModelUntestableReason();
+  }
   const int fds_before = servertest::CountOpenFds();
   StreamServerOptions options = servertest::WithModel(model);
   options.max_connections = kClients + 8;

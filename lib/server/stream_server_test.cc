@@ -64,6 +64,11 @@ class FailOnRequest : public StreamHandler {
 
 class ModelTest : public ::testing::TestWithParam<Model> {
  protected:
+  void SetUp() override {
+    if (forks() && !servertest::ForkModelUntestableReason().empty()) {
+      GTEST_SKIP() << servertest::ForkModelUntestableReason();
+    }
+  }
   StreamServerOptions Options(StreamServerOptions base = {}) {
     return servertest::WithModel(GetParam(), std::move(base));
   }

@@ -41,6 +41,12 @@ std::string NetName(Net net);
 // "tcp://127.0.0.1:0", or a fresh unix:/tmp/... path.
 std::string ListenUri(Net net);
 
+// Why the fork model cannot be tested in this build, or "" when it can:
+// under AddressSanitizer every fork copies the shadow memory's page tables
+// and children start in seconds, beyond the tests' deadlines (the regular
+// build covers the model).
+std::string ForkModelUntestableReason();
+
 // Open descriptors of this process (/proc/self/fd).
 int CountOpenFds();
 
