@@ -22,11 +22,16 @@ absl::Span<char> PayloadWriter::WritableSpan() {
     if (remaining_ >= pool_->block_size()) {
       block_ = pool_->Acquire();
       block_size_ = pool_->block_size();
-      block_pooled_ = true;
+      block_kind_ = BlockKind::kPooled;
+    } else if (remaining_ <= absl::CordBuffer::kDefaultLimit) {
+      small_ = absl::CordBuffer::CreateWithDefaultLimit(static_cast<size_t>(remaining_));
+      block_ = small_.data();
+      block_size_ = std::min<size_t>(small_.capacity(), static_cast<size_t>(remaining_));
+      block_kind_ = BlockKind::kCordBuffer;
     } else {
       block_size_ = static_cast<size_t>(remaining_);
       block_ = new char[block_size_];
-      block_pooled_ = false;
+      block_kind_ = BlockKind::kHeap;
     }
     block_used_ = 0;
     reserved_ += block_size_;
@@ -54,11 +59,19 @@ void PayloadWriter::AppendSlow(absl::string_view bytes) {
 void PayloadWriter::SealBlock() {
   if (block_ == nullptr) return;
   absl::string_view data(block_, block_used_);
-  if (block_pooled_) {
-    cord_.Append(absl::MakeCordFromExternal(
-        data, [pool = pool_, block = block_]() { pool->Release(block); }));
-  } else {
-    cord_.Append(absl::MakeCordFromExternal(data, [block = block_]() { delete[] block; }));
+  switch (block_kind_) {
+    case BlockKind::kPooled:
+      cord_.Append(absl::MakeCordFromExternal(
+          data, [pool = pool_, block = block_]() { pool->Release(block); }));
+      break;
+    case BlockKind::kCordBuffer:
+      small_.SetLength(block_used_);
+      cord_.Append(std::move(small_));
+      small_ = absl::CordBuffer();
+      break;
+    case BlockKind::kHeap:
+      cord_.Append(absl::MakeCordFromExternal(data, [block = block_]() { delete[] block; }));
+      break;
   }
   block_ = nullptr;
   block_size_ = block_used_ = 0;
@@ -75,10 +88,16 @@ absl::Cord PayloadWriter::Finish() {
 
 void PayloadWriter::Abandon() {
   if (block_ != nullptr) {
-    if (block_pooled_) {
-      pool_->Release(block_);
-    } else {
-      delete[] block_;
+    switch (block_kind_) {
+      case BlockKind::kPooled:
+        pool_->Release(block_);
+        break;
+      case BlockKind::kCordBuffer:
+        small_ = absl::CordBuffer();
+        break;
+      case BlockKind::kHeap:
+        delete[] block_;
+        break;
     }
     block_ = nullptr;
   }

@@ -23,6 +23,7 @@
 #include "absl/strings/cord.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "absl/strings/cord_buffer.h"
 #include "lib/block_pool.h"
 
 namespace lpframe {
@@ -75,10 +76,17 @@ class PayloadWriter {
   absl::Cord cord_;
   uint64_t remaining_ = 0;
   uint64_t reserved_ = 0;
+  // Where the block being filled comes from: the pool (full-size blocks),
+  // a Cord flat (a short final piece: one allocation, no external rep), or
+  // the heap (a short final piece longer than a flat holds).
+  enum class BlockKind { kPooled, kCordBuffer, kHeap };
+
   char* block_ = nullptr;    // block being filled
   size_t block_size_ = 0;    // its capacity
   size_t block_used_ = 0;    // bytes written to it
-  bool block_pooled_ = false;
+  BlockKind block_kind_ = BlockKind::kHeap;
+  absl::CordBuffer small_;   // kCordBuffer: owns block_ (not movable: it
+                             // may hold the bytes inline)
 };
 
 }  // namespace lpframe

@@ -11,6 +11,7 @@
 
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/cord_buffer.h"
 #include "gtest/gtest.h"
 #include "lib/block_pool.h"
 
@@ -64,6 +65,32 @@ TEST(PayloadWriterTest, SmallPayloadIsOneExactAllocation) {
   EXPECT_EQ(ChunkSizes(out), std::vector<size_t>{100});
   EXPECT_EQ(w.reserved_bytes(), 0u);
   EXPECT_EQ(pool->cached_blocks(), 0u) << "not a pool block";
+}
+
+// Short final pieces go into a Cord flat (or inline for tiny ones) and
+// longer ones onto the heap; every size round-trips, one chunk per piece.
+TEST(PayloadWriterTest, ShortPayloadsOfEverySizeAroundTheFlatLimit) {
+  auto pool = BlockPool::Create(64 << 10, 1 << 20);
+  PayloadWriter w(pool);
+  const size_t flat = absl::CordBuffer::kDefaultLimit;
+  for (size_t size : {size_t{1}, size_t{15}, size_t{16}, size_t{64}, size_t{1000}, flat - 1,
+                      flat, flat + 1, size_t{8192}, size_t{(64 << 10) - 1}}) {
+    SCOPED_TRACE(size);
+    const std::string data = PatternBytes(size, static_cast<uint32_t>(size));
+    for (int abandon = 0; abandon < 2; ++abandon) {
+      w.Begin(size);
+      w.Append(absl::string_view(data).substr(0, size / 2));
+      if (abandon == 1) {
+        w.Abandon();  // storage of each kind is given back (ASan checks)
+        continue;
+      }
+      w.Append(absl::string_view(data).substr(size / 2));
+      const absl::Cord out = w.Finish();
+      EXPECT_EQ(out, data);
+      EXPECT_EQ(ChunkSizes(out).size(), 1u);
+    }
+  }
+  EXPECT_EQ(pool->cached_blocks(), 0u) << "short payloads never take pool blocks";
 }
 
 class PayloadWriterBlockTest : public ::testing::TestWithParam<size_t> {};
