@@ -31,7 +31,8 @@
 //                         BlockPool blocks are reused.
 //     lp_fixed_batched / lp_direct_batched   (64 B, 1 KiB) Queue() every
 //                         message, Flush() at the end of the batch.
-//   PingPong/<net>/64B/<raw|lp>     64 B request/echo round trips; every
+//   PingPong/<net>/64B/<raw|lp|lp_blocking>  64 B request/echo round trips (lp_blocking:
+//                                   ConnectionOptions::blocking_io); every
 //                         round trip is timed; p50/p99/mean are reported.
 //   Rss/receive_64MiB/<direct|fixed> a fresh process (fork + exec of this
 //                         binary) receives one 64 MiB message into a fresh
@@ -688,7 +689,11 @@ double Percentile(std::vector<int64_t>* sorted, double p) {
   return static_cast<double>((*sorted)[rank - 1]);
 }
 
-void BM_PingPong(benchmark::State& state, Net net, bool lp) {
+// lp_blocking: FramedConnection with ConnectionOptions::blocking_io on both
+// ends (one blocking recv per wait instead of recv/EAGAIN, poll, recv).
+void BM_PingPong(benchmark::State& state, Net net, bool lp, bool blocking_io) {
+  lpframe::ConnectionOptions lp_options;
+  lp_options.blocking_io = blocking_io;
   absl::StatusOr<Endpoints> ends = Connect(net);
   if (!ends.ok()) {
     state.SkipWithError(ends.status().ToString().c_str());
@@ -702,7 +707,7 @@ void BM_PingPong(benchmark::State& state, Net net, bool lp) {
   if (lp) {
     server = std::thread([&, s = std::move(ends->receiver)]() mutable {
       PinThisThread(kSenderCpu);
-      FramedConnection conn(std::move(s));
+      FramedConnection conn(std::move(s), lp_options);
       Message m;
       while (true) {
         absl::Status st = conn.Receive(&m);
@@ -740,7 +745,7 @@ void BM_PingPong(benchmark::State& state, Net net, bool lp) {
   samples.reserve(static_cast<size_t>(state.max_iterations));
   std::string error;
   if (lp) {
-    FramedConnection conn(std::move(ends->sender));
+    FramedConnection conn(std::move(ends->sender), lp_options);
     const absl::Cord payload = PayloadCord(kPingSize);
     Envelope envelope = MessageEnvelope(0);
     Message reply;
@@ -942,10 +947,11 @@ void RegisterAll() {
     }
   }
   for (Net net : {Net::kTcp, Net::kUnix}) {
-    for (bool lp : {false, true}) {
-      const std::string name =
-          absl::StrCat("PingPong/", NetName(net), "/64B/", lp ? "lp" : "raw");
-      benchmark::RegisterBenchmark(name.c_str(), BM_PingPong, net, lp)
+    for (const char* impl : {"raw", "lp", "lp_blocking"}) {
+      const bool lp = std::string(impl) != "raw";
+      const bool blocking = std::string(impl) == "lp_blocking";
+      const std::string name = absl::StrCat("PingPong/", NetName(net), "/64B/", impl);
+      benchmark::RegisterBenchmark(name.c_str(), BM_PingPong, net, lp, blocking)
           ->Unit(benchmark::kMicrosecond)
           ->UseRealTime()
           ->Iterations(kPingPongRoundTrips);
@@ -1128,15 +1134,18 @@ class SummaryReporter : public benchmark::ConsoleReporter {
     for (Net net : {Net::kTcp, Net::kUnix}) {
       const Result* raw = Find(absl::StrCat("PingPong/", NetName(net), "/64B/raw"));
       const Result* lp = Find(absl::StrCat("PingPong/", NetName(net), "/64B/lp"));
-      for (const Result* r : {raw, lp}) {
+      const Result* blk = Find(absl::StrCat("PingPong/", NetName(net), "/64B/lp_blocking"));
+      for (const Result* r : {raw, lp, blk}) {
         if (r == nullptr) continue;
         std::string p50 = "-", p99 = "-";
-        if (r == lp && raw != nullptr) {
-          p50 = FormatRatio(lp->Get("p50_us") / raw->Get("p50_us"));
-          p99 = FormatRatio(lp->Get("p99_us") / raw->Get("p99_us"));
+        if (r != raw && raw != nullptr) {
+          p50 = FormatRatio(r->Get("p50_us") / raw->Get("p50_us"));
+          p99 = FormatRatio(r->Get("p99_us") / raw->Get("p99_us"));
         }
         out << absl::StrFormat("| %s | %s | %.2f | %.2f | %.2f | %.2f | %s | %s | %.0f%% / %.1f%% |\n",
-                               NetName(net), r == raw ? "raw" : "lpframe", r->Get("p50_us"),
+                               NetName(net),
+                               r == raw ? "raw" : (r == lp ? "lpframe" : "lpframe blocking_io"),
+                               r->Get("p50_us"),
                                r->Get("p99_us"), r->Get("p999_us"), r->Get("mean_us"), p50, p99,
                                r->rx_cpu_percent, r->cv_percent);
       }
@@ -1184,13 +1193,16 @@ class SummaryReporter : public benchmark::ConsoleReporter {
     }
     for (Net net : {Net::kTcp, Net::kUnix}) {
       const Result* raw = Find(absl::StrCat("PingPong/", NetName(net), "/64B/raw"));
-      const Result* lp = Find(absl::StrCat("PingPong/", NetName(net), "/64B/lp"));
-      if (raw == nullptr || lp == nullptr) continue;
-      for (const char* key : {"p50_us", "p99_us"}) {
-        const double ratio = lp->Get(key) / raw->Get(key);
-        out << absl::StrFormat("- %s ping-pong 64B %s <= 1.1x raw: %.2fx (%.2f vs %.2f us) %s\n",
-                               NetName(net), std::string(key, 3), ratio, lp->Get(key),
-                               raw->Get(key), ratio <= 1.1 ? "MET" : "MISSED");
+      for (const char* impl : {"lp", "lp_blocking"}) {
+        const Result* lp = Find(absl::StrCat("PingPong/", NetName(net), "/64B/", impl));
+        if (raw == nullptr || lp == nullptr) continue;
+        for (const char* key : {"p50_us", "p99_us"}) {
+          const double ratio = lp->Get(key) / raw->Get(key);
+          out << absl::StrFormat(
+              "- %s ping-pong 64B %s %s <= 1.1x raw: %.2fx (%.2f vs %.2f us) %s\n", NetName(net),
+              impl, std::string(key, 3), ratio, lp->Get(key), raw->Get(key),
+              ratio <= 1.1 ? "MET" : "MISSED");
+        }
       }
     }
     for (const char* mode : {"direct", "fixed"}) {

@@ -37,6 +37,8 @@ FramedConnection::FramedConnection(Socket socket, ConnectionOptions options)
       decoder_(std::make_unique<FrameDecoder>(DecoderOptionsFor(options_))),
       last_message_end_(absl::Now()) {
   if (options_.read_size == 0) options_.read_size = 8192;
+  // Best effort: Socket honours deadlines whether or not this succeeds.
+  if (options_.blocking_io && socket_.valid()) (void)socket_.SetNonBlocking(false);
 }
 
 absl::StatusOr<FramedConnection> FramedConnection::Dial(absl::string_view uri,

@@ -11,6 +11,10 @@
 // writev(2)/sendmsg(MSG_NOSIGNAL); the payload Cord is referenced, never
 // copied, except that payloads of at most `copy_payload_bytes` are copied
 // into the batch so many small messages share one contiguous buffer.
+// When nothing is queued, Send() does one sendmsg straight from the encoded
+// frame (header+envelope, payload chunks, trailer: no copy and no
+// allocation) and queues only what the socket did not take. The batch
+// buffer's capacity is kept after it was written and reused.
 // Queue() only queues: queued messages go out together in one writev once
 // `batch_bytes` are queued, on Flush(), on Send(), or before Receive()
 // waits for input — so a stream of 64 B messages is not one syscall each.
@@ -36,6 +40,9 @@
 // return CONNECTION_CLOSED naming the first error. A caller's own deadline
 // passing is not fatal: Receive() returns kDeadlineExceeded without a
 // FrameErrorCode and may be called again; a partly received message resumes.
+//
+// Sockets stay non-blocking (every wait is poll(2) bounded by its deadline)
+// unless ConnectionOptions::blocking_io is set.
 //
 // Thread-compatible: one thread sends while another receives is NOT
 // supported; use one thread per connection or external locking.
@@ -83,6 +90,17 @@ struct ConnectionOptions {
   size_t batch_bytes = 64 << 10;
   // Payloads up to this size are copied into the batch buffer.
   size_t copy_payload_bytes = 4096;
+  // Opt-in: clear O_NONBLOCK on this connection's socket, so that a Send()
+  // or Receive() whose wait has no time limit (infinite deadline, and no
+  // idle/stall timeout applying) blocks in sendmsg/recv itself: one system
+  // call per read instead of recv (EAGAIN), poll, recv. Waits with a time
+  // limit still use MSG_DONTWAIT and poll(2), so every deadline and timeout
+  // holds as without the flag. The socket stays blocking for anyone using
+  // socket() directly; don't hand it to a reactor or epoll loop. Meant for
+  // request/response on a thread per connection: on the 2-vCPU test VM it
+  // cut TCP loopback 64 B round trips by ~3 us, but AF_UNIX round trips got
+  // slower (bench/transport_bench PingPong), so measure before enabling.
+  bool blocking_io = false;
 };
 
 struct ConnectionStats {

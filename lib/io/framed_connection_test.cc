@@ -6,11 +6,15 @@
 // refused over-limit sends, half-close, counters, dialects and checksums.
 #include "lib/io/framed_connection.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>
 
 #include <atomic>
 #include <cstdint>
+#include <cstdlib>
+#include <new>
 #include <functional>
 #include <iterator>
 #include <map>
@@ -873,5 +877,385 @@ TEST(FramedConnectionDialTest, DialConnectsAndFailsOnClosedPort) {
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+
+// --- ConnectionOptions::blocking_io --------------------------------------------
+
+bool IsNonBlocking(int fd) { return (fcntl(fd, F_GETFL) & O_NONBLOCK) != 0; }
+
+TEST(FramedConnectionBlockingIoTest, OnlyTheFlagMakesTheSocketBlocking) {
+  ConnectionOptions blocking;
+  blocking.blocking_io = true;
+  auto [plain, flagged] = SocketPairConnections({}, blocking);
+  EXPECT_TRUE(IsNonBlocking(plain.socket().fd())) << "the default keeps the contract";
+  EXPECT_FALSE(IsNonBlocking(flagged.socket().fd()));
+}
+
+// Round trips of every size both ways (blocking recv/sendmsg for the
+// infinite deadlines), a Receive() that waits for a late sender, and end of
+// stream.
+TEST(FramedConnectionBlockingIoTest, RoundTripsInBothReadModes) {
+  const uint64_t kSizes[] = {0, 1, 64, 4096, 65536, kMiB, 16 * kMiB};
+  for (ReadMode mode : {ReadMode::kDirect, ReadMode::kFixed}) {
+    SCOPED_TRACE(ReadModeName(mode));
+    ConnectionOptions options = WithReadMode(mode);
+    options.blocking_io = true;
+    auto [client, server] = SocketPairConnections(options, options);
+    std::thread echo([&, &server = server] {
+      Message m;
+      while (true) {
+        absl::Status s = server.Receive(&m);
+        if (!s.ok()) {
+          ExpectFrameError(s, FrameErrorCode::kEndOfStream);
+          return;
+        }
+        if (m.envelope.id() == 1) absl::SleepFor(absl::Milliseconds(30));  // a late reply
+        s = server.Send(m);
+        if (!s.ok()) {
+          ADD_FAILURE() << s;
+          return;
+        }
+      }
+    });
+    for (size_t i = 0; i < std::size(kSizes); ++i) {
+      ASSERT_TRUE(client.Send(TestMessage(i + 1, kSizes[i])).ok());
+      absl::StatusOr<Message> m = client.Receive();
+      ASSERT_TRUE(m.ok()) << m.status();
+      ExpectTestMessage(*m, i + 1, kSizes[i]);
+    }
+    ASSERT_TRUE(client.ShutdownWrite().ok());
+    echo.join();
+    server.Close();
+    absl::StatusOr<Message> end = client.Receive(In(kSafety));
+    ExpectFrameError(end.status(), FrameErrorCode::kEndOfStream);
+  }
+}
+
+// Finite deadlines and timeouts hold on the blocking socket: nothing hangs.
+TEST(FramedConnectionBlockingIoTest, DeadlinesAndTimeoutsStillHold) {
+  ConnectionOptions options;
+  options.blocking_io = true;
+  {
+    auto [a, b] = SocketPairConnections(options, options);
+    // A caller's deadline: not fatal, and a later message still arrives.
+    const absl::Time start = absl::Now();
+    absl::StatusOr<Message> m = b.Receive(start + absl::Milliseconds(50));
+    EXPECT_EQ(m.status().code(), absl::StatusCode::kDeadlineExceeded) << m.status();
+    EXPECT_EQ(GetFrameErrorCode(m.status()), FrameErrorCode::kNone);
+    EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+    EXPECT_FALSE(b.closed());
+    // A send deadline into a full socket: not fatal, the rest follows.
+    const uint64_t size = 32 * kMiB;
+    absl::Status s = a.Send(TestMessage(7, size), In(absl::Milliseconds(100)));
+    EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded) << s;
+    EXPECT_GT(a.queued_bytes(), 0u);
+    EXPECT_FALSE(a.closed());
+    std::thread flusher([&, &a = a] { EXPECT_TRUE(a.Flush().ok()); });
+    m = b.Receive(In(kSafety));
+    flusher.join();
+    ASSERT_TRUE(m.ok()) << m.status();
+    ExpectTestMessage(*m, 7, size);
+  }
+  {
+    // The idle timeout bounds a Receive() with an infinite deadline.
+    ConnectionOptions idle = options;
+    idle.idle_timeout = absl::Milliseconds(50);
+    auto [a, b] = SocketPairConnections(options, idle);
+    absl::StatusOr<Message> m = b.Receive();
+    ExpectFrameError(m.status(), FrameErrorCode::kIdleTimeout);
+  }
+  {
+    // The stall timeout too, inside a frame.
+    ConnectionOptions stall = options;
+    stall.stall_timeout = absl::Milliseconds(50);
+    auto [a, b] = SocketPairConnections(options, stall);
+    const std::string wire = WireBytes(options, TestMessage(1, 1000));
+    ASSERT_TRUE(a.socket().WriteAll(wire.substr(0, 500), In(kSafety)).ok());
+    absl::StatusOr<Message> m = b.Receive();
+    ExpectFrameError(m.status(), FrameErrorCode::kStallTimeout);
+  }
+}
+
+// --- Send fast path, partial writes, batch buffer reuse ------------------------
+
+// Counts operator new calls of the current thread while enabled.
+thread_local bool g_count_allocations = false;
+thread_local uint64_t g_allocations = 0;
+
+class AllocationCounter {
+ public:
+  AllocationCounter() {
+    g_allocations = 0;
+    g_count_allocations = true;
+  }
+  ~AllocationCounter() { g_count_allocations = false; }
+  uint64_t count() const { return g_allocations; }
+};
+
+// A socketpair whose buffers hold only a few KiB, so sends are split
+// everywhere: inside prefixes, payloads and trailers.
+std::pair<Socket, Socket> TinyBufferPair() {
+  absl::StatusOr<std::pair<Socket, Socket>> p = Socket::Pair(SOCK_STREAM);
+  EXPECT_TRUE(p.ok()) << p.status();
+  const int small = 4096;  // the kernel doubles it and enforces a minimum
+  for (int fd : {p->first.fd(), p->second.fd()}) {
+    EXPECT_EQ(setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
+    EXPECT_EQ(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0);
+  }
+  return *std::move(p);
+}
+
+// A payload of `pieces` separate chunks of `piece_size` bytes each (more
+// chunks than IOV_MAX when pieces > 1024), pattern bytes salted by `salt`.
+absl::Cord ChunkyCord(int pieces, size_t piece_size, uint32_t salt) {
+  const std::string bytes(PatternCord(static_cast<uint64_t>(pieces) * piece_size, salt));
+  absl::Cord cord;
+  for (int i = 0; i < pieces; ++i) {
+    auto* copy = new std::string(bytes.substr(i * piece_size, piece_size));
+    cord.Append(absl::MakeCordFromExternal(*copy, [copy] { delete copy; }));
+  }
+  return cord;
+}
+
+// Send() writes straight from the encoded frame when nothing is queued; a
+// socket that takes only part of it must leave the rest queued in order,
+// whatever the split point, with and without the checksum trailer, mixed
+// with Queue()d messages, and with payloads of more chunks than IOV_MAX.
+TEST(FramedConnectionSendTest, PartialWritesToASlowReaderKeepEveryFrameIntact) {
+  const uint64_t kSizes[] = {0, 1, 5, 63, 64, 100, 1000, 4095, 4096, 4097, 9000, 70000, 300000};
+  for (bool checksum : {false, true}) {
+    SCOPED_TRACE(checksum ? "checksum" : "no checksum");
+    ConnectionOptions send_options;
+    send_options.checksum = checksum;
+    ConnectionOptions receive_options;
+    receive_options.read_mode = ReadMode::kFixed;
+    receive_options.read_size = 777;  // small reads: the writer keeps hitting a full socket
+    auto [a, b] = TinyBufferPair();
+    FramedConnection sender(std::move(a), send_options);
+    FramedConnection receiver(std::move(b), receive_options);
+    std::vector<Message> sent;
+    uint32_t id = 0;
+    for (int round = 0; round < 3; ++round) {
+      for (uint64_t size : kSizes) sent.push_back(TestMessage(++id, size));
+    }
+    Message chunky;
+    chunky.envelope = TestEnvelope(++id);
+    chunky.payload = ChunkyCord(1500, 600, id);
+    sent.push_back(chunky);
+    sent.push_back(TestMessage(++id, 3));
+    std::thread send_thread([&, &sender = sender] {
+      for (size_t i = 0; i < sent.size(); ++i) {
+        // Every fifth message is only queued, so Send() also finds output queued.
+        absl::Status s = i % 5 == 3 ? sender.Queue(sent[i], In(kSafety))
+                                    : sender.Send(sent[i], In(kSafety));
+        if (!s.ok()) {
+          ADD_FAILURE() << "message " << i << ": " << s;
+          return;
+        }
+        if (i % 7 == 0) absl::SleepFor(absl::Microseconds(200));
+      }
+      EXPECT_TRUE(sender.Flush(In(kSafety)).ok());
+      EXPECT_EQ(sender.queued_bytes(), 0u);
+    });
+    for (size_t i = 0; i < sent.size(); ++i) {
+      if (i % 3 == 0) absl::SleepFor(absl::Microseconds(300));  // a slow reader
+      absl::StatusOr<Message> m = receiver.Receive(In(kSafety));
+      ASSERT_TRUE(m.ok()) << "message " << i << ": " << m.status();
+      ASSERT_TRUE(MessageDifferencer::Equals(m->envelope, sent[i].envelope))
+          << "message " << i << ": " << m->envelope.ShortDebugString();
+      ASSERT_EQ(iotest::CordMismatch(sent[i].payload, m->payload), "") << "message " << i;
+    }
+    send_thread.join();
+    EXPECT_EQ(sender.stats().messages_sent, sent.size());
+    EXPECT_EQ(sender.stats().bytes_sent, receiver.stats().bytes_received);
+    EXPECT_GT(sender.stats().write_calls, sent.size()) << "the writes were split";
+  }
+}
+
+// A Send() that finds the socket full writes nothing before its deadline:
+// the whole frame is queued (not fatal) and goes out with the next Flush().
+TEST(FramedConnectionSendTest, SendIntoAFullSocketQueuesTheWholeFrame) {
+  auto [a, b] = TinyBufferPair();
+  FramedConnection sender(std::move(a));
+  // Fill the socket with filler bytes the reader discards first.
+  const std::string filler(1024, 'f');
+  uint64_t filled = 0;
+  while (true) {
+    const ssize_t n = ::send(sender.socket().fd(), filler.data(), filler.size(), MSG_DONTWAIT);
+    if (n < 0) {
+      ASSERT_TRUE(errno == EAGAIN || errno == EWOULDBLOCK) << errno;
+      break;
+    }
+    filled += static_cast<uint64_t>(n);
+  }
+  ASSERT_GT(filled, 0u);
+  const Message first = TestMessage(1, 3000);
+  const uint64_t wire = WireBytes(sender.options(), first).size();
+  absl::Status s = sender.Send(first, In(absl::Milliseconds(50)));
+  EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded) << s;
+  EXPECT_EQ(GetFrameErrorCode(s), FrameErrorCode::kNone) << s;
+  EXPECT_THAT(std::string(s.message()), HasSubstr("still queued"));
+  EXPECT_FALSE(sender.closed());
+  EXPECT_EQ(sender.queued_bytes(), wire);
+  EXPECT_EQ(sender.stats().bytes_sent, 0u);
+  EXPECT_EQ(sender.stats().messages_sent, 1u);
+
+  std::thread reader([&, b = std::move(b)]() mutable {
+    std::string discard(filled, '\0');
+    size_t got = 0;
+    while (got < filled) {
+      absl::StatusOr<size_t> n =
+          b.Read(absl::MakeSpan(&discard[got], filled - got), In(kSafety));
+      ASSERT_TRUE(n.ok() && *n > 0) << n.status();
+      got += *n;
+    }
+    EXPECT_EQ(discard, std::string(filled, 'f'));
+    FramedConnection receiver(std::move(b));
+    for (uint64_t id : {1, 2}) {
+      absl::StatusOr<Message> m = receiver.Receive(In(kSafety));
+      ASSERT_TRUE(m.ok()) << m.status();
+      ExpectTestMessage(*m, id, id == 1 ? 3000 : 70000);
+    }
+  });
+  EXPECT_TRUE(sender.Flush(In(kSafety)).ok());
+  EXPECT_TRUE(sender.Send(TestMessage(2, 70000), In(kSafety)).ok());
+  reader.join();
+  EXPECT_EQ(sender.queued_bytes(), 0u);
+}
+
+// A Receive() right after a Send() (the fast path wrote everything) waits
+// for the reply within its deadline and the idle timeout, in both socket
+// modes, and a reply that is already there is read at once.
+TEST(FramedConnectionSendTest, ReceiveAfterSendHonoursDeadlines) {
+  for (bool blocking : {false, true}) {
+    SCOPED_TRACE(blocking ? "blocking_io" : "non-blocking");
+    ConnectionOptions options;
+    options.blocking_io = blocking;
+    auto [a, b] = SocketPairConnections(options, options);
+    ASSERT_TRUE(a.Send(TestMessage(1, 10)).ok());
+    absl::Time start = absl::Now();
+    absl::StatusOr<Message> m = a.Receive(start + absl::Milliseconds(50));
+    EXPECT_EQ(m.status().code(), absl::StatusCode::kDeadlineExceeded) << m.status();
+    EXPECT_EQ(GetFrameErrorCode(m.status()), FrameErrorCode::kNone);
+    EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+    m = b.Receive(In(kSafety));
+    ASSERT_TRUE(m.ok()) << m.status();
+    ASSERT_TRUE(b.Send(*m).ok());
+    absl::SleepFor(absl::Milliseconds(20));  // the reply is there before the next Receive()
+    ASSERT_TRUE(a.Send(TestMessage(2, 20)).ok());
+    m = a.Receive(In(kSafety));
+    ASSERT_TRUE(m.ok()) << m.status();
+    ExpectTestMessage(*m, 1, 10);
+
+    ConnectionOptions idle = options;
+    idle.idle_timeout = absl::Milliseconds(50);
+    auto [c, d] = SocketPairConnections(idle, options);
+    ASSERT_TRUE(c.Send(TestMessage(3, 10)).ok());
+    start = absl::Now();
+    m = c.Receive();
+    ExpectFrameError(m.status(), FrameErrorCode::kIdleTimeout);
+    EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+  }
+}
+
+// The owned batch buffer is reused after it was written: contents stay
+// intact across many sizes and batch boundaries (a small batch_bytes makes
+// runs roll over often), mixing Queue(), Flush() and Send().
+TEST(FramedConnectionSendTest, BatchBufferReuseKeepsContentIntact) {
+  ConnectionOptions options;
+  options.batch_bytes = 1500;
+  auto [sender, receiver] = SocketPairConnections(options);
+  constexpr int kCount = 600;
+  auto size_of = [](int i) -> uint64_t { return static_cast<uint64_t>((i * 37) % 5000); };
+  std::thread send_thread([&, &sender = sender] {
+    for (int i = 0; i < kCount; ++i) {
+      const Message m = TestMessage(i + 1, size_of(i));
+      absl::Status s;
+      switch (i % 4) {
+        case 0:
+        case 1:
+          s = sender.Queue(m, In(kSafety));
+          break;
+        case 2:
+          s = sender.Send(m, In(kSafety));
+          break;
+        default:
+          s = sender.Queue(m, In(kSafety));
+          if (s.ok()) s = sender.Flush(In(kSafety));
+      }
+      if (!s.ok()) {
+        ADD_FAILURE() << "message " << i << ": " << s;
+        return;
+      }
+    }
+    EXPECT_TRUE(sender.Flush(In(kSafety)).ok());
+  });
+  for (int i = 0; i < kCount; ++i) {
+    absl::StatusOr<Message> m = receiver.Receive(In(kSafety));
+    ASSERT_TRUE(m.ok()) << "message " << i << ": " << m.status();
+    ExpectTestMessage(*m, i + 1, size_of(i));
+    if (HasFailure()) break;
+  }
+  send_thread.join();
+}
+
+// Small messages cost no allocation per Send() (written straight from the
+// encoded frame), and Queue()+Flush() reuses the written batch buffer.
+TEST(FramedConnectionSendTest, SmallSendsDoNotAllocate) {
+  auto [sender, receiver] = SocketPairConnections();
+  // The minimal envelope (id and kind): sorting a metadata map of two or
+  // more entries for deterministic bytes allocates in the encoder.
+  Message m = TestMessage(1, 64);
+  m.envelope.Clear();
+  m.envelope.set_id(1);
+  m.envelope.set_kind(KIND_REQUEST);
+  constexpr int kRounds = 50;
+  constexpr int kPerRound = 8;
+  // Warm-up: the encoder's prefix buffer and the batch buffer get their size.
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(sender.Send(m, In(kSafety)).ok());
+    ASSERT_TRUE(sender.Queue(m, In(kSafety)).ok());
+    ASSERT_TRUE(sender.Flush(In(kSafety)).ok());
+  }
+  int sent = 6;
+  uint64_t send_allocations = 0;
+  uint64_t queue_allocations = 0;
+  for (int round = 0; round < kRounds; ++round) {
+    {
+      AllocationCounter counter;
+      for (int i = 0; i < kPerRound; ++i) ASSERT_TRUE(sender.Send(m, In(kSafety)).ok());
+      send_allocations += counter.count();
+    }
+    {
+      AllocationCounter counter;
+      for (int i = 0; i < kPerRound; ++i) ASSERT_TRUE(sender.Queue(m, In(kSafety)).ok());
+      ASSERT_TRUE(sender.Flush(In(kSafety)).ok());
+      queue_allocations += counter.count();
+    }
+    sent += 2 * kPerRound;
+    for (; sent > 0; --sent) {
+      absl::StatusOr<Message> got = receiver.Receive(In(kSafety));
+      ASSERT_TRUE(got.ok()) << got.status();
+      EXPECT_TRUE(MessageDifferencer::Equals(got->envelope, m.envelope));
+      EXPECT_EQ(PatternMismatch(got->payload, 64, 1), "");
+    }
+  }
+  EXPECT_EQ(send_allocations, 0u) << "allocations in " << kRounds * kPerRound << " Send()s";
+  // At most the deque's node now and then, not a buffer per batch.
+  EXPECT_LE(queue_allocations, static_cast<uint64_t>(kRounds / 4))
+      << "allocations in " << kRounds << " Queue()+Flush() batches";
+}
+
 }  // namespace
 }  // namespace lpframe
+
+// Counting operator new (see AllocationCounter above).
+void* operator new(size_t size) {
+  if (lpframe::g_count_allocations) ++lpframe::g_allocations;
+  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+  throw std::bad_alloc();
+}
+void* operator new[](size_t size) { return ::operator new(size); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, size_t) noexcept { std::free(p); }
+void operator delete[](void* p, size_t) noexcept { std::free(p); }

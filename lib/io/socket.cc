@@ -200,9 +200,21 @@ absl::Status Socket::WaitWritable(absl::Time deadline) const {
   return Wait(POLLOUT, deadline, "writable");
 }
 
+absl::Status Socket::SetNonBlocking(bool on) {
+  const int flags = fcntl(fd_, F_GETFL);
+  if (flags < 0) return ErrnoStatus(errno, "fcntl(F_GETFL)");
+  const int want = on ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK);
+  if (want != flags && fcntl(fd_, F_SETFL, want) < 0) {
+    return ErrnoStatus(errno, "fcntl(F_SETFL, O_NONBLOCK)");
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<size_t> Socket::Read(absl::Span<char> buffer, absl::Time deadline) {
+  // MSG_DONTWAIT makes a finite deadline hold on a blocking descriptor too.
+  const int flags = deadline == absl::InfiniteFuture() ? 0 : MSG_DONTWAIT;
   while (true) {
-    const ssize_t n = ::recv(fd_, buffer.data(), buffer.size(), 0);
+    const ssize_t n = ::recv(fd_, buffer.data(), buffer.size(), flags);
     if (n >= 0) return static_cast<size_t>(n);
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -222,8 +234,10 @@ absl::StatusOr<size_t> Socket::Writev(const struct iovec* iov, int count,
   std::memset(&msg, 0, sizeof(msg));
   msg.msg_iov = const_cast<struct iovec*>(iov);
   msg.msg_iovlen = static_cast<size_t>(count > IOV_MAX ? IOV_MAX : count);
+  // MSG_DONTWAIT makes a finite deadline hold on a blocking descriptor too.
+  const int flags = MSG_NOSIGNAL | (deadline == absl::InfiniteFuture() ? 0 : MSG_DONTWAIT);
   while (true) {
-    const ssize_t n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
+    const ssize_t n = ::sendmsg(fd_, &msg, flags);
     if (n >= 0) return static_cast<size_t>(n);
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {

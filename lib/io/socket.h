@@ -5,6 +5,12 @@
 // blocking behaviour is emulated with poll(2) up to a deadline, so one
 // thread can bound every wait.
 //
+// Read() and Writev() also honour their deadline on a descriptor that an
+// owner made blocking with SetNonBlocking(false) (FramedConnection does so
+// under ConnectionOptions::blocking_io): with a finite deadline they pass
+// MSG_DONTWAIT and wait in poll(2); with InfiniteFuture() they block in
+// recv/sendmsg itself, which saves the EAGAIN attempt and the poll(2) call.
+//
 // Sending uses sendmsg(2) with MSG_NOSIGNAL: writing to a peer that has
 // gone returns an error (EPIPE) instead of raising SIGPIPE, and lpframe never
 // changes the process's SIGPIPE disposition.
@@ -75,6 +81,9 @@ class Socket {
   // Gives up ownership; the caller closes the descriptor.
   int Release() { return std::exchange(fd_, -1); }
   void Close();
+
+  // Sets or clears O_NONBLOCK (see the file comment).
+  absl::Status SetNonBlocking(bool on);
 
   // Reads up to buffer.size() bytes, waiting until `deadline` for some to
   // arrive. Returns 0 at end of stream (the peer shut down its writing).

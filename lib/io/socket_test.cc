@@ -524,5 +524,75 @@ TEST(SocketTest, ConnectByNameToClosedPortNamesBoth) {
               AllOf(HasSubstr(uri), HasSubstr(absl::StrCat(":", port, " ("))));
 }
 
+
+// SetNonBlocking(false) makes a descriptor blocking; Read() and Writev()
+// still return when a finite deadline passes (MSG_DONTWAIT + poll), and
+// block in the system call itself only for InfiniteFuture().
+TEST(SocketTest, BlockingDescriptorStillHonoursFiniteDeadlines) {
+  absl::StatusOr<std::pair<Socket, Socket>> pair = Socket::Pair(SOCK_STREAM);
+  ASSERT_TRUE(pair.ok()) << pair.status();
+  Socket& a = pair->first;
+  Socket& b = pair->second;
+  ASSERT_TRUE(a.SetNonBlocking(false).ok());
+  EXPECT_FALSE(IsNonBlocking(a.fd()));
+  EXPECT_TRUE(IsCloseOnExec(a.fd()));
+
+  char buffer[64];
+  absl::Time start = absl::Now();
+  absl::StatusOr<size_t> n = a.Read(absl::MakeSpan(buffer), start + absl::Milliseconds(50));
+  EXPECT_EQ(n.status().code(), absl::StatusCode::kDeadlineExceeded) << n.status();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+
+  // Fill the socket: a finite deadline returns instead of blocking.
+  const int small = 4096;
+  ASSERT_EQ(setsockopt(a.fd(), SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
+  const std::string chunk(8192, 'x');
+  uint64_t written = 0;
+  start = absl::Now();
+  while (true) {
+    struct iovec iov = {const_cast<char*>(chunk.data()), chunk.size()};
+    absl::StatusOr<size_t> w = a.Writev(&iov, 1, absl::Now() + absl::Milliseconds(50));
+    if (!w.ok()) {
+      EXPECT_EQ(w.status().code(), absl::StatusCode::kDeadlineExceeded) << w.status();
+      break;
+    }
+    written += *w;
+    ASSERT_LT(absl::Now() - start, absl::Seconds(20)) << "the socket never filled";
+  }
+  EXPECT_GT(written, 0u);
+
+  // An infinite deadline blocks until the peer makes room, then writes it
+  // all (a blocking stream send).
+  std::thread drain([&] {
+    absl::SleepFor(absl::Milliseconds(30));
+    std::string sink(written + chunk.size(), '\0');
+    size_t got = 0;
+    while (got < sink.size()) {
+      absl::StatusOr<size_t> r =
+          b.Read(absl::MakeSpan(&sink[got], sink.size() - got), absl::Now() + absl::Seconds(20));
+      ASSERT_TRUE(r.ok() && *r > 0) << r.status();
+      got += *r;
+    }
+    EXPECT_EQ(sink, std::string(sink.size(), 'x'));
+  });
+  struct iovec iov = {const_cast<char*>(chunk.data()), chunk.size()};
+  absl::StatusOr<size_t> w = a.Writev(&iov, 1, absl::InfiniteFuture());
+  ASSERT_TRUE(w.ok()) << w.status();
+  EXPECT_EQ(*w, chunk.size());
+  drain.join();
+
+  // An infinite-deadline Read blocks until data arrives.
+  std::thread late([&] {
+    absl::SleepFor(absl::Milliseconds(30));
+    EXPECT_TRUE(b.WriteAll("hello", absl::Now() + absl::Seconds(20)).ok());
+  });
+  n = a.Read(absl::MakeSpan(buffer), absl::InfiniteFuture());
+  late.join();
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(absl::string_view(buffer, *n), "hello");
+
+  ASSERT_TRUE(a.SetNonBlocking(true).ok());
+  EXPECT_TRUE(IsNonBlocking(a.fd()));
+}
 }  // namespace
 }  // namespace lpframe
