@@ -228,9 +228,12 @@ TEST_P(ModelTest, ShutdownWhileClientsAreActive) {
 
 // A request being handled when the shutdown starts is still answered.
 TEST_P(ModelTest, InFlightRequestFinishesDuringShutdown) {
+  static std::atomic<bool> started{false};
+  started = false;
   class Slow : public StreamHandler {
    public:
     absl::Status OnMessage(Session& session, Message message) override {
+      started = true;
       absl::SleepFor(absl::Milliseconds(300));
       return session.Send(message);
     }
@@ -241,7 +244,11 @@ TEST_P(ModelTest, InFlightRequestFinishesDuringShutdown) {
   auto conn = Dial(running->address());
   ASSERT_TRUE(conn.ok());
   ASSERT_TRUE(conn->Send(Id(7), absl::Cord("slow")).ok());
-  absl::SleepFor(absl::Milliseconds(100));  // the handler is running
+  if (forks()) {
+    absl::SleepFor(absl::Milliseconds(150));  // the child's flag is not ours
+  } else {
+    ASSERT_TRUE(WaitFor([] { return started.load(); }));  // the handler is running
+  }
   std::thread stop([&] { EXPECT_TRUE(running->Stop().ok()); });
   absl::StatusOr<Message> m = conn->Receive(absl::Now() + absl::Seconds(10));
   ASSERT_TRUE(m.ok()) << m.status();
@@ -468,7 +475,7 @@ TEST_P(ModelTest, HoldOpenDefersTheIdleTimeout) {
       std::shared_ptr<Session> self = session.shared_from_this();
       std::shared_ptr<void> hold = session.HoldOpen();
       std::thread([self, hold, message]() mutable {
-        absl::SleepFor(absl::Milliseconds(400));
+        absl::SleepFor(absl::Milliseconds(800));  // longer than the idle timeout
         (void)self->Send(message);
         hold.reset();
       }).detach();
@@ -476,7 +483,9 @@ TEST_P(ModelTest, HoldOpenDefersTheIdleTimeout) {
     }
   };
   StreamServerOptions base;
-  base.connection.idle_timeout = absl::Milliseconds(200);
+  // The client answers each reply at once; 500 ms leaves room for a loaded
+  // machine between a reply and the next message.
+  base.connection.idle_timeout = absl::Milliseconds(500);
   auto running = RunningServer::Start("tcp://127.0.0.1:0", Options(base),
                                       [] { return std::make_unique<Later>(); });
   ASSERT_NE(running, nullptr);
