@@ -175,7 +175,8 @@ absl::Status DatagramServer::Wait(const DatagramSocket& socket, absl::Time deadl
   }
 }
 
-bool DatagramServer::ProcessOne(DatagramSocket& socket, ReceivedDatagram& datagram) {
+bool DatagramServer::ProcessOne(DatagramSocket& socket, ReceivedDatagram& datagram,
+                                absl::Status* socket_error) {
   absl::Status received = socket.ReceiveFrame(&datagram, absl::InfinitePast());
   if (absl::IsDeadlineExceeded(received) && GetFrameErrorCode(received) == FrameErrorCode::kNone) {
     return false;  // another thread took it, or nothing was queued
@@ -185,6 +186,7 @@ bool DatagramServer::ProcessOne(DatagramSocket& socket, ReceivedDatagram& datagr
   if (!received.ok() && !IsBadDatagram(received)) {
     // The socket failed (rare for a bound datagram socket): report, go on.
     Report(peer, received, "read");
+    if (socket_error != nullptr) *socket_error = received;
     absl::SleepFor(absl::Milliseconds(1));  // never spin on a failing socket
     return true;
   }
@@ -290,7 +292,12 @@ absl::Status DatagramServer::HandleOne(absl::Time deadline) {
     while (true) {
       status = Wait(*socket_, deadline);
       if (!status.ok()) break;
-      if (ProcessOne(*socket_, datagram)) break;  // else raced away: wait again
+      absl::Status socket_error;
+      if (ProcessOne(*socket_, datagram, &socket_error)) {
+        status = socket_error;  // OK unless the socket itself failed
+        break;
+      }
+      // else raced away: wait again
     }
   }
   serve_mu_.Unlock();

@@ -108,7 +108,7 @@ class DatagramServer {
   // handle_request), on this thread: OK once one was read -- handled,
   // rejected or refused alike (errors went to the hook). DeadlineExceeded
   // if none came; UNAVAILABLE once shut down; FAILED_PRECONDITION if
-  // serving elsewhere or closed.
+  // serving elsewhere or closed; the socket's error if reading failed.
   absl::Status HandleOne(absl::Time deadline);
 
   // Async-signal-safe, thread-safe, idempotent.
@@ -136,7 +136,10 @@ class DatagramServer {
   // `deadline` (DeadlineExceeded).
   absl::Status Wait(const DatagramSocket& socket, absl::Time deadline);
   // Reads and processes one queued datagram; false when none was queued.
-  bool ProcessOne(DatagramSocket& socket, ReceivedDatagram& datagram);
+  // A failure of the socket itself is reported, and stored in
+  // *socket_error when given.
+  bool ProcessOne(DatagramSocket& socket, ReceivedDatagram& datagram,
+                  absl::Status* socket_error = nullptr);
   void Report(const PeerInfo& peer, const absl::Status& status, absl::string_view stage);
   void SendError(DatagramSocket& socket, const SocketAddress& to, const absl::Status& status);
 

@@ -5,6 +5,7 @@
 #include "lib/server/stream_server.h"
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -626,6 +627,44 @@ TEST(StreamServerTest, HandleOneSessionSupportsHoldOpen) {
   });
   EXPECT_TRUE((*server)->HandleOne(absl::Now() + absl::Seconds(10)).ok());
   client.join();
+}
+
+// A Unix peer that closes while its request is still held open: the
+// reactor sees EPOLLHUP on every wait; it must end the session instead of
+// spinning until the work is done.
+TEST(StreamServerTest, PeerGoneWhileWorkIsHeldDoesNotSpin) {
+  class Later : public StreamHandler {
+   public:
+    absl::Status OnMessage(Session& session, Message message) override {
+      std::shared_ptr<Session> self = session.shared_from_this();
+      std::shared_ptr<void> hold = session.HoldOpen();
+      std::thread([self, hold, message]() mutable {
+        absl::SleepFor(absl::Milliseconds(800));
+        (void)self->Send(message);  // CONNECTION_CLOSED by then
+      }).detach();
+      return absl::OkStatus();
+    }
+  };
+  auto running = RunningServer::Start(servertest::ListenUri(Net::kUnix), {},
+                                      [] { return std::make_unique<Later>(); });
+  ASSERT_NE(running, nullptr);
+  {
+    auto conn = Dial(running->address());
+    ASSERT_TRUE(conn.ok());
+    ASSERT_TRUE(conn->Send(Id(1), absl::Cord("bye")).ok());
+    ASSERT_TRUE(WaitFor([&] { return running->server().stats().messages_received == 1; }));
+  }  // closed while the answer is pending
+  auto cpu_seconds = [] {
+    rusage usage;
+    ::getrusage(RUSAGE_SELF, &usage);
+    return absl::ToDoubleSeconds(absl::DurationFromTimeval(usage.ru_utime) +
+                                 absl::DurationFromTimeval(usage.ru_stime));
+  };
+  const double before = cpu_seconds();
+  absl::SleepFor(absl::Milliseconds(500));
+  const double used = cpu_seconds() - before;
+  EXPECT_LT(used, 0.15) << "the process used " << used << " s of CPU in 0.5 s: a spinning loop";
+  EXPECT_TRUE(WaitFor([&] { return running->server().stats().active == 0; }));
 }
 
 TEST(StreamServerTest, HandleOneServesOneConnection) {
