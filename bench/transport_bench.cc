@@ -34,8 +34,9 @@
 //   PingPong/<net>/64B/<raw|lp|lp_blocking>  64 B request/echo round trips (lp_blocking:
 //                                   ConnectionOptions::blocking_io); every
 //                         round trip is timed; p50/p99/mean are reported.
-//   Rss/receive_64MiB/<direct|fixed> a fresh process (fork + exec of this
-//                         binary) receives one 64 MiB message into a fresh
+//   Rss/receive_64MiB/<direct|fixed> a fresh process (fork + exec of
+//                         bench/rss_receiver, a minimal binary that only
+//                         receives) receives one 64 MiB message into a fresh
 //                         FramedConnection and reports its VmHWM (peak RSS of
 //                         its own address space; reset by execve) and RssAnon /
 //                         RssFile before and after. ru_maxrss is not used:
@@ -819,48 +820,14 @@ void BM_PingPong(benchmark::State& state, Net net, bool lp, bool blocking_io) {
 // Peak RSS of a fresh process receiving one 64 MiB message.
 
 constexpr size_t kRssPayload = 64 * kMiB;
-constexpr char kRssChildFlag[] = "--lpframe_rss_child_fd=";
-constexpr char kRssModeFlag[] = "--lpframe_rss_mode=";
 
-// "VmHWM:    1234 kB" -> 1234 (kB), or -1.
-long ProcStatusKb(const char* key) {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  const size_t key_len = std::strlen(key);
-  while (std::getline(in, line)) {
-    if (line.compare(0, key_len, key) == 0 && line.size() > key_len && line[key_len] == ':') {
-      return std::strtol(line.c_str() + key_len + 1, nullptr, 10);
-    }
-  }
-  return -1;
-}
-
-// In the child: receive one message on `fd`, answer with one line of
-// numbers (kB): "ok <payload> <hwm_before> <rss_before> <hwm_after> <maxrss (unused)>
-// <anon_before> <file_before> <anon_after> <file_after>" (RssAnon, RssFile).
-int RssChildMain(int fd, bool fixed) {
-  const long hwm_before = ProcStatusKb("VmHWM");
-  const long rss_before = ProcStatusKb("VmRSS");
-  const long anon_before = ProcStatusKb("RssAnon");
-  const long file_before = ProcStatusKb("RssFile");
-  ConnectionOptions options;
-  options.read_mode = fixed ? ReadMode::kFixed : ReadMode::kDirect;
-  FramedConnection conn(Socket(fd), options);
-  Message m;
-  absl::Status st = conn.Receive(&m, absl::Now() + absl::Seconds(60));
-  const long hwm_after = ProcStatusKb("VmHWM");
-  const long anon_after = ProcStatusKb("RssAnon");
-  const long file_after = ProcStatusKb("RssFile");
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  std::string line =
-      st.ok() ? absl::StrCat("ok ", m.payload.size(), " ", hwm_before, " ", rss_before, " ",
-                             hwm_after, " ", ru.ru_maxrss, " ", anon_before, " ",
-                             file_before, " ", anon_after, " ", file_after, "\n")
-              : absl::StrCat("error ", st.ToString(), "\n");
-  if (st.ok() && m.payload != PayloadBytes(kRssPayload)) line = "error payload differs\n";
-  (void)conn.socket().WriteAll(line, absl::Now() + absl::Seconds(10));
-  return st.ok() ? 0 : 1;
+// The receiving process: bench/rss_receiver, next to this binary.
+std::string RssReceiverPath() {
+  char self[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n <= 0) return "rss_receiver";
+  std::string path(self, static_cast<size_t>(n));
+  return path.substr(0, path.rfind('/') + 1) + "rss_receiver";
 }
 
 void BM_Rss(benchmark::State& state, bool fixed) {
@@ -871,15 +838,16 @@ void BM_Rss(benchmark::State& state, bool fixed) {
       state.SkipWithError("socketpair failed");
       break;
     }
+    const std::string receiver = RssReceiverPath();
+    const std::string fd_arg = absl::StrCat(fds[1]);
+    const std::string size_arg = absl::StrCat(kRssPayload);
     const pid_t pid = fork();
     if (pid == 0) {
       ::close(fds[0]);
-      const std::string fd_flag = absl::StrCat(kRssChildFlag, fds[1]);
-      const std::string mode_flag = absl::StrCat(kRssModeFlag, fixed ? "fixed" : "direct");
-      char* argv[] = {const_cast<char*>("transport_bench_rss_child"),
-                      const_cast<char*>(fd_flag.c_str()), const_cast<char*>(mode_flag.c_str()),
-                      nullptr};
-      execv("/proc/self/exe", argv);
+      char* argv[] = {const_cast<char*>(receiver.c_str()), const_cast<char*>(fd_arg.c_str()),
+                      const_cast<char*>(fixed ? "fixed" : "direct"),
+                      const_cast<char*>(size_arg.c_str()), nullptr};
+      execv(receiver.c_str(), argv);
       _exit(127);
     }
     ::close(fds[1]);
@@ -1226,20 +1194,6 @@ class SummaryReporter : public benchmark::ConsoleReporter {
 }  // namespace lpframe_bench
 
 int main(int argc, char** argv) {
-  // Child mode for the RSS measurement: nothing else runs in this process.
-  int rss_fd = -1;
-  bool rss_fixed = false;
-  for (int i = 1; i < argc; ++i) {
-    const absl::string_view arg = argv[i];
-    if (absl::StartsWith(arg, lpframe_bench::kRssChildFlag)) {
-      if (!absl::SimpleAtoi(arg.substr(std::strlen(lpframe_bench::kRssChildFlag)), &rss_fd)) {
-        return 2;
-      }
-    }
-    if (arg == absl::StrCat(lpframe_bench::kRssModeFlag, "fixed")) rss_fixed = true;
-  }
-  if (rss_fd >= 0) return lpframe_bench::RssChildMain(rss_fd, rss_fixed);
-
   if (!lpframe_bench::PinThisThread(lpframe_bench::kReceiverCpu)) {
     std::fprintf(stderr, "warning: could not pin the receiver thread to CPU %d\n",
                  lpframe_bench::kReceiverCpu);
