@@ -1,0 +1,203 @@
+#include "conformance/echo_runner.h"
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <random>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "conformance/test_vector.h"
+#include "lib/frame_decoder.h"
+#include "lib/frame_error.h"
+#include "lib/io/framed_connection.h"
+#include "lib/io/socket.h"
+
+namespace lpframe {
+namespace conformance {
+namespace {
+
+// What the reading side saw of the echo stream.
+struct EchoStream {
+  absl::Mutex mu;
+  std::vector<Message> messages ABSL_GUARDED_BY(mu);
+  bool error_frame = false ABSL_GUARDED_BY(mu);
+  Envelope error_envelope ABSL_GUARDED_BY(mu);
+  absl::Time error_at ABSL_GUARDED_BY(mu) = absl::InfiniteFuture();
+  absl::Status end ABSL_GUARDED_BY(mu);  // how the stream ended
+  bool done ABSL_GUARDED_BY(mu) = false;
+};
+
+void ReadEcho(Socket* socket, absl::Time deadline, EchoStream* stream) {
+  FrameDecoder decoder;
+  std::vector<char> buffer(64 << 10);
+  absl::Status end;
+  while (true) {
+    absl::StatusOr<size_t> n = socket->Read(absl::MakeSpan(buffer), deadline);
+    if (!n.ok()) {
+      end = n.status();
+      break;
+    }
+    if (*n == 0) {
+      end = decoder.Finish();
+      break;
+    }
+    decoder.Feed(absl::string_view(buffer.data(), *n));
+    bool stop = false;
+    while (true) {
+      Message message;
+      DecodeStep step = decoder.Next(&message);
+      if (step.is_error()) {
+        end = step.error();  // the testee's own output is not framed right
+        stop = true;
+        break;
+      }
+      if (!step.is_message()) break;
+      absl::MutexLock lock(&stream->mu);
+      if (message.envelope.kind() == KIND_ERROR && !stream->error_frame) {
+        stream->error_frame = true;
+        stream->error_envelope = message.envelope;
+        stream->error_at = absl::Now();
+      } else if (!stream->error_frame) {
+        stream->messages.push_back(std::move(message));
+      }
+    }
+    if (stop) break;
+  }
+  absl::MutexLock lock(&stream->mu);
+  stream->end = end;
+  stream->done = true;
+}
+
+// The testee's KIND_ERROR frame as the status a local decoder would give.
+absl::Status StatusFromErrorFrame(const Envelope& envelope) {
+  const std::string& text = envelope.status().message();
+  const absl::string_view name = absl::string_view(text).substr(0, text.find(':'));
+  absl::Status status(static_cast<absl::StatusCode>(envelope.status().code()), text);
+  FrameErrorCode code;
+  if (ParseFrameErrorCode(name, &code)) status = WithFrameErrorCode(status, code);
+  return status;
+}
+
+}  // namespace
+
+std::string SegmentPlan::Name() const {
+  switch (kind) {
+    case Kind::kWhole:
+      return "whole";
+    case Kind::kChop:
+      return absl::StrCat("chop", chop);
+    case Kind::kSeededRandom:
+      return absl::StrCat("random(seed=", seed, ",max=", max_piece, ")");
+  }
+  return "?";
+}
+
+std::vector<size_t> SegmentPlan::Cuts(size_t size) const {
+  std::vector<size_t> cuts;
+  switch (kind) {
+    case Kind::kWhole:
+      break;
+    case Kind::kChop:
+      for (size_t at = std::max<size_t>(chop, 1); at < size; at += std::max<size_t>(chop, 1)) {
+        cuts.push_back(at);
+      }
+      break;
+    case Kind::kSeededRandom: {
+      std::mt19937 random(seed);
+      std::uniform_int_distribution<size_t> piece(1, std::max<size_t>(max_piece, 1));
+      for (size_t at = piece(random); at < size; at += piece(random)) cuts.push_back(at);
+      break;
+    }
+  }
+  return cuts;
+}
+
+CaseReport RunVectorOverSocket(absl::string_view target_uri, const Vector& vector,
+                               const SegmentPlan& plan, const RunOptions& options) {
+  CaseReport report;
+  report.plan = plan.Name();
+  report.id = absl::StrCat(vector.id(), "/", report.plan);
+  report.spec = vector.spec();
+  const absl::Time start = absl::Now();
+  const absl::Time deadline = start + options.timeout;
+  auto finish = [&](std::string detail) {
+    report.detail = std::move(detail);
+    report.passed = report.detail.empty();
+    report.duration = absl::Now() - start;
+    return report;
+  };
+
+  absl::StatusOr<std::string> input = MaterializeInput(vector);
+  if (!input.ok()) return finish(absl::StrCat("bad vector: ", input.status().ToString()));
+  absl::StatusOr<FramedConnection> dialed = FramedConnection::Dial(target_uri, {}, deadline);
+  if (!dialed.ok()) return finish(absl::StrCat("connect: ", dialed.status().ToString()));
+  Socket socket(dialed->socket().Release());
+
+  EchoStream stream;
+  std::thread reader([&] { ReadEcho(&socket, deadline, &stream); });
+
+  const std::vector<size_t> cuts = plan.Cuts(input->size());
+  const bool paced = input->size() <= options.paced_input_bytes && !cuts.empty();
+  size_t from = 0;
+  absl::Status write_status;
+  for (size_t i = 0; i <= cuts.size(); ++i) {
+    const size_t to = i < cuts.size() ? cuts[i] : input->size();
+    write_status = socket.WriteAll(absl::string_view(*input).substr(from, to - from), deadline);
+    if (!write_status.ok()) break;  // the testee may close early on an error
+    ++report.writes;
+    report.bytes_sent += to - from;
+    from = to;
+    if (paced && i < cuts.size()) absl::SleepFor(options.pause);
+  }
+  if (vector.error_before_eof()) {
+    // The error must come without our end of stream: give it time first.
+    absl::MutexLock lock(&stream.mu);
+    stream.mu.AwaitWithDeadline(
+        absl::Condition(+[](EchoStream* s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->mu) {
+                          return s->error_frame || s->done;
+                        },
+                        &stream),
+        std::min(deadline, absl::Now() + options.error_wait));
+  }
+  const absl::Time half_closed_at = absl::Now();
+  (void)socket.ShutdownWrite();
+  reader.join();
+
+  DecodeOutcome outcome;
+  {
+    absl::MutexLock lock(&stream.mu);
+    outcome.messages = std::move(stream.messages);
+    report.messages_echoed = outcome.messages.size();
+    if (stream.error_frame) {
+      outcome.end = StatusFromErrorFrame(stream.error_envelope);
+      outcome.error_before_eof = stream.error_at < half_closed_at;
+      if (!stream.end.ok()) {
+        return finish(absl::StrCat("after its error frame the testee did not end the stream "
+                                   "cleanly: ", stream.end.ToString()));
+      }
+    } else {
+      outcome.end = stream.end;
+      if (!vector.error().empty() && stream.end.ok()) {
+        return finish(absl::StrCat("expected error ", vector.error(),
+                                   ": the testee echoed ", outcome.messages.size(),
+                                   " message(s) and closed cleanly without an error frame"));
+      }
+      if (!vector.error().empty()) {
+        return finish(absl::StrCat("expected error ", vector.error(), " in a KIND_ERROR frame; "
+                                   "the stream ended with ", stream.end.ToString(),
+                                   " (write: ", write_status.ToString(), ")"));
+      }
+    }
+  }
+  if (vector.error().empty() && !write_status.ok()) {
+    return finish(absl::StrCat("writing the input failed: ", write_status.ToString()));
+  }
+  return finish(CheckOutcome(vector, outcome));
+}
+
+}  // namespace conformance
+}  // namespace lpframe

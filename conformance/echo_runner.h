@@ -1,0 +1,88 @@
+// File: conformance/echo_runner.h
+//
+// Runs a conformance vector against an implementation under test over a
+// real socket, through the echo contract: the testee sends every message it
+// receives back unchanged on the same connection, and on a framing error
+// sends a KIND_ERROR frame (status.code = canonical code, status.message
+// starting with the FrameErrorCode name) and closes.
+//
+//   SegmentPlan plan = SegmentPlan::Chop(7);
+//   CaseReport r = RunVectorOverSocket("tcp://127.0.0.1:7000", vector, plan, {});
+//   if (!r.passed) std::cerr << r.id << ": " << r.detail;
+//
+// The runner connects, writes the vector's input in the plan's segments
+// (TCP_NODELAY is on; a pause between writes makes small segments arrive
+// as separate reads), while a second thread reads the echo stream into a
+// FrameDecoder. After the last segment it half-closes its side; a vector
+// that expects an error before the end of the stream is given `error_wait`
+// to report it first. The echoed messages and the way the testee ended the
+// stream are then checked with CheckOutcome (test_vector.h): a clean vector
+// must come back whole and end cleanly, an error vector must come back up to
+// the bad frame and end with that error, announced in a KIND_ERROR frame.
+//
+// Test-only. Thread-compatible (each call uses its own connection).
+#ifndef LPFRAME_CONFORMANCE_ECHO_RUNNER_H_
+#define LPFRAME_CONFORMANCE_ECHO_RUNNER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "conformance/vector.pb.h"
+
+namespace lpframe {
+namespace conformance {
+
+// How the input is cut into writes.
+struct SegmentPlan {
+  enum class Kind { kWhole, kChop, kSeededRandom };
+  Kind kind = Kind::kWhole;
+  size_t chop = 0;     // kChop: bytes per write
+  uint32_t seed = 0;   // kSeededRandom: pieces of 1..max_piece bytes
+  size_t max_piece = 0;
+
+  static SegmentPlan Whole() { return {}; }
+  static SegmentPlan Chop(size_t bytes) { return {Kind::kChop, bytes, 0, 0}; }
+  static SegmentPlan SeededRandom(uint32_t seed, size_t max_piece) {
+    return {Kind::kSeededRandom, 0, seed, max_piece};
+  }
+  // "whole", "chop7", "random(seed=3,max=997)".
+  std::string Name() const;
+  // Cut offsets inside an input of `size` bytes (strictly increasing).
+  std::vector<size_t> Cuts(size_t size) const;
+};
+
+struct RunOptions {
+  // Pause between writes when the input is at most `paced_input_bytes`, so
+  // that each segment reaches the testee as its own read.
+  absl::Duration pause = absl::Milliseconds(1);
+  size_t paced_input_bytes = 4096;
+  // How long an error that must surface before end of stream may take.
+  absl::Duration error_wait = absl::Milliseconds(500);
+  // Whole case deadline.
+  absl::Duration timeout = absl::Seconds(30);
+};
+
+struct CaseReport {
+  std::string id;          // "<vector id>/<plan>"
+  std::string spec;        // docs/PROTOCOL.md section
+  std::string plan;
+  bool passed = false;
+  std::string detail;      // why it failed, or what was seen
+  size_t writes = 0;       // segments written
+  uint64_t bytes_sent = 0;
+  size_t messages_echoed = 0;
+  absl::Duration duration;
+};
+
+// Runs `vector` (native dialect) against the echo testee at `target_uri`.
+CaseReport RunVectorOverSocket(absl::string_view target_uri, const Vector& vector,
+                               const SegmentPlan& plan, const RunOptions& options);
+
+}  // namespace conformance
+}  // namespace lpframe
+
+#endif  // LPFRAME_CONFORMANCE_ECHO_RUNNER_H_

@@ -1,0 +1,187 @@
+// The native conformance vectors over real sockets, against lpframe's own
+// echo server (StreamServer, reactor and thread models) on TCP and a Unix
+// path, under several segmentations: every clean vector comes back whole and
+// ends cleanly, every error vector ends with its error in a KIND_ERROR frame.
+#include "conformance/echo_runner.h"
+
+#include <unistd.h>
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "conformance/test_vector.h"
+#include "lib/server/stream_server.h"
+
+namespace lpframe {
+namespace conformance {
+namespace {
+
+class Echo : public StreamHandler {
+ public:
+  absl::Status OnMessage(Session& session, Message message) override {
+    return session.Send(message);
+  }
+};
+
+// Vectors an echo server with default limits can answer: native, default
+// limits, inputs up to 8 MiB (the 64 MiB ones stay with the in-process
+// tests).
+std::vector<Vector> SocketVectors() {
+  absl::StatusOr<VectorFile> file = LoadVectorFile("conformance/vectors/native.json");
+  if (!file.ok()) {
+    ADD_FAILURE() << file.status();
+    return {};
+  }
+  std::vector<Vector> out;
+  for (const Vector& v : file->vectors()) {
+    if (v.limits().max_payload_bytes() != 0 || v.limits().max_envelope_bytes() != 0) continue;
+    absl::StatusOr<std::string> input = MaterializeInput(v);
+    if (!input.ok() || input->size() > (8u << 20)) continue;
+    out.push_back(v);
+  }
+  return out;
+}
+
+std::vector<SegmentPlan> PlansFor(size_t input_size) {
+  std::vector<SegmentPlan> plans = {SegmentPlan::Whole(), SegmentPlan::Chop(7),
+                                    SegmentPlan::Chop(997), SegmentPlan::Chop(4097),
+                                    SegmentPlan::Chop(8193),
+                                    SegmentPlan::SeededRandom(1, 64),
+                                    SegmentPlan::SeededRandom(2, 9000)};
+  if (input_size <= 256) plans.push_back(SegmentPlan::Chop(1));  // 1-byte dribble
+  return plans;
+}
+
+struct Target {
+  std::string name;
+  std::string uri;
+  ConcurrencyModel model;
+};
+
+class EchoRunnerTest : public ::testing::TestWithParam<Target> {};
+
+TEST_P(EchoRunnerTest, NativeVectorsUnderSegmentations) {
+  StreamServerOptions options;
+  options.model = GetParam().model;
+  options.on_error = nullptr;  // the error vectors are expected to fail
+  auto server = StreamServer::Create(GetParam().uri, options,
+                                     [] { return std::make_unique<Echo>(); });
+  ASSERT_TRUE(server.ok()) << server.status();
+  std::thread serve([&] { EXPECT_TRUE((*server)->ServeForever().ok()); });
+
+  const std::vector<Vector> vectors = SocketVectors();
+  ASSERT_GE(vectors.size(), 30u);
+  int cases = 0, failed = 0, errors = 0;
+  for (const Vector& vector : vectors) {
+    absl::StatusOr<std::string> input = MaterializeInput(vector);
+    ASSERT_TRUE(input.ok());
+    for (const SegmentPlan& plan : PlansFor(input->size())) {
+      CaseReport report = RunVectorOverSocket((*server)->address(), vector, plan, {});
+      ++cases;
+      if (!vector.error().empty()) ++errors;
+      if (!report.passed) {
+        ++failed;
+        ADD_FAILURE() << report.id << " (PROTOCOL.md §" << report.spec << ", " << report.writes
+                      << " writes): " << report.detail;
+      }
+    }
+  }
+  std::printf("%s: %d socket cases (%d expecting an error), %d failed\n",
+              GetParam().name.c_str(), cases, errors, failed);
+  EXPECT_GE(cases, 250);
+  EXPECT_GE(errors, 20);
+  (*server)->Shutdown();
+  serve.join();
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Targets, EchoRunnerTest,
+    ::testing::Values(
+        Target{"ReactorTcp", "tcp://127.0.0.1:0", ConcurrencyModel::kReactor},
+        Target{"ReactorUnix", absl::StrCat("unix:/tmp/lpframe-conf-", getpid(), ".sock"),
+               ConcurrencyModel::kReactor},
+        Target{"ThreadsTcp", "tcp://127.0.0.1:0", ConcurrencyModel::kThreadPerConnection}),
+    [](const ::testing::TestParamInfo<Target>& info) { return info.param.name; });
+
+// The runner catches a testee that breaks the contract: one that drops the
+// last message of a connection, one that changes a payload byte, one that
+// closes without the error frame.
+TEST(EchoRunnerFaultTest, FaultyTesteesFail) {
+  struct Fault {
+    const char* name;
+    bool error_frames;
+    int mode;  // 0 none, 1 flip a payload byte, 2 drop every 3rd message
+  };
+  class Faulty : public StreamHandler {
+   public:
+    explicit Faulty(int mode) : mode_(mode) {}
+    absl::Status OnMessage(Session& session, Message message) override {
+      ++seen_;
+      if (mode_ == 2 && seen_ % 3 == 0) return absl::OkStatus();
+      if (mode_ == 1 && !message.payload.empty()) {
+        std::string bytes(message.payload);
+        bytes[bytes.size() / 2] ^= 0x01;
+        message.payload = absl::Cord(bytes);
+      }
+      return session.Send(message);
+    }
+
+   private:
+    int mode_;
+    int seen_ = 0;
+  };
+  const std::vector<Vector> vectors = SocketVectors();
+  for (const Fault& fault : {Fault{"none", true, 0}, Fault{"flipped byte", true, 1},
+                             Fault{"dropped message", true, 2},
+                             Fault{"no error frame", false, 0}}) {
+    SCOPED_TRACE(fault.name);
+    StreamServerOptions options;
+    options.send_error_frames = fault.error_frames;
+    options.on_error = nullptr;
+    const int mode = fault.mode;
+    auto server = StreamServer::Create("tcp://127.0.0.1:0", options,
+                                       [mode] { return std::make_unique<Faulty>(mode); });
+    ASSERT_TRUE(server.ok());
+    std::thread serve([&] { (void)(*server)->ServeForever(); });
+    int failed = 0;
+    for (const Vector& vector : vectors) {
+      if (!RunVectorOverSocket((*server)->address(), vector, SegmentPlan::Chop(997), {}).passed) {
+        ++failed;
+      }
+    }
+    (*server)->Shutdown();
+    serve.join();
+    if (fault.mode == 0 && fault.error_frames) {
+      EXPECT_EQ(failed, 0);
+    } else {
+      EXPECT_GT(failed, 0) << "the suite did not notice: " << fault.name;
+    }
+  }
+}
+
+// The runner itself: cut plans cover the input exactly.
+TEST(SegmentPlanTest, CutsAreIncreasingAndInside) {
+  for (const SegmentPlan& plan : {SegmentPlan::Whole(), SegmentPlan::Chop(1),
+                                  SegmentPlan::Chop(7), SegmentPlan::SeededRandom(9, 13)}) {
+    SCOPED_TRACE(plan.Name());
+    for (size_t size : {size_t{0}, size_t{1}, size_t{24}, size_t{1000}}) {
+      std::vector<size_t> cuts = plan.Cuts(size);
+      size_t last = 0;
+      for (size_t cut : cuts) {
+        EXPECT_GT(cut, last);
+        EXPECT_LT(cut, size);
+        last = cut;
+      }
+    }
+  }
+  EXPECT_EQ(SegmentPlan::Chop(7).Cuts(20), (std::vector<size_t>{7, 14}));
+  EXPECT_EQ(SegmentPlan::Chop(7).Name(), "chop7");
+}
+
+}  // namespace
+}  // namespace conformance
+}  // namespace lpframe
