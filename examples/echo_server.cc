@@ -40,6 +40,9 @@ ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
 ABSL_FLAG(std::string, ready_file, "",
           "once listening, write the bound address (URI) to this file");
 ABSL_FLAG(bool, quiet, false, "do not log connection errors");
+ABSL_FLAG(bool, send_error_frames, true,
+          "send a KIND_ERROR frame before closing on an error (false breaks the conformance "
+          "suite's echo contract: for testing the suite)");
 
 namespace {
 
@@ -71,6 +74,7 @@ absl::Status Run() {
   options.connection.stall_timeout = absl::GetFlag(FLAGS_stall_timeout);
   options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
   if (absl::GetFlag(FLAGS_quiet)) options.on_error = nullptr;
+  options.send_error_frames = absl::GetFlag(FLAGS_send_error_frames);
 
   absl::StatusOr<std::unique_ptr<lpframe::StreamServer>> server =
       lpframe::StreamServer::Create(absl::GetFlag(FLAGS_listen), options,
