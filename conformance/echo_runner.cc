@@ -116,6 +116,18 @@ std::vector<size_t> SegmentPlan::Cuts(size_t size) const {
   return cuts;
 }
 
+std::vector<SegmentPlan> StandardPlans(size_t input_size) {
+  std::vector<SegmentPlan> plans = {SegmentPlan::Whole(),
+                                    SegmentPlan::Chop(7),
+                                    SegmentPlan::Chop(997),
+                                    SegmentPlan::Chop(4097),
+                                    SegmentPlan::Chop(8193),
+                                    SegmentPlan::SeededRandom(1, 64),
+                                    SegmentPlan::SeededRandom(2, 9000)};
+  if (input_size <= 256) plans.push_back(SegmentPlan::Chop(1));  // 1-byte dribble
+  return plans;
+}
+
 CaseReport RunVectorOverSocket(absl::string_view target_uri, const Vector& vector,
                                const SegmentPlan& plan, const RunOptions& options) {
   CaseReport report;

@@ -55,6 +55,11 @@ struct SegmentPlan {
   std::vector<size_t> Cuts(size_t size) const;
 };
 
+// The suite's segmentations for an input of `input_size` bytes: whole,
+// chops of 7, 997, 4097 and 8193 bytes, two seeded random slicings, and a
+// 1-byte dribble for inputs up to 256 bytes.
+std::vector<SegmentPlan> StandardPlans(size_t input_size);
+
 struct RunOptions {
   // Pause between writes when the input is at most `paced_input_bytes`, so
   // that each segment reaches the testee as its own read.

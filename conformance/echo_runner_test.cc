@@ -46,16 +46,6 @@ std::vector<Vector> SocketVectors() {
   return out;
 }
 
-std::vector<SegmentPlan> PlansFor(size_t input_size) {
-  std::vector<SegmentPlan> plans = {SegmentPlan::Whole(), SegmentPlan::Chop(7),
-                                    SegmentPlan::Chop(997), SegmentPlan::Chop(4097),
-                                    SegmentPlan::Chop(8193),
-                                    SegmentPlan::SeededRandom(1, 64),
-                                    SegmentPlan::SeededRandom(2, 9000)};
-  if (input_size <= 256) plans.push_back(SegmentPlan::Chop(1));  // 1-byte dribble
-  return plans;
-}
-
 struct Target {
   std::string name;
   std::string uri;
@@ -79,7 +69,7 @@ TEST_P(EchoRunnerTest, NativeVectorsUnderSegmentations) {
   for (const Vector& vector : vectors) {
     absl::StatusOr<std::string> input = MaterializeInput(vector);
     ASSERT_TRUE(input.ok());
-    for (const SegmentPlan& plan : PlansFor(input->size())) {
+    for (const SegmentPlan& plan : StandardPlans(input->size())) {
       CaseReport report = RunVectorOverSocket((*server)->address(), vector, plan, {});
       ++cases;
       if (!vector.error().empty()) ++errors;

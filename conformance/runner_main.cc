@@ -66,18 +66,6 @@ std::string ClassOf(const std::string& vector_id) {
   return last == std::string::npos ? vector_id : vector_id.substr(0, last);
 }
 
-std::vector<SegmentPlan> PlansFor(size_t input_size) {
-  std::vector<SegmentPlan> plans = {SegmentPlan::Whole(),
-                                    SegmentPlan::Chop(7),
-                                    SegmentPlan::Chop(997),
-                                    SegmentPlan::Chop(4097),
-                                    SegmentPlan::Chop(8193),
-                                    SegmentPlan::SeededRandom(1, 64),
-                                    SegmentPlan::SeededRandom(2, 9000)};
-  if (input_size <= 256) plans.push_back(SegmentPlan::Chop(1));
-  return plans;
-}
-
 struct Row {
   CaseReport report;
   std::string expected;
@@ -145,7 +133,8 @@ int main(int argc, char** argv) {
     } else if (input->size() > absl::GetFlag(FLAGS_max_input_bytes)) {
       skip = absl::StrCat("input of ", input->size(), " bytes is over --max_input_bytes");
     }
-    for (const SegmentPlan& plan : PlansFor(input.ok() ? input->size() : 0)) {
+    for (const SegmentPlan& plan :
+         lpframe::conformance::StandardPlans(input.ok() ? input->size() : 0)) {
       Row row;
       row.expected = expected;
       row.report.id = absl::StrCat(vector.id(), "/", plan.Name());
