@@ -153,6 +153,41 @@ TEST(EchoRunnerFaultTest, FaultyTesteesFail) {
   }
 }
 
+// Interleaved connections: 64 cases at once on one server, one of them an
+// error case (bad magic): the 63 others are delivered intact and end
+// cleanly, and the bad one alone is rejected.
+TEST(EchoRunnerConcurrencyTest, OneBadConnectionAmong63Good) {
+  StreamServerOptions options;
+  options.on_error = nullptr;
+  auto server = StreamServer::Create("tcp://127.0.0.1:0", options,
+                                     [] { return std::make_unique<Echo>(); });
+  ASSERT_TRUE(server.ok());
+  std::thread serve([&] { (void)(*server)->ServeForever(); });
+  const std::vector<Vector> vectors = SocketVectors();
+  const Vector* good = nullptr;
+  const Vector* bad = nullptr;
+  for (const Vector& v : vectors) {
+    if (v.id() == "native.coalesced.five") good = &v;
+    if (v.id() == "native.magic.garbage") bad = &v;
+  }
+  ASSERT_NE(good, nullptr);
+  ASSERT_NE(bad, nullptr);
+  std::vector<CaseReport> reports(64);
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 64; ++i) {
+    clients.emplace_back([&, i] {
+      reports[i] = RunVectorOverSocket((*server)->address(), i == 17 ? *bad : *good,
+                                       SegmentPlan::SeededRandom(static_cast<uint32_t>(i), 32),
+                                       {});
+    });
+  }
+  for (std::thread& t : clients) t.join();
+  for (int i = 0; i < 64; ++i) EXPECT_TRUE(reports[i].passed) << reports[i].id << ": " << reports[i].detail;
+  EXPECT_EQ((*server)->stats().errors["BAD_MAGIC"], 1u);
+  (*server)->Shutdown();
+  serve.join();
+}
+
 // The runner itself: cut plans cover the input exactly.
 TEST(SegmentPlanTest, CutsAreIncreasingAndInside) {
   for (const SegmentPlan& plan : {SegmentPlan::Whole(), SegmentPlan::Chop(1),

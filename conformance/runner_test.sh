@@ -23,15 +23,18 @@ stop() { kill -TERM "$pid"; wait "$pid" || true; pid=""; }
 
 start
 status=0
-"$runner" --target="$(cat "$work/addr")" --report_dir="$work/report" >"$work/out" 2>&1 || status=$?
+# Under bazel test the reports are kept in the undeclared outputs.
+report="${TEST_UNDECLARED_OUTPUTS_DIR:-$work}/report"
+mkdir -p "$report"
+"$runner" --target="$(cat "$work/addr")" --report_dir="$report" >"$work/out" 2>&1 || status=$?
 stop
 tail -3 "$work/out"
 [[ $status -eq 0 ]] || { cat "$work/out"; fail "runner exited with $status against echo_server"; }
 last="$(tail -1 "$work/out")"
 [[ "$last" =~ ^([0-9]+)\ passed,\ 0\ failed,\ ([0-9]+)\ skipped$ ]] || fail "last line: $last"
 (( ${BASH_REMATCH[1]} >= 250 )) || fail "only ${BASH_REMATCH[1]} cases passed"
-[[ -s "$work/report/index.json" && -s "$work/report/report.md" ]] || fail "reports missing"
-ls "$work/report/cases" | grep -q "json$" || fail "no per-case JSON"
+[[ -s "$report/index.json" && -s "$report/report.md" ]] || fail "reports missing"
+ls "$report/cases" | grep -q "json$" || fail "no per-case JSON"
 
 # A testee that closes without the KIND_ERROR frame fails the error cases.
 start --send_error_frames=false
