@@ -14,6 +14,8 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "conformance/test_vector.h"
+#include "lib/frame_encoder.h"
+#include "lib/io/framed_connection.h"
 #include "lib/server/stream_server.h"
 
 namespace lpframe {
@@ -184,6 +186,58 @@ TEST(EchoRunnerConcurrencyTest, OneBadConnectionAmong63Good) {
   for (std::thread& t : clients) t.join();
   for (int i = 0; i < 64; ++i) EXPECT_TRUE(reports[i].passed) << reports[i].id << ": " << reports[i].detail;
   EXPECT_EQ((*server)->stats().errors["BAD_MAGIC"], 1u);
+  (*server)->Shutdown();
+  serve.join();
+}
+
+// Allocation bomb: 256 connections each send a header announcing the
+// largest payload (64 MiB) and 1 KiB of it, then stall. Storage follows the
+// bytes that arrived, so the server holds about 256 x (a block + a read
+// buffer), not 256 x 64 MiB; a fresh client is still served.
+TEST(EchoRunnerBombTest, HeadersAnnouncingTheMaximumThenStallingStayBounded) {
+  StreamServerOptions options;
+  options.on_error = nullptr;
+  auto server = StreamServer::Create("tcp://127.0.0.1:0", options,
+                                     [] { return std::make_unique<Echo>(); });
+  ASSERT_TRUE(server.ok());
+  std::thread serve([&] { (void)(*server)->ServeForever(); });
+  FrameEncoder encoder;
+  Envelope envelope;
+  envelope.set_id(1);
+  // The header and envelope of a 64 MiB frame, then 1 KiB of its payload.
+  absl::StatusOr<EncodedFrame> frame =
+      encoder.Encode(envelope, absl::Cord(std::string(64u << 20, 'b')));
+  ASSERT_TRUE(frame.ok());
+  const std::string head = std::string(frame->prefix()) + std::string(1024, 'b');
+  std::vector<FramedConnection> bombs;
+  for (int i = 0; i < 256; ++i) {
+    absl::StatusOr<FramedConnection> conn =
+        FramedConnection::Dial((*server)->address(), {}, absl::Now() + absl::Seconds(10));
+    ASSERT_TRUE(conn.ok()) << conn.status();
+    ASSERT_TRUE(conn->socket().WriteAll(head, absl::Now() + absl::Seconds(10)).ok());
+    bombs.push_back(*std::move(conn));
+  }
+  // Wait until every stalled frame has been read as far as it goes.
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while ((*server)->stats().accepted < 256 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  absl::SleepFor(absl::Milliseconds(200));
+  const uint64_t buffered = (*server)->stats().input_bytes_buffered;
+  std::printf("256 stalled connections announcing 64 MiB each: %llu bytes buffered\n",
+              static_cast<unsigned long long>(buffered));
+  // One payload block (256 KiB) + the 8 KiB read buffer per connection at
+  // most: 66 MiB for all 256, against 16 GiB announced.
+  EXPECT_LE(buffered, 256u * ((256u << 10) + (16u << 10))) << buffered << " bytes buffered";
+  EXPECT_GE(buffered, 256u * 1024u) << "the stalled bytes are accounted";
+  // Still serving.
+  const std::vector<Vector> vectors = SocketVectors();
+  for (const Vector& v : vectors) {
+    if (v.id() != "native.coalesced.five") continue;
+    CaseReport r = RunVectorOverSocket((*server)->address(), v, SegmentPlan::Whole(), {});
+    EXPECT_TRUE(r.passed) << r.detail;
+  }
+  bombs.clear();
   (*server)->Shutdown();
   serve.join();
 }
