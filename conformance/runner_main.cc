@@ -7,7 +7,7 @@
 //
 // Reports go to --report_dir (default: $TEST_UNDECLARED_OUTPUTS_DIR under
 // `bazel test`, else ./conformance_report): cases/<id>.json per case,
-// index.json, report.md (by class, failures first). The last line printed
+// index.json, report.md (by class, failures first), junit.xml. The last line printed
 // is "N passed, N failed, N skipped"; the exit status is 1 when a case
 // failed, 2 for bad arguments.
 #include <sys/stat.h>
@@ -83,6 +83,25 @@ std::string CaseJson(const Row& row) {
       ", \"writes\": ", r.writes, ", \"bytes_sent\": ", r.bytes_sent,
       ", \"messages_echoed\": ", r.messages_echoed,
       ", \"duration_ms\": ", absl::ToDoubleMilliseconds(r.duration), "}");
+}
+
+std::string XmlEscape(absl::string_view text) {
+  std::string out;
+  for (unsigned char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      default:
+        if (c < 0x20 && c != '\n' && c != '\t') {
+          out += '?';  // not allowed in XML 1.0
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out;
 }
 
 bool WriteFile(const std::string& path, const std::string& text) {
@@ -198,6 +217,32 @@ int main(int argc, char** argv) {
   }
   if (!failures.empty()) absl::StrAppend(&md, "\n## Failures\n\n", failures);
   WriteFile(report_dir + "/report.md", md);
+
+  // JUnit XML: one testsuite per class, one testcase per case.
+  std::string junit = absl::StrCat("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n",
+                                   "<testsuites name=\"lpframe conformance\" tests=\"",
+                                   rows.size(), "\" failures=\"", failed, "\" skipped=\"",
+                                   skipped, "\">\n");
+  for (const auto& [klass, class_rows] : by_class) {
+    absl::StrAppend(&junit, "  <testsuite name=\"", XmlEscape(klass), "\" tests=\"",
+                    class_rows.size(), "\">\n");
+    for (const Row* row : class_rows) {
+      absl::StrAppend(&junit, "    <testcase classname=\"", XmlEscape(klass), "\" name=\"",
+                      XmlEscape(row->report.id), "\" time=\"",
+                      absl::ToDoubleSeconds(row->report.duration), "\">");
+      if (row->skipped) {
+        absl::StrAppend(&junit, "<skipped message=\"", XmlEscape(row->skip_reason), "\"/>");
+      } else if (!row->report.passed) {
+        absl::StrAppend(&junit, "<failure message=\"", XmlEscape(row->report.detail),
+                        "\">PROTOCOL.md section ", XmlEscape(row->report.spec), "; expected ",
+                        XmlEscape(row->expected), "</failure>");
+      }
+      absl::StrAppend(&junit, "</testcase>\n");
+    }
+    absl::StrAppend(&junit, "  </testsuite>\n");
+  }
+  absl::StrAppend(&junit, "</testsuites>\n");
+  WriteFile(report_dir + "/junit.xml", junit);
 
   std::printf("reports in %s\n%d passed, %d failed, %d skipped\n", report_dir.c_str(), passed,
               failed, skipped);

@@ -33,7 +33,11 @@ tail -3 "$work/out"
 last="$(tail -1 "$work/out")"
 [[ "$last" =~ ^([0-9]+)\ passed,\ 0\ failed,\ ([0-9]+)\ skipped$ ]] || fail "last line: $last"
 (( ${BASH_REMATCH[1]} >= 250 )) || fail "only ${BASH_REMATCH[1]} cases passed"
-[[ -s "$report/index.json" && -s "$report/report.md" ]] || fail "reports missing"
+[[ -s "$report/index.json" && -s "$report/report.md" && -s "$report/junit.xml" ]] \
+  || fail "reports missing"
+python3 -c 'import sys, xml.etree.ElementTree as E; r = E.parse(sys.argv[1]).getroot(); \
+n = sum(1 for _ in r.iter("testcase")); sys.exit(0 if n >= 250 else 1)' "$report/junit.xml" \
+  || fail "junit.xml is not valid XML with every case"
 ls "$report/cases" | grep -q "json$" || fail "no per-case JSON"
 
 # A testee that closes without the KIND_ERROR frame fails the error cases.
