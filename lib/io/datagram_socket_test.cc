@@ -6,7 +6,6 @@
 // stream code refusing datagram URIs; Unix path ownership; descriptors.
 #include "lib/io/datagram_socket.h"
 
-#include <dirent.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -29,6 +28,8 @@
 #include "lib/io/framed_connection.h"
 #include "lib/io/listener.h"
 #include "lib/io/socket.h"
+#include "lib/io/testing/datagram_fixture.h"
+#include "lib/io/testing/transport_fixture.h"
 
 namespace lpframe {
 namespace {
@@ -37,36 +38,6 @@ using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
 absl::Time Soon() { return absl::Now() + absl::Seconds(5); }
-
-std::string UniqueName(absl::string_view what) {
-  static std::atomic<int> counter{0};
-  return absl::StrCat("lpframe-dgram-", what, "-", getpid(), "-", counter.fetch_add(1));
-}
-
-std::string UniquePath(absl::string_view what) {
-  return absl::StrCat("/tmp/", UniqueName(what), ".sock");
-}
-
-bool PathExists(const std::string& path) {
-  struct stat st;
-  return ::lstat(path.c_str(), &st) == 0;
-}
-
-int CountOpenFds() {
-  int n = 0;
-  DIR* dir = ::opendir("/proc/self/fd");
-  if (dir == nullptr) return -1;
-  while (struct dirent* entry = ::readdir(dir)) {
-    if (entry->d_name[0] != '.') ++n;
-  }
-  ::closedir(dir);
-  return n - 1;  // the DIR's own descriptor
-}
-
-bool HostHasUdp6Loopback() {
-  static const bool has = DatagramSocket::Bind("udp://[::1]:0").ok();
-  return has;
-}
 
 // Deterministic payload bytes depending on `seed` and position.
 std::string Pattern(size_t size, uint64_t seed) {
@@ -82,68 +53,21 @@ Envelope Env(uint64_t id) {
   return e;
 }
 
-// The bytes of one frame, encoded with default options.
-std::string FrameBytes(uint64_t id, const std::string& payload, EncoderOptions options = {}) {
-  FrameEncoder encoder(options);
-  absl::StatusOr<EncodedFrame> frame = encoder.Encode(Env(id), absl::Cord(payload));
-  EXPECT_TRUE(frame.ok()) << frame.status();
-  return frame.ok() ? frame->ToString() : std::string();
-}
-
-void SendRaw(const DatagramSocket& client, absl::string_view bytes) {
-  ASSERT_EQ(::send(client.fd(), bytes.data(), bytes.size(), MSG_NOSIGNAL),
-            static_cast<ssize_t>(bytes.size()))
-      << std::strerror(errno);
-}
-
 // --- Transports --------------------------------------------------------------
 
-enum class Kind { kUdp4, kUdp6, kUnixgramPath, kUnixgramAbstract };
+using iotest::FrameBytes;
+using iotest::PathExists;
+using iotest::SendRaw;
+using Kind = iotest::DatagramKind;
 
-std::string KindName(const testing::TestParamInfo<Kind>& info) {
-  switch (info.param) {
-    case Kind::kUdp4:
-      return "udp4";
-    case Kind::kUdp6:
-      return "udp6";
-    case Kind::kUnixgramPath:
-      return "unixgram_path";
-    case Kind::kUnixgramAbstract:
-      return "unixgram_abstract";
-  }
-  return "unknown";
-}
-
-class DatagramTransportTest : public testing::TestWithParam<Kind> {
- protected:
-  void SetUp() override {
-    if (GetParam() == Kind::kUdp6 && !HostHasUdp6Loopback()) {
-      GTEST_SKIP() << "no IPv6 loopback on this host: cannot bind udp://[::1]:0";
-    }
-  }
-
-  std::string ServerUri() {
-    switch (GetParam()) {
-      case Kind::kUdp4:
-        return "udp://127.0.0.1:0";
-      case Kind::kUdp6:
-        return "udp://[::1]:0";
-      case Kind::kUnixgramPath:
-        return "unixgram:" + UniquePath("srv");
-      case Kind::kUnixgramAbstract:
-        return "unixgram-abstract:" + UniqueName("srv");
-    }
-    return "";
-  }
-};
+class DatagramTransportTest : public iotest::DatagramKindTest {};
 
 INSTANTIATE_TEST_SUITE_P(All, DatagramTransportTest,
-                         testing::Values(Kind::kUdp4, Kind::kUdp6, Kind::kUnixgramPath,
-                                         Kind::kUnixgramAbstract),
-                         KindName);
+                         testing::ValuesIn(iotest::AllDatagramKinds()),
+                         iotest::DatagramKindName);
 
 TEST_P(DatagramTransportTest, RoundTripAndReply) {
-  absl::StatusOr<DatagramSocket> server = DatagramSocket::Bind(ServerUri());
+  absl::StatusOr<DatagramSocket> server = DatagramSocket::Bind(ListenUri());
   ASSERT_TRUE(server.ok()) << server.status();
   EXPECT_FALSE(absl::EndsWith(server->address(), ":0")) << server->address();
   absl::StatusOr<DatagramSocket> client = DatagramSocket::Connect(server->address());
@@ -187,7 +111,7 @@ TEST_P(DatagramTransportTest, RoundTripAndReply) {
 TEST_P(DatagramTransportTest, ManyDatagramsInOrderWithChecksum) {
   DatagramOptions options;
   options.checksum = true;
-  absl::StatusOr<DatagramSocket> server = DatagramSocket::Bind(ServerUri(), options);
+  absl::StatusOr<DatagramSocket> server = DatagramSocket::Bind(ListenUri(), options);
   ASSERT_TRUE(server.ok()) << server.status();
   absl::StatusOr<DatagramSocket> client = DatagramSocket::Connect(server->address(), options);
   ASSERT_TRUE(client.ok()) << client.status();
@@ -212,7 +136,7 @@ TEST_P(DatagramTransportTest, ManyDatagramsInOrderWithChecksum) {
 TEST_P(DatagramTransportTest, OversizeSendIsRefusedAndNothingIsSent) {
   DatagramOptions options;
   options.max_datagram_size = 1000;
-  absl::StatusOr<DatagramSocket> server = DatagramSocket::Bind(ServerUri(), options);
+  absl::StatusOr<DatagramSocket> server = DatagramSocket::Bind(ListenUri(), options);
   ASSERT_TRUE(server.ok()) << server.status();
   absl::StatusOr<DatagramSocket> client = DatagramSocket::Connect(server->address(), options);
   ASSERT_TRUE(client.ok()) << client.status();
@@ -242,7 +166,7 @@ TEST_P(DatagramTransportTest, BadDatagramsAreRejectedByCodeAndGoodOnesStillArriv
   DatagramOptions server_options;
   server_options.max_datagram_size = 2000;
   server_options.limits.max_payload_bytes = 1500;
-  absl::StatusOr<DatagramSocket> server = DatagramSocket::Bind(ServerUri(), server_options);
+  absl::StatusOr<DatagramSocket> server = DatagramSocket::Bind(ListenUri(), server_options);
   ASSERT_TRUE(server.ok()) << server.status();
   DatagramOptions client_options;  // default limits: can send what the server refuses
   absl::StatusOr<DatagramSocket> client =
@@ -305,7 +229,7 @@ TEST_P(DatagramTransportTest, BadDatagramsAreRejectedByCodeAndGoodOnesStillArriv
 }
 
 TEST_P(DatagramTransportTest, ReceiveDeadlines) {
-  absl::StatusOr<DatagramSocket> server = DatagramSocket::Bind(ServerUri());
+  absl::StatusOr<DatagramSocket> server = DatagramSocket::Bind(ListenUri());
   ASSERT_TRUE(server.ok()) << server.status();
   ReceivedDatagram d;
   absl::Status now = server->ReceiveFrame(&d, absl::InfinitePast());
@@ -318,7 +242,7 @@ TEST_P(DatagramTransportTest, ReceiveDeadlines) {
 }
 
 TEST_P(DatagramTransportTest, DuplicateReceivesFromTheSameSocket) {
-  absl::StatusOr<DatagramSocket> server = DatagramSocket::Bind(ServerUri());
+  absl::StatusOr<DatagramSocket> server = DatagramSocket::Bind(ListenUri());
   ASSERT_TRUE(server.ok()) << server.status();
   absl::StatusOr<DatagramSocket> dup = server->Duplicate();
   ASSERT_TRUE(dup.ok()) << dup.status();
@@ -344,7 +268,7 @@ TEST_P(DatagramTransportTest, DialectsCarryOneBodyPerDatagram) {
     SCOPED_TRACE(DialectName(dialect));
     DatagramOptions options;
     options.dialect = dialect;
-    absl::StatusOr<DatagramSocket> server = DatagramSocket::Bind(ServerUri(), options);
+    absl::StatusOr<DatagramSocket> server = DatagramSocket::Bind(ListenUri(), options);
     ASSERT_TRUE(server.ok()) << server.status();
     absl::StatusOr<DatagramSocket> client = DatagramSocket::Connect(server->address(), options);
     ASSERT_TRUE(client.ok()) << client.status();
@@ -375,7 +299,7 @@ TEST(DatagramSocketTest, InvalidMaxDatagramSize) {
   absl::StatusOr<DatagramSocket> connect4 = DatagramSocket::Connect("udp://127.0.0.1:9", options);
   EXPECT_FALSE(connect4.ok());
 
-  if (HostHasUdp6Loopback()) {
+  if (iotest::HostHasUdp6Loopback()) {
     options.max_datagram_size = kMaxUdp6DatagramSize;
     EXPECT_TRUE(DatagramSocket::Bind("udp://[::1]:0", options).ok());
     options.max_datagram_size = kMaxUdp6DatagramSize + 1;
@@ -384,7 +308,7 @@ TEST(DatagramSocketTest, InvalidMaxDatagramSize) {
 
   options.max_datagram_size = kMaxConfigurableDatagramSize + 1;
   absl::StatusOr<DatagramSocket> unix_too_big =
-      DatagramSocket::Bind("unixgram-abstract:" + UniqueName("big"), options);
+      DatagramSocket::Bind("unixgram-abstract:" + iotest::UniqueName("lpframe-big"), options);
   ASSERT_FALSE(unix_too_big.ok());
   EXPECT_THAT(std::string(unix_too_big.status().message()), HasSubstr("16777216"));
 
@@ -398,7 +322,7 @@ TEST(DatagramSocketTest, LargeUnixDatagrams) {
   DatagramOptions options;
   options.max_datagram_size = 150000;
   absl::StatusOr<DatagramSocket> server =
-      DatagramSocket::Bind("unixgram-abstract:" + UniqueName("large"), options);
+      DatagramSocket::Bind("unixgram-abstract:" + iotest::UniqueName("lpframe-large"), options);
   ASSERT_TRUE(server.ok()) << server.status();
   absl::StatusOr<DatagramSocket> client = DatagramSocket::Connect(server->address(), options);
   ASSERT_TRUE(client.ok()) << client.status();
@@ -443,7 +367,7 @@ TEST(DatagramSocketTest, StreamAndDatagramUrisAreNotMixedUp) {
 
 TEST(DatagramSocketTest, ConnectToNothing) {
   absl::StatusOr<DatagramSocket> client =
-      DatagramSocket::Connect("unixgram:" + UniquePath("nobody"));
+      DatagramSocket::Connect("unixgram:" + iotest::UniqueSocketPath("nobody"));
   ASSERT_FALSE(client.ok());
   EXPECT_EQ(client.status().code(), absl::StatusCode::kUnavailable) << client.status();
 }
@@ -467,7 +391,7 @@ TEST(DatagramSocketTest, UdpPortUnreachableIsAnIoError) {
 }
 
 TEST(DatagramSocketTest, UnixPathOwnership) {
-  const std::string path = UniquePath("owner");
+  const std::string path = iotest::UniqueSocketPath("owner");
   {
     absl::StatusOr<DatagramSocket> server = DatagramSocket::Bind("unixgram:" + path);
     ASSERT_TRUE(server.ok()) << server.status();
@@ -513,9 +437,9 @@ TEST(DatagramSocketTest, UnixPathOwnership) {
 
 TEST(DatagramSocketTest, ClientWithItsOwnUnixPath) {
   absl::StatusOr<DatagramSocket> server =
-      DatagramSocket::Bind("unixgram-abstract:" + UniqueName("srv"));
+      DatagramSocket::Bind("unixgram-abstract:" + iotest::UniqueName("lpframe-srv"));
   ASSERT_TRUE(server.ok()) << server.status();
-  const std::string client_path = UniquePath("client");
+  const std::string client_path = iotest::UniqueSocketPath("client");
   DatagramOptions options;
   options.local_address = "unixgram:" + client_path;
   {
@@ -538,7 +462,7 @@ TEST(DatagramSocketTest, UnixCredentials) {
   DatagramOptions options;
   options.receive_credentials = true;
   absl::StatusOr<DatagramSocket> server =
-      DatagramSocket::Bind("unixgram-abstract:" + UniqueName("cred"), options);
+      DatagramSocket::Bind("unixgram-abstract:" + iotest::UniqueName("lpframe-cred"), options);
   ASSERT_TRUE(server.ok()) << server.status();
   absl::StatusOr<DatagramSocket> client = DatagramSocket::Connect(server->address());
   ASSERT_TRUE(client.ok()) << client.status();
@@ -564,11 +488,11 @@ TEST(DatagramSocketTest, ClosedSocketErrors) {
 }
 
 TEST(DatagramSocketTest, DescriptorsReturnToBaseline) {
-  const int before = CountOpenFds();
+  const int before = iotest::CountOpenFds();
   ASSERT_GT(before, 0);
   {
     absl::StatusOr<DatagramSocket> server =
-        DatagramSocket::Bind("unixgram:" + UniquePath("fds"));
+        DatagramSocket::Bind("unixgram:" + iotest::UniqueSocketPath("fds"));
     ASSERT_TRUE(server.ok());
     absl::StatusOr<DatagramSocket> dup = server->Duplicate();
     absl::StatusOr<DatagramSocket> udp = DatagramSocket::Bind("udp://127.0.0.1:0");
@@ -577,9 +501,9 @@ TEST(DatagramSocketTest, DescriptorsReturnToBaseline) {
     ASSERT_TRUE(client->SendFrame(Env(1), absl::Cord("x"), Soon()).ok());
     ASSERT_TRUE(server->ReceiveFrame(Soon()).ok());
     DatagramSocket moved = *std::move(client);
-    EXPECT_EQ(CountOpenFds(), before + 4);
+    EXPECT_EQ(iotest::CountOpenFds(), before + 4);
   }
-  EXPECT_EQ(CountOpenFds(), before);
+  EXPECT_EQ(iotest::CountOpenFds(), before);
 }
 
 }  // namespace

@@ -9,8 +9,6 @@
 #include "lib/frame_error.h"
 
 namespace lpframe {
-namespace {
-
 EncoderOptions EncoderOptionsFor(const ConnectionOptions& options) {
   EncoderOptions e;
   e.dialect = options.dialect;
@@ -28,7 +26,6 @@ DecoderOptions DecoderOptionsFor(const ConnectionOptions& options) {
   return d;
 }
 
-}  // namespace
 
 FramedConnection::FramedConnection(Socket socket, ConnectionOptions options)
     : socket_(std::move(socket)),

@@ -103,6 +103,11 @@ struct ConnectionOptions {
   bool blocking_io = false;
 };
 
+// The codec options a connection with `options` uses (also for servers
+// that frame connections themselves).
+EncoderOptions EncoderOptionsFor(const ConnectionOptions& options);
+DecoderOptions DecoderOptionsFor(const ConnectionOptions& options);
+
 struct ConnectionStats {
   // Messages accepted by Send()/Queue() (queued output dropped by Close()
   // or a fatal error is included); bytes_sent counts bytes really written.

@@ -9,18 +9,6 @@
 #include "lib/frame_error.h"
 
 namespace lpframe {
-namespace {
-
-DecoderOptions DecoderOptionsFor(const ConnectionOptions& options) {
-  DecoderOptions d;
-  d.dialect = options.dialect;
-  d.limits = options.limits;
-  d.pool = options.pool;
-  d.direct_read_min_bytes = std::max<size_t>(options.read_size, 1);
-  return d;
-}
-
-}  // namespace
 
 ConnectionReader::ConnectionReader(ServerContext* context, absl::Time now)
     : context_(context),

@@ -5,7 +5,6 @@
 // thread and from a signal; Close and descriptors.
 #include "lib/server/datagram_server.h"
 
-#include <dirent.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -31,6 +30,8 @@
 #include "lib/frame_encoder.h"
 #include "lib/frame_error.h"
 #include "lib/io/datagram_socket.h"
+#include "lib/io/testing/datagram_fixture.h"
+#include "lib/io/testing/transport_fixture.h"
 #include "lib/server/shutdown_signals.h"
 #include "lib/server/stream_server.h"
 
@@ -41,53 +42,11 @@ using ::testing::HasSubstr;
 
 absl::Time Soon() { return absl::Now() + absl::Seconds(5); }
 
-std::string UniqueName(absl::string_view what) {
-  static std::atomic<int> counter{0};
-  return absl::StrCat("lpframe-dgsrv-", what, "-", getpid(), "-", counter.fetch_add(1));
-}
-
-std::string UniquePath(absl::string_view what) {
-  return absl::StrCat("/tmp/", UniqueName(what), ".sock");
-}
-
-bool PathExists(const std::string& path) {
-  struct stat st;
-  return ::lstat(path.c_str(), &st) == 0;
-}
-
-int CountOpenFds() {
-  int n = 0;
-  DIR* dir = ::opendir("/proc/self/fd");
-  if (dir == nullptr) return -1;
-  while (struct dirent* entry = ::readdir(dir)) {
-    if (entry->d_name[0] != '.') ++n;
-  }
-  ::closedir(dir);
-  return n - 1;  // the DIR's own descriptor
-}
-
-bool HostHasUdp6Loopback() {
-  static const bool has = DatagramSocket::Bind("udp://[::1]:0").ok();
-  return has;
-}
-
 Envelope Env(uint64_t id) {
   Envelope e;
   e.set_id(id);
   e.set_kind(KIND_MESSAGE);
   return e;
-}
-
-std::string FrameBytes(uint64_t id, const std::string& payload) {
-  absl::StatusOr<EncodedFrame> frame = FrameEncoder().Encode(Env(id), absl::Cord(payload));
-  EXPECT_TRUE(frame.ok()) << frame.status();
-  return frame.ok() ? frame->ToString() : std::string();
-}
-
-void SendRaw(const DatagramSocket& client, absl::string_view bytes) {
-  ASSERT_EQ(::send(client.fd(), bytes.data(), bytes.size(), MSG_NOSIGNAL),
-            static_cast<ssize_t>(bytes.size()))
-      << std::strerror(errno);
 }
 
 // Echoes every message; payload "fail" makes it return InvalidArgument,
@@ -151,48 +110,19 @@ class Serving {
   absl::Status status_;
 };
 
-enum class Kind { kUdp4, kUdp6, kUnixgramPath, kUnixgramAbstract };
+using iotest::FrameBytes;
+using iotest::PathExists;
+using iotest::SendRaw;
+using Kind = iotest::DatagramKind;
 
-std::string KindName(const testing::TestParamInfo<Kind>& info) {
-  switch (info.param) {
-    case Kind::kUdp4:
-      return "udp4";
-    case Kind::kUdp6:
-      return "udp6";
-    case Kind::kUnixgramPath:
-      return "unixgram_path";
-    case Kind::kUnixgramAbstract:
-      return "unixgram_abstract";
-  }
-  return "unknown";
-}
-
-class DatagramServerTest : public testing::TestWithParam<Kind> {
+class DatagramServerTest : public iotest::DatagramKindTest {
  protected:
-  void SetUp() override {
-    if (GetParam() == Kind::kUdp6 && !HostHasUdp6Loopback()) {
-      GTEST_SKIP() << "no IPv6 loopback on this host: cannot bind udp://[::1]:0";
-    }
-  }
-  std::string Uri() {
-    switch (GetParam()) {
-      case Kind::kUdp4:
-        return "udp://127.0.0.1:0";
-      case Kind::kUdp6:
-        return "udp://[::1]:0";
-      case Kind::kUnixgramPath:
-        return "unixgram:" + UniquePath("srv");
-      case Kind::kUnixgramAbstract:
-        return "unixgram-abstract:" + UniqueName("srv");
-    }
-    return "";
-  }
+  std::string Uri() const { return ListenUri(); }
 };
 
 INSTANTIATE_TEST_SUITE_P(All, DatagramServerTest,
-                         testing::Values(Kind::kUdp4, Kind::kUdp6, Kind::kUnixgramPath,
-                                         Kind::kUnixgramAbstract),
-                         KindName);
+                         testing::ValuesIn(iotest::AllDatagramKinds()),
+                         iotest::DatagramKindName);
 
 // `clients` clients each send `count` datagrams with a window of `window`
 // outstanding and check every echo (content; order unless `any_order`).
@@ -561,7 +491,7 @@ TEST(DatagramServerUnixTest, CredentialsAndUnboundSenders) {
     verified = peer.credentials;
     return absl::OkStatus();
   };
-  const std::string path = UniquePath("cred");
+  const std::string path = iotest::UniqueSocketPath("cred");
   absl::StatusOr<std::unique_ptr<DatagramServer>> server =
       DatagramServer::Create("unixgram:" + path, options, echo);
   ASSERT_TRUE(server.ok()) << server.status();
@@ -586,7 +516,7 @@ TEST(DatagramServerUnixTest, CredentialsAndUnboundSenders) {
   // use a second server without it.)
   options.datagram.receive_credentials = false;
   options.verify_peer = nullptr;
-  const std::string path2 = UniquePath("unbound");
+  const std::string path2 = iotest::UniqueSocketPath("unbound");
   absl::StatusOr<std::unique_ptr<DatagramServer>> plain =
       DatagramServer::Create("unixgram:" + path2, options, echo);
   ASSERT_TRUE(plain.ok()) << plain.status();
@@ -649,26 +579,26 @@ TEST(DatagramServerCreateTest, Errors) {
 }
 
 TEST(DatagramServerFdTest, DescriptorsReturnToBaseline) {
-  const int before = CountOpenFds();
+  const int before = iotest::CountOpenFds();
   ASSERT_GT(before, 0);
   {
     auto echo = std::make_shared<Echo>();
     DatagramServerOptions options;
     options.threads = 3;
     absl::StatusOr<std::unique_ptr<DatagramServer>> server =
-        DatagramServer::Create("unixgram:" + UniquePath("fds"), options, echo);
+        DatagramServer::Create("unixgram:" + iotest::UniqueSocketPath("fds"), options, echo);
     ASSERT_TRUE(server.ok()) << server.status();
-    EXPECT_EQ(CountOpenFds(), before + 2) << "the socket and the shutdown eventfd";
+    EXPECT_EQ(iotest::CountOpenFds(), before + 2) << "the socket and the shutdown eventfd";
     {
       Serving serving(server->get());
       RunEchoClients((*server)->address(), 2, 20, /*any_order=*/true);
-      EXPECT_EQ(CountOpenFds(), before + 4) << "two more receiving threads' dups";
+      EXPECT_EQ(iotest::CountOpenFds(), before + 4) << "two more receiving threads' dups";
     }
-    EXPECT_EQ(CountOpenFds(), before + 2) << "the dups are closed when serving ends";
+    EXPECT_EQ(iotest::CountOpenFds(), before + 2) << "the dups are closed when serving ends";
     (*server)->Close();
-    EXPECT_EQ(CountOpenFds(), before + 1) << "only the eventfd, until destruction";
+    EXPECT_EQ(iotest::CountOpenFds(), before + 1) << "only the eventfd, until destruction";
   }
-  EXPECT_EQ(CountOpenFds(), before);
+  EXPECT_EQ(iotest::CountOpenFds(), before);
 }
 
 }  // namespace

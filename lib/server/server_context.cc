@@ -10,22 +10,10 @@
 #include "lib/frame_error.h"
 
 namespace lpframe {
-namespace {
-
-EncoderOptions EncoderOptionsFor(const StreamServerOptions& options) {
-  EncoderOptions e;
-  e.dialect = options.connection.dialect;
-  e.limits = options.connection.limits;
-  e.checksum = options.connection.checksum;
-  return e;
-}
-
-}  // namespace
-
 ServerContext::ServerContext(StreamServerOptions options, HandlerFactory factory)
     : options_(std::move(options)),
       factory_(std::move(factory)),
-      encoder_(EncoderOptionsFor(options_)) {
+      encoder_(EncoderOptionsFor(options_.connection)) {
   if (options_.connection.read_size == 0) options_.connection.read_size = 8192;
   if (options_.reactor_threads < 1) options_.reactor_threads = 1;
   if (options_.max_children < 1) options_.max_children = 1;

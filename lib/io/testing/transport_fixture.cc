@@ -1,5 +1,7 @@
 #include "lib/io/testing/transport_fixture.h"
 
+#include <dirent.h>
+
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -100,6 +102,17 @@ bool HostHasIpv6Loopback() {
     return ok;
   }();
   return has;
+}
+
+int CountOpenFds() {
+  DIR* dir = ::opendir("/proc/self/fd");
+  if (dir == nullptr) return -1;
+  int n = 0;
+  while (const dirent* entry = ::readdir(dir)) {
+    if (entry->d_name[0] != '.') ++n;
+  }
+  ::closedir(dir);
+  return n - 1;  // the directory's own descriptor
 }
 
 std::string UniqueName(absl::string_view prefix) {

@@ -82,6 +82,9 @@ std::string PatternMismatch(const absl::Cord& got, uint64_t size, uint32_t salt)
 // "" when equal, otherwise the sizes and the first differing offset.
 std::string CordMismatch(const absl::Cord& want, const absl::Cord& got);
 
+// Open descriptors of this process (/proc/self/fd).
+int CountOpenFds();
+
 // Makes SIGPIPE take its default action (terminate) and unblocks it in the
 // calling thread, so a test that survives a write to a closed peer proves
 // MSG_NOSIGNAL is used. Installs no handler.

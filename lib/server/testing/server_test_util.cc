@@ -1,6 +1,5 @@
 #include "lib/server/testing/server_test_util.h"
 
-#include <dirent.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -74,17 +73,6 @@ std::string ForkModelUntestableReason() {
 #else
   return "";
 #endif
-}
-
-int CountOpenFds() {
-  DIR* dir = ::opendir("/proc/self/fd");
-  if (dir == nullptr) return -1;
-  int n = 0;
-  while (const dirent* entry = ::readdir(dir)) {
-    if (entry->d_name[0] != '.') ++n;
-  }
-  ::closedir(dir);
-  return n - 1;  // the directory's own descriptor
 }
 
 std::unique_ptr<RunningServer> RunningServer::Start(const std::string& uri,

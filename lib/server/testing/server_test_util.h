@@ -15,6 +15,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "lib/io/framed_connection.h"
+#include "lib/io/testing/transport_fixture.h"
 #include "lib/server/stream_server.h"
 
 namespace lpframe {
@@ -48,7 +49,7 @@ std::string ListenUri(Net net);
 std::string ForkModelUntestableReason();
 
 // Open descriptors of this process (/proc/self/fd).
-int CountOpenFds();
+using iotest::CountOpenFds;
 
 // A server running ServeForever() on its own thread; shut down, joined and
 // closed when destroyed.
