@@ -18,6 +18,7 @@
 #include "lib/io/listener.h"
 #include "lib/server/service_router.h"
 #include "lib/server/stream_server.h"
+#include "lib/server/testing/test_services.h"
 #include "lib/typed_message.h"
 #include "lib/wire_format.h"
 #include "lib/xxh3_digest.h"
@@ -36,89 +37,17 @@ using testing::SumReply;
 using testing::SumRequest;
 using testing::UnknownRequest;
 
-std::string Body(uint64_t size, uint32_t seed) {
-  std::string body(size, '\0');
-  uint64_t x = seed * 2654435761u + 1;
-  for (uint64_t i = 0; i < size; ++i) {
-    x = x * 6364136223846793005ull + 1442695040888963407ull;
-    body[i] = static_cast<char>(x >> 56);
-  }
-  return body;
-}
+using servertest::ServiceBody;
 
-void RegisterHandlers(ServiceRouter& router) {
-  absl::Status s1 = router.Handle<EchoRequest, EchoReply>(
-      [](const RequestContext& ctx, const EchoRequest& req) -> absl::StatusOr<EchoReply> {
-        if (req.delay_ms() > 0) absl::SleepFor(absl::Milliseconds(req.delay_ms()));
-        if (req.fail_code() != 0) {
-          return absl::Status(static_cast<absl::StatusCode>(req.fail_code()), req.fail_message());
-        }
-        EchoReply reply;
-        reply.set_text(req.text());
-        reply.set_request_id(ctx.request_id());
-        reply.set_has_deadline(ctx.deadline() != absl::InfiniteFuture());
-        if (!req.metadata_key().empty()) {
-          auto v = ctx.Metadata(req.metadata_key());
-          if (v) reply.set_metadata_value(std::string(*v));
-        }
-        return reply;
-      });
-  ASSERT_TRUE(s1.ok()) << s1;
-  absl::Status s2 = router.Handle<SumRequest, SumReply>(
-      [](const RequestContext&, const SumRequest& req) -> absl::StatusOr<SumReply> {
-        SumReply reply;
-        for (int64_t v : req.values()) reply.set_sum(reply.sum() + v);
-        return reply;
-      });
-  ASSERT_TRUE(s2.ok()) << s2;
-  absl::Status s3 = router.HandleStream<CatRequest>(
-      [](const RequestContext&, const CatRequest& req, ResponseStream& out) -> absl::Status {
-        const std::string body = Body(req.size(), req.seed());
-        const size_t step = req.write_bytes() ? req.write_bytes() : 65536;
-        for (size_t at = 0; at < body.size(); at += step) {
-          if (req.fail_after_bytes() != 0 && at >= req.fail_after_bytes()) {
-            return absl::InternalError(absl::StrCat("cat failed after ", at, " bytes"));
-          }
-          absl::Status s = out.Write(absl::Cord(body.substr(at, step)));
-          if (!s.ok()) return s;
-        }
-        return out.Finish();
-      });
-  ASSERT_TRUE(s3.ok()) << s3;
-}
-
-class TestServer {
+class TestServer : public servertest::RouterTestServer {
  public:
-  TestServer(ServiceRouterOptions router_options, StreamServerOptions server_options,
-             const std::string& uri)
-      : router_(router_options) {
-    RegisterHandlers(router_);
-    auto server = StreamServer::Create(uri, server_options, router_.factory());
-    EXPECT_TRUE(server.ok()) << server.status();
-    server_ = *std::move(server);
-    thread_ = std::thread([this] { EXPECT_TRUE(server_->ServeForever().ok()); });
-  }
-  ~TestServer() {
-    Shutdown();
-    EXPECT_TRUE(router_.WaitIdle(absl::Now() + absl::Seconds(10)).ok());
-    server_.reset();
-  }
-  void Shutdown() {
-    server_->Shutdown();
-    if (thread_.joinable()) thread_.join();
-  }
-  ServiceRouter& router() { return router_; }
+  using RouterTestServer::RouterTestServer;
   std::unique_ptr<RpcClient> Client() {
-    auto client = RpcClient::Dial(server_->address(), {}, Soon());
+    auto client = RpcClient::Dial(address(), {}, Soon());
     EXPECT_TRUE(client.ok()) << client.status();
     return client.ok() ? *std::move(client) : nullptr;
   }
   static absl::Time Soon() { return absl::Now() + absl::Seconds(10); }
-
- private:
-  ServiceRouter router_;
-  std::unique_ptr<StreamServer> server_;
-  std::thread thread_;
 };
 
 std::string UnixPath(absl::string_view tag) {
@@ -296,7 +225,7 @@ TEST(RpcClientTest, StreamedResponseOfFiveMiB) {
   other.join();
   ASSERT_TRUE(size.ok()) << size.status();
   EXPECT_EQ(*size, uint64_t{5 << 20});
-  EXPECT_TRUE(sink.body() == Body(5 << 20, 9));
+  EXPECT_TRUE(sink.body() == ServiceBody(5 << 20, 9));
   EXPECT_GE(progress_calls, 20u);  // 256 KiB chunks
   // A failing stream: the status after some chunks.
   cat.set_fail_after_bytes(1 << 20);
@@ -560,7 +489,7 @@ TEST(RpcClientTest, ThreadPerConnectionServer) {
       Soon());
   for (auto& th : threads) th.join();
   ASSERT_TRUE(size.ok()) << size.status();
-  EXPECT_TRUE(body == Body(1 << 20, 4));
+  EXPECT_TRUE(body == ServiceBody(1 << 20, 4));
 }
 
 }  // namespace
