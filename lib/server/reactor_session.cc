@@ -409,9 +409,8 @@ void ReactorSession::Service(absl::Time now) {
   bool close_requested;
   absl::Status write_error;
   bool output_queued = false;
-  bool flushed = false;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     pending = std::exchange(pending_error_, absl::OkStatus());
     pending_stage = pending_error_stage_;
     close_requested = std::exchange(close_requested_, false);
@@ -423,29 +422,22 @@ void ReactorSession::Service(absl::Time now) {
       paused_for_input_ = false;
     }
     // The common case (nothing pending) flushes under this same lock.
-    if (pending.ok() && !close_requested) {
-      FlushLocked();
-      if (GetFrameErrorCode(pending_error_) == FrameErrorCode::kIoError) {
-        write_error = std::exchange(pending_error_, absl::OkStatus());
+    if (!pending.ok() || close_requested) {
+      lock.unlock();
+      if (!pending.ok()) {
+        if (GetFrameErrorCode(pending) == FrameErrorCode::kIoError) {
+          context_->Report(peer_, pending, pending_stage);
+          Destroy(pending);
+          return;
+        }
+        CloseWithError(pending, pending_stage, now);
       }
-      output_queued = !out_.empty();
-      flushed = true;
-    }
-  }
-  if (!flushed) {
-    if (!pending.ok()) {
-      if (GetFrameErrorCode(pending) == FrameErrorCode::kIoError) {
-        context_->Report(peer_, pending, pending_stage);
-        Destroy(pending);
-        return;
+      if (close_requested) {
+        BeginClose(MakeFrameError(FrameErrorCode::kConnectionClosed, "closed by the handler"),
+                   now);
       }
-      CloseWithError(pending, pending_stage, now);
+      lock.lock();
     }
-    if (close_requested) {
-      BeginClose(MakeFrameError(FrameErrorCode::kConnectionClosed, "closed by the handler"),
-                 now);
-    }
-    std::lock_guard<std::mutex> lock(mu_);
     FlushLocked();
     if (GetFrameErrorCode(pending_error_) == FrameErrorCode::kIoError) {
       write_error = std::exchange(pending_error_, absl::OkStatus());
