@@ -3,7 +3,6 @@
 #include <sys/socket.h>
 
 #include <algorithm>
-#include <random>
 #include <thread>
 #include <utility>
 
@@ -83,50 +82,6 @@ absl::Status StatusFromErrorFrame(const Envelope& envelope) {
 }
 
 }  // namespace
-
-std::string SegmentPlan::Name() const {
-  switch (kind) {
-    case Kind::kWhole:
-      return "whole";
-    case Kind::kChop:
-      return absl::StrCat("chop", chop);
-    case Kind::kSeededRandom:
-      return absl::StrCat("random(seed=", seed, ",max=", max_piece, ")");
-  }
-  return "?";
-}
-
-std::vector<size_t> SegmentPlan::Cuts(size_t size) const {
-  std::vector<size_t> cuts;
-  switch (kind) {
-    case Kind::kWhole:
-      break;
-    case Kind::kChop:
-      for (size_t at = std::max<size_t>(chop, 1); at < size; at += std::max<size_t>(chop, 1)) {
-        cuts.push_back(at);
-      }
-      break;
-    case Kind::kSeededRandom: {
-      std::mt19937 random(seed);
-      std::uniform_int_distribution<size_t> piece(1, std::max<size_t>(max_piece, 1));
-      for (size_t at = piece(random); at < size; at += piece(random)) cuts.push_back(at);
-      break;
-    }
-  }
-  return cuts;
-}
-
-std::vector<SegmentPlan> StandardPlans(size_t input_size) {
-  std::vector<SegmentPlan> plans = {SegmentPlan::Whole(),
-                                    SegmentPlan::Chop(7),
-                                    SegmentPlan::Chop(997),
-                                    SegmentPlan::Chop(4097),
-                                    SegmentPlan::Chop(8193),
-                                    SegmentPlan::SeededRandom(1, 64),
-                                    SegmentPlan::SeededRandom(2, 9000)};
-  if (input_size <= 256) plans.push_back(SegmentPlan::Chop(1));  // 1-byte dribble
-  return plans;
-}
 
 CaseReport RunVectorOverSocket(absl::string_view target_uri, const Vector& vector,
                                const SegmentPlan& plan, const RunOptions& options) {

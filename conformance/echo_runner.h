@@ -31,34 +31,11 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "conformance/segment_plan.h"
 #include "conformance/vector.pb.h"
 
 namespace lpframe {
 namespace conformance {
-
-// How the input is cut into writes.
-struct SegmentPlan {
-  enum class Kind { kWhole, kChop, kSeededRandom };
-  Kind kind = Kind::kWhole;
-  size_t chop = 0;     // kChop: bytes per write
-  uint32_t seed = 0;   // kSeededRandom: pieces of 1..max_piece bytes
-  size_t max_piece = 0;
-
-  static SegmentPlan Whole() { return {}; }
-  static SegmentPlan Chop(size_t bytes) { return {Kind::kChop, bytes, 0, 0}; }
-  static SegmentPlan SeededRandom(uint32_t seed, size_t max_piece) {
-    return {Kind::kSeededRandom, 0, seed, max_piece};
-  }
-  // "whole", "chop7", "random(seed=3,max=997)".
-  std::string Name() const;
-  // Cut offsets inside an input of `size` bytes (strictly increasing).
-  std::vector<size_t> Cuts(size_t size) const;
-};
-
-// The suite's segmentations for an input of `input_size` bytes: whole,
-// chops of 7, 997, 4097 and 8193 bytes, two seeded random slicings, and a
-// 1-byte dribble for inputs up to 256 bytes.
-std::vector<SegmentPlan> StandardPlans(size_t input_size);
 
 struct RunOptions {
   // Pause between writes when the input is at most `paced_input_bytes`, so
