@@ -1,0 +1,126 @@
+#include "conformance/case_catalogue.h"
+
+#include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "conformance/test_vector.h"
+#include "gtest/gtest.h"
+
+namespace lpframe {
+namespace conformance {
+namespace {
+
+std::string ReadFileOrDie(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+const std::vector<Case>& Catalogue() {
+  static const auto* const cases = [] {
+    absl::StatusOr<VectorFile> native = LoadVectorFile("conformance/vectors/native.json");
+    EXPECT_TRUE(native.ok()) << native.status();
+    return new std::vector<Case>(BuildCatalogue(native.ok() ? *native : VectorFile{}, {}));
+  }();
+  return *cases;
+}
+
+TEST(CaseCatalogueTest, SizeAndClasses) {
+  std::map<std::string, int> by_class;
+  for (const Case& c : Catalogue()) ++by_class[c.klass];
+  EXPECT_GE(Catalogue().size(), 300u);
+  EXPECT_GE(by_class.size(), 30u);
+  // The classes the issue names, at least.
+  for (const char* klass :
+       {"zero_length", "size_boundary", "split_offset", "header_cuts", "dribble", "chop_sweep",
+        "random_slicing", "large_payload", "read_edge", "coalesced", "frame_and_half",
+        "limit_exact", "limit_over", "length_overflow", "alloc_bomb", "eof_inside",
+        "eof_boundary", "reset", "invalid_envelope", "foreign", "version", "reserved_flags",
+        "bit_flips", "half_close", "peer_leaves", "slowloris", "idle", "interleaved",
+        "transport_mix", "one_bad", "tiny_frames", "roundtrip_sweep"}) {
+    EXPECT_GT(by_class[klass], 0) << klass;
+  }
+}
+
+TEST(CaseCatalogueTest, IdsAreUniqueAndWellFormed) {
+  const std::regex id_format("[a-z0-9_]+\\.[A-Za-z0-9_^-]+\\.[0-9]+");
+  std::set<std::string> ids;
+  for (const Case& c : Catalogue()) {
+    SCOPED_TRACE(c.id);
+    EXPECT_TRUE(std::regex_match(c.id, id_format));
+    EXPECT_TRUE(ids.insert(c.id).second) << "duplicate id";
+    EXPECT_EQ(ClassOfCaseId(c.id), c.klass);
+    EXPECT_FALSE(c.description.empty());
+  }
+}
+
+TEST(CaseCatalogueTest, SpecSectionsExist) {
+  const std::string protocol = ReadFileOrDie("docs/PROTOCOL.md");
+  ASSERT_FALSE(protocol.empty());
+  for (const Case& c : Catalogue()) {
+    SCOPED_TRACE(c.id);
+    const std::string heading = c.spec.find('.') == std::string::npos
+                                    ? absl::StrCat("\n## ", c.spec, ". ")
+                                    : absl::StrCat("\n### ", c.spec, " ");
+    EXPECT_NE(protocol.find(heading), std::string::npos) << "no section " << c.spec;
+  }
+}
+
+// The in-process half of the injection: every stream case, cut exactly as
+// its plan says, through FrameDecoder, both with copied and direct reads.
+TEST(CaseCatalogueTest, EveryStreamCaseHoldsInProcess) {
+  int checked = 0;
+  for (const Case& c : Catalogue()) {
+    if (c.kind != CaseKind::kStream) continue;
+    SCOPED_TRACE(absl::StrCat(c.id, " ", c.plan.Name()));
+    absl::StatusOr<std::string> input = MaterializeInput(c.vector);
+    ASSERT_TRUE(input.ok()) << input.status();
+    if (input->size() > (16u << 20) + 64) continue;  // the 64 MiB case: vector_test has it
+    const std::vector<size_t> cuts = c.plan.Cuts(input->size());
+    for (bool direct : {false, true}) {
+      const DecodeOutcome outcome = DecodeSegments(DecoderOptions{}, *input, cuts, direct);
+      EXPECT_EQ(CheckOutcome(c.vector, outcome), "") << (direct ? "direct reads" : "copied");
+    }
+    ++checked;
+  }
+  EXPECT_GE(checked, 250);
+}
+
+TEST(CaseCatalogueTest, SynthesizedExpectationsAreMeaningful) {
+  std::map<std::string, const Case*> by_id;
+  for (const Case& c : Catalogue()) by_id[c.id] = &c;
+  ASSERT_TRUE(by_id.count("split_offset.at.1"));
+  EXPECT_EQ(by_id["split_offset.at.1"]->Expected(), "DELIVER 2");
+  ASSERT_TRUE(by_id.count("bit_flips.byte0.0"));
+  EXPECT_EQ(by_id["bit_flips.byte0.0"]->Expected(), "REJECT BAD_MAGIC after 0");
+  ASSERT_TRUE(by_id.count("bit_flips.byte4.0"));
+  EXPECT_EQ(by_id["bit_flips.byte4.0"]->Expected(), "REJECT UNSUPPORTED_VERSION after 0");
+  ASSERT_TRUE(by_id.count("bit_flips.byte13.7"));
+  EXPECT_EQ(by_id["bit_flips.byte13.7"]->Expected(), "REJECT HEADER_CORRUPT after 0");
+  ASSERT_TRUE(by_id.count("half_close.mid_frame.3"));
+  EXPECT_EQ(by_id["half_close.mid_frame.3"]->Expected(), "REJECT TRUNCATED_PAYLOAD after 3");
+  ASSERT_TRUE(by_id.count("header_cuts.http.7"));
+  EXPECT_EQ(by_id["header_cuts.http.7"]->Expected(), "REJECT FOREIGN_PROTOCOL after 0");
+  ASSERT_TRUE(by_id.count("roundtrip_sweep.size.16777216"));
+}
+
+TEST(CaseCatalogueTest, Deterministic) {
+  absl::StatusOr<VectorFile> native = LoadVectorFile("conformance/vectors/native.json");
+  ASSERT_TRUE(native.ok());
+  const std::vector<Case> again = BuildCatalogue(*native, {});
+  ASSERT_EQ(again.size(), Catalogue().size());
+  for (size_t i = 0; i < again.size(); ++i) {
+    EXPECT_EQ(again[i].id, Catalogue()[i].id);
+    EXPECT_EQ(again[i].plan.Name(), Catalogue()[i].plan.Name());
+  }
+}
+
+}  // namespace
+}  // namespace conformance
+}  // namespace lpframe
