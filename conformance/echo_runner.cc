@@ -28,6 +28,7 @@ struct EchoStream {
   absl::Time error_at ABSL_GUARDED_BY(mu) = absl::InfiniteFuture();
   absl::Status end ABSL_GUARDED_BY(mu);  // how the stream ended
   bool done ABSL_GUARDED_BY(mu) = false;
+  std::vector<size_t> reads ABSL_GUARDED_BY(mu);  // sizes of the reads of the echo
 };
 
 void ReadEcho(Socket* socket, absl::Time deadline, EchoStream* stream) {
@@ -45,6 +46,10 @@ void ReadEcho(Socket* socket, absl::Time deadline, EchoStream* stream) {
       break;
     }
     decoder.Feed(absl::string_view(buffer.data(), *n));
+    {
+      absl::MutexLock lock(&stream->mu);
+      stream->reads.push_back(*n);
+    }
     bool stop = false;
     while (true) {
       Message message;
@@ -71,7 +76,8 @@ void ReadEcho(Socket* socket, absl::Time deadline, EchoStream* stream) {
   stream->done = true;
 }
 
-// The testee's KIND_ERROR frame as the status a local decoder would give.
+}  // namespace
+
 absl::Status StatusFromErrorFrame(const Envelope& envelope) {
   const std::string& text = envelope.status().message();
   const absl::string_view name = absl::string_view(text).substr(0, text.find(':'));
@@ -80,8 +86,6 @@ absl::Status StatusFromErrorFrame(const Envelope& envelope) {
   if (ParseFrameErrorCode(name, &code)) status = WithFrameErrorCode(status, code);
   return status;
 }
-
-}  // namespace
 
 CaseReport RunVectorOverSocket(absl::string_view target_uri, const Vector& vector,
                                const SegmentPlan& plan, const RunOptions& options) {
@@ -108,7 +112,8 @@ CaseReport RunVectorOverSocket(absl::string_view target_uri, const Vector& vecto
   std::thread reader([&] { ReadEcho(&socket, deadline, &stream); });
 
   const std::vector<size_t> cuts = plan.Cuts(input->size());
-  const bool paced = input->size() <= options.paced_input_bytes && !cuts.empty();
+  const bool paced = input->size() <= options.paced_input_bytes && !cuts.empty() &&
+                     options.pause > absl::ZeroDuration();
   size_t from = 0;
   absl::Status write_status;
   for (size_t i = 0; i <= cuts.size(); ++i) {
@@ -139,6 +144,7 @@ CaseReport RunVectorOverSocket(absl::string_view target_uri, const Vector& vecto
     absl::MutexLock lock(&stream.mu);
     outcome.messages = std::move(stream.messages);
     report.messages_echoed = outcome.messages.size();
+    report.reads = std::move(stream.reads);
     if (stream.error_frame) {
       outcome.end = StatusFromErrorFrame(stream.error_envelope);
       outcome.error_before_eof = stream.error_at < half_closed_at;

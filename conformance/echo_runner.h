@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "conformance/segment_plan.h"
@@ -57,8 +58,14 @@ struct CaseReport {
   size_t writes = 0;       // segments written
   uint64_t bytes_sent = 0;
   size_t messages_echoed = 0;
+  std::vector<size_t> reads;  // sizes of the runner's reads of the echo stream
   absl::Duration duration;
 };
+
+// The status a local decoder would have given for the error a testee
+// announced in a KIND_ERROR frame (status.code, and the FrameErrorCode named
+// at the start of status.message).
+absl::Status StatusFromErrorFrame(const Envelope& envelope);
 
 // Runs `vector` (native dialect) against the echo testee at `target_uri`.
 CaseReport RunVectorOverSocket(absl::string_view target_uri, const Vector& vector,

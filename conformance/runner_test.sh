@@ -1,54 +1,112 @@
 #!/usr/bin/env bash
-# runner_test: the conformance runner binary against the example echo server
-# over TCP (port 0, address from --ready_file): every applicable case passes,
-# the reports are written, and the last line has the counts. Then against a
-# server that sends no error frames: the runner must fail.
+# runner_test: the conformance runner binary against the example echo server,
+# the default testee.
+#  1. The whole catalogue over TCP (the Unix server as --second_target), then
+#     over a Unix path (the TCP server as second): every case passes, none is
+#     skipped, the reports are complete, the last line has the counts.
+#  2. A testee that sends no error frames fails the error cases; with those
+#     cases in a known-failure list the run passes; a stale entry (a case that
+#     passes, or an id that matches nothing) fails it.
 # Arguments: runner, echo_server.
 set -euo pipefail
 runner="$1"
 server="$2"
 work="$(mktemp -d "${TEST_TMPDIR:-/tmp}/runner_test.XXXXXX")"
-pid=""
-trap '[[ -n "$pid" ]] && kill -KILL "$pid" 2>/dev/null; rm -rf "$work"' EXIT
+sock="/tmp/lpframe_runner_test_$$.sock"
+pids=()
+trap 'for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done; rm -rf "$work" "$sock"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
+# start NAME LISTEN [flags...]: starts a server, sets $addr and $pid.
 start() {
-  rm -f "$work/addr"
-  "$server" --listen=tcp://127.0.0.1:0 --ready_file="$work/addr" --quiet "$@" 2>"$work/server.log" &
+  local name="$1" listen="$2"
+  shift 2
+  rm -f "$work/$name.addr"
+  "$server" --listen="$listen" --ready_file="$work/$name.addr" --quiet "$@" \
+    2>"$work/$name.log" &
   pid=$!
-  for _ in $(seq 1 200); do [[ -s "$work/addr" ]] && break; sleep 0.05; done
-  [[ -s "$work/addr" ]] || fail "echo_server did not start"
+  pids+=("$pid")
+  for _ in $(seq 1 200); do [[ -s "$work/$name.addr" ]] && break; sleep 0.05; done
+  [[ -s "$work/$name.addr" ]] || fail "echo_server $name did not start"
+  addr="$(cat "$work/$name.addr")"
 }
-stop() { kill -TERM "$pid"; wait "$pid" || true; pid=""; }
+stop() { kill -TERM "$1"; wait "$1" || true; }
 
-start
-status=0
-# Under bazel test the reports are kept in the undeclared outputs.
-report="${TEST_UNDECLARED_OUTPUTS_DIR:-$work}/report"
-mkdir -p "$report"
-"$runner" --target="$(cat "$work/addr")" --report_dir="$report" >"$work/out" 2>&1 || status=$?
-stop
-tail -3 "$work/out"
-[[ $status -eq 0 ]] || { cat "$work/out"; fail "runner exited with $status against echo_server"; }
-last="$(tail -1 "$work/out")"
-[[ "$last" =~ ^([0-9]+)\ passed,\ 0\ failed,\ ([0-9]+)\ skipped$ ]] || fail "last line: $last"
-(( ${BASH_REMATCH[1]} >= 250 )) || fail "only ${BASH_REMATCH[1]} cases passed"
-[[ -s "$report/index.json" && -s "$report/report.md" && -s "$report/junit.xml" ]] \
-  || fail "reports missing"
-python3 -c 'import sys, xml.etree.ElementTree as E; r = E.parse(sys.argv[1]).getroot(); \
-n = sum(1 for _ in r.iter("testcase")); sys.exit(0 if n >= 250 else 1)' "$report/junit.xml" \
-  || fail "junit.xml is not valid XML with every case"
-ls "$report/cases" | grep -q "json$" || fail "no per-case JSON"
+# The timeouts the runner is told about are the ones the servers have.
+timeouts=(--stall_timeout=1s --idle_timeout=3s)
+start tcp tcp://127.0.0.1:0 "${timeouts[@]}"
+tcp_addr="$addr"; tcp_pid="$pid"
+start unix "unix:$sock" "${timeouts[@]}"
+unix_addr="$addr"; unix_pid="$pid"
 
-# A testee that closes without the KIND_ERROR frame fails the error cases.
-start --send_error_frames=false
+report_root="${TEST_UNDECLARED_OUTPUTS_DIR:-$work}"
+run_full() {  # run_full NAME TARGET PID SECOND
+  local name="$1" status=0
+  "$runner" --target="$2" --testee_pid="$3" --second_target="$4" "${timeouts[@]}" \
+    --report_dir="$report_root/$name" >"$work/$name.out" 2>&1 || status=$?
+  tail -1 "$work/$name.out"
+  [[ $status -eq 0 ]] || { cat "$work/$name.out"; fail "$name: runner exited with $status"; }
+  local last
+  last="$(tail -1 "$work/$name.out")"
+  [[ "$last" =~ ^([0-9]+)\ passed,\ 0\ failed,\ 0\ skipped$ ]] || fail "$name: last line: $last"
+  (( BASH_REMATCH[1] >= 900 )) || fail "$name: only ${BASH_REMATCH[1]} cases passed"
+  local dir="$report_root/$name"
+  for f in index.json report.md report.html junit.xml; do
+    [[ -s "$dir/$f" ]] || fail "$name: $f missing"
+  done
+  python3 - "$dir" <<'EOF' || fail "$name: reports are inconsistent"
+import json, os, sys, xml.etree.ElementTree as E
+d = sys.argv[1]
+index = json.load(open(os.path.join(d, "index.json")))
+cases = index["cases"]
+classes = {c["class"] for c in cases}
+assert len(cases) >= 900 and len(classes) >= 30, (len(cases), len(classes))
+for c in cases:
+    for key in ("id", "spec", "level", "plan", "expected", "result", "detail",
+                "duration_ms", "bytes_sent", "segments_written", "reads_seen"):
+        assert key in c, (c["id"], key)
+    assert os.path.exists(os.path.join(d, "cases", c["id"] + ".json")), c["id"]
+junit = E.parse(os.path.join(d, "junit.xml")).getroot()
+assert sum(1 for _ in junit.iter("testcase")) == len(cases)
+assert "<table>" in open(os.path.join(d, "report.html")).read()
+EOF
+}
+run_full tcp "$tcp_addr" "$tcp_pid" "$unix_addr"
+run_full unix "$unix_addr" "$unix_pid" "$tcp_addr"
+stop "$tcp_pid"
+stop "$unix_pid"
+
+# A testee without error frames: the magic cases fail ...
+start noerr tcp://127.0.0.1:0 --send_error_frames=false
 status=0
-"$runner" --target="$(cat "$work/addr")" --report_dir="$work/report2" --filter=native.magic \
-  >"$work/out2" 2>&1 || status=$?
-stop
-tail -1 "$work/out2"
+"$runner" --target="$addr" --report_dir="$work/noerr" --filter=magic. >"$work/noerr.out" 2>&1 \
+  || status=$?
+tail -1 "$work/noerr.out"
 [[ $status -eq 1 ]] || fail "runner exited with $status against a testee without error frames"
-tail -1 "$work/out2" | grep -Eq "^0 passed, [1-9][0-9]* failed, 0 skipped$" \
-  || fail "expected every magic case to fail: $(tail -1 "$work/out2")"
-grep -q "## Failures" "$work/report2/report.md" || fail "report.md lists no failures"
+tail -1 "$work/noerr.out" | grep -Eq "^0 passed, [1-9][0-9]* failed, 0 skipped$" \
+  || fail "expected every magic case to fail: $(tail -1 "$work/noerr.out")"
+grep -q "## Failures" "$work/noerr/report.md" || fail "report.md lists no failures"
+
+# ... a known-failure list makes the run pass, counting them as skipped ...
+printf '# no error frames in this testee\nmagic.*\n' >"$work/known.txt"
+status=0
+"$runner" --target="$addr" --report_dir="$work/known" --filter=magic. \
+  --known_failures="$work/known.txt" >"$work/known.out" 2>&1 || status=$?
+tail -1 "$work/known.out"
+[[ $status -eq 0 ]] || { cat "$work/known.out"; fail "known failures did not make the run pass"; }
+tail -1 "$work/known.out" | grep -Eq "^0 passed, 0 failed, [1-9][0-9]* skipped$" \
+  || fail "known failures not counted as skipped"
+
+# ... and stale entries fail it: a case that passes, an id that matches nothing.
+printf 'magic.*\nzero_length.frame_empty.0\nmagic.renamed.0\n' >"$work/stale.txt"
+status=0
+"$runner" --target="$addr" --report_dir="$work/stale" --filter=magic.,zero_length.frame_empty.0 \
+  --known_failures="$work/stale.txt" >"$work/stale.out" 2>&1 || status=$?
+tail -1 "$work/stale.out"
+[[ $status -eq 1 ]] || fail "stale known failures did not fail the run"
+grep -q "stale.txt:2: zero_length.frame_empty.0 is listed as failing" "$work/stale.out" \
+  || fail "passing case in the list not reported stale"
+grep -q "stale.txt:3: magic.renamed.0 matches no case" "$work/stale.out" \
+  || fail "unknown id in the list not reported stale"
+stop "$pid"
 echo PASS

@@ -169,21 +169,30 @@ std::vector<size_t> FixedCuts(size_t input_size, size_t piece) {
   return cuts;
 }
 
+std::string CheckMessage(const Vector& vector, size_t index, const Message& got) {
+  if (index >= static_cast<size_t>(vector.messages_size())) {
+    return absl::StrCat("message ", index, " delivered; only ", vector.messages_size(),
+                        " expected");
+  }
+  const ExpectedMessage& want = vector.messages(static_cast<int>(index));
+  if (!google::protobuf::util::MessageDifferencer::Equals(want.envelope(), got.envelope)) {
+    return absl::StrCat("message ", index, ": envelope {", got.envelope.ShortDebugString(),
+                        "}, expected {", want.envelope().ShortDebugString(), "}");
+  }
+  absl::StatusOr<std::string> payload = MaterializeBytes(want.payload());
+  if (!payload.ok()) return std::string(payload.status().message());
+  if (got.payload != *payload) {
+    return absl::StrCat("message ", index, ": payload of ", got.payload.size(),
+                        " bytes differs from the expected ", payload->size(), " bytes");
+  }
+  return "";
+}
+
 std::string CheckOutcome(const Vector& vector, const DecodeOutcome& outcome) {
   const size_t expected = static_cast<size_t>(vector.messages_size());
   for (size_t i = 0; i < std::min(expected, outcome.messages.size()); ++i) {
-    const ExpectedMessage& want = vector.messages(static_cast<int>(i));
-    const Message& got = outcome.messages[i];
-    if (!google::protobuf::util::MessageDifferencer::Equals(want.envelope(), got.envelope)) {
-      return absl::StrCat("message ", i, ": envelope {", got.envelope.ShortDebugString(),
-                          "}, expected {", want.envelope().ShortDebugString(), "}");
-    }
-    absl::StatusOr<std::string> payload = MaterializeBytes(want.payload());
-    if (!payload.ok()) return std::string(payload.status().message());
-    if (got.payload != *payload) {
-      return absl::StrCat("message ", i, ": payload of ", got.payload.size(),
-                          " bytes differs from the expected ", payload->size(), " bytes");
-    }
+    std::string difference = CheckMessage(vector, i, outcome.messages[i]);
+    if (!difference.empty()) return difference;
   }
   if (outcome.messages.size() != expected) {
     return absl::StrCat("delivered ", outcome.messages.size(), " messages, expected ",

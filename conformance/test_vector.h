@@ -61,6 +61,10 @@ DecodeOutcome DecodeSegments(const DecoderOptions& options, absl::string_view in
 // Cut offsets for fixed pieces of `piece` bytes.
 std::vector<size_t> FixedCuts(size_t input_size, size_t piece);
 
+// Empty when `got` is the vector's message number `index`, otherwise the
+// difference.
+std::string CheckMessage(const Vector& vector, size_t index, const Message& got);
+
 // Empty when `outcome` is what `vector` expects, otherwise a description
 // of the first difference.
 std::string CheckOutcome(const Vector& vector, const DecodeOutcome& outcome);
