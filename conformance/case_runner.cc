@@ -35,6 +35,7 @@ CaseResult RunStream(const Case& c, const RunContext& context) {
   result.bytes_sent = report.bytes_sent;
   result.messages_echoed = report.messages_echoed;
   result.reads = std::move(report.reads);
+  result.segments = std::move(report.segments);
   return result;
 }
 

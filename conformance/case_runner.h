@@ -40,6 +40,7 @@ struct CaseResult {
   Verdict verdict = Verdict::kFailed;
   std::string detail;        // why it failed or was skipped, or what was seen
   size_t writes = 0;         // segments written toward the testee
+  std::vector<size_t> segments;  // their sizes (stream cases, via the relay)
   uint64_t bytes_sent = 0;
   uint64_t messages_echoed = 0;
   std::vector<size_t> reads;  // sizes of the runner's reads of the echo

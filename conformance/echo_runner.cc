@@ -1,6 +1,10 @@
 #include "conformance/echo_runner.h"
 
 #include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <memory>
 
 #include <algorithm>
 #include <thread>
@@ -9,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "conformance/segment_relay.h"
 #include "conformance/test_vector.h"
 #include "lib/frame_decoder.h"
 #include "lib/frame_error.h"
@@ -76,6 +81,16 @@ void ReadEcho(Socket* socket, absl::Time deadline, EchoStream* stream) {
   stream->done = true;
 }
 
+// Where the relay in front of `target_uri` listens: the same family, on
+// this host.
+std::string RelayListenUri(absl::string_view target_uri) {
+  static std::atomic<int> counter{0};
+  if (absl::StartsWith(target_uri, "unix")) {
+    return absl::StrCat("unix-abstract:lpframe-relay-", ::getpid(), "-", counter++);
+  }
+  return "tcp://127.0.0.1:0";
+}
+
 }  // namespace
 
 absl::Status StatusFromErrorFrame(const Envelope& envelope) {
@@ -104,27 +119,28 @@ CaseReport RunVectorOverSocket(absl::string_view target_uri, const Vector& vecto
 
   absl::StatusOr<std::string> input = MaterializeInput(vector);
   if (!input.ok()) return finish(absl::StrCat("bad vector: ", input.status().ToString()));
-  absl::StatusOr<FramedConnection> dialed = FramedConnection::Dial(target_uri, {}, deadline);
+  // The relay cuts the stream as planned on its way to the testee.
+  const std::vector<size_t> cuts = plan.Cuts(input->size());
+  const bool paced = input->size() <= options.paced_input_bytes && !cuts.empty() &&
+                     options.pause > absl::ZeroDuration();
+  RelayDirection upstream;
+  // The cuts inside this input: the relay passes the tail on as it comes
+  // instead of holding it for a cut past the end.
+  upstream.segments = SegmentPlan::Offsets(cuts);
+  if (paced) upstream.pause = options.pause;
+  absl::StatusOr<std::unique_ptr<SegmentRelay>> relay =
+      SegmentRelay::Start(RelayListenUri(target_uri), target_uri, upstream);
+  if (!relay.ok()) return finish(absl::StrCat("relay: ", relay.status().ToString()));
+  absl::StatusOr<FramedConnection> dialed =
+      FramedConnection::Dial((*relay)->address(), {}, deadline);
   if (!dialed.ok()) return finish(absl::StrCat("connect: ", dialed.status().ToString()));
   Socket socket(dialed->socket().Release());
 
   EchoStream stream;
   std::thread reader([&] { ReadEcho(&socket, deadline, &stream); });
-
-  const std::vector<size_t> cuts = plan.Cuts(input->size());
-  const bool paced = input->size() <= options.paced_input_bytes && !cuts.empty() &&
-                     options.pause > absl::ZeroDuration();
-  size_t from = 0;
-  absl::Status write_status;
-  for (size_t i = 0; i <= cuts.size(); ++i) {
-    const size_t to = i < cuts.size() ? cuts[i] : input->size();
-    write_status = socket.WriteAll(absl::string_view(*input).substr(from, to - from), deadline);
-    if (!write_status.ok()) break;  // the testee may close early on an error
-    ++report.writes;
-    report.bytes_sent += to - from;
-    from = to;
-    if (paced && i < cuts.size()) absl::SleepFor(options.pause);
-  }
+  // The testee may close early on an error: a failed write is judged below.
+  absl::Status write_status = socket.WriteAll(*input, deadline);
+  if (write_status.ok()) report.bytes_sent = input->size();
   if (vector.error_before_eof()) {
     // The error must come without our end of stream: give it time first.
     absl::MutexLock lock(&stream.mu);
@@ -133,11 +149,18 @@ CaseReport RunVectorOverSocket(absl::string_view target_uri, const Vector& vecto
                           return s->error_frame || s->done;
                         },
                         &stream),
-        std::min(deadline, absl::Now() + options.error_wait));
+        std::min(deadline, absl::Now() + options.error_wait +
+                               (paced ? options.pause * static_cast<double>(cuts.size())
+                                      : absl::ZeroDuration())));
   }
   const absl::Time half_closed_at = absl::Now();
   (void)socket.ShutdownWrite();
   reader.join();
+  absl::StatusOr<std::pair<RelayRecord, RelayRecord>> records = (*relay)->Wait(0, deadline);
+  if (records.ok()) {
+    report.segments = std::move(records->first.writes);
+    report.writes = report.segments.size();
+  }
 
   DecodeOutcome outcome;
   {

@@ -10,10 +10,12 @@
 //   CaseReport r = RunVectorOverSocket("tcp://127.0.0.1:7000", vector, plan, {});
 //   if (!r.passed) std::cerr << r.id << ": " << r.detail;
 //
-// The runner connects, writes the vector's input in the plan's segments
-// (TCP_NODELAY is on; a pause between writes makes small segments arrive
-// as separate reads), while a second thread reads the echo stream into a
-// FrameDecoder. After the last segment it half-closes its side; a vector
+// The runner starts a SegmentRelay (segment_relay.h) in front of the
+// testee that cuts the stream into the plan's segments (TCP_NODELAY is on;
+// a pause between writes makes small segments arrive as separate reads),
+// connects through it and writes the vector's input, while a second thread
+// reads the echo stream into a FrameDecoder. After the input it half-closes
+// its side (the relay passes the half-close on after the last segment); a vector
 // that expects an error before the end of the stream is given `error_wait`
 // to report it first. The echoed messages and the way the testee ended the
 // stream are then checked with CheckOutcome (test_vector.h): a clean vector
@@ -55,7 +57,8 @@ struct CaseReport {
   std::string plan;
   bool passed = false;
   std::string detail;      // why it failed, or what was seen
-  size_t writes = 0;       // segments written
+  size_t writes = 0;       // segments the relay wrote to the testee
+  std::vector<size_t> segments;  // their sizes
   uint64_t bytes_sent = 0;
   size_t messages_echoed = 0;
   std::vector<size_t> reads;  // sizes of the runner's reads of the echo stream

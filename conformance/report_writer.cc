@@ -49,10 +49,16 @@ std::string Escape(absl::string_view text) {
 
 std::string CaseFile(const ReportRow& row) { return absl::StrCat("cases/", row.c->id, ".json"); }
 
+// `sizes` as a JSON array of at most 64 numbers, and whether it was cut.
+std::string SizesJson(const std::vector<size_t>& sizes) {
+  const size_t shown = std::min<size_t>(sizes.size(), 64);
+  return absl::StrCat("[", absl::StrJoin(sizes.begin(), sizes.begin() + static_cast<long>(shown), ", "),
+                      shown < sizes.size() ? ", \"...\"]" : "]");
+}
+
 std::string CaseJson(const ReportRow& row) {
   const Case& c = *row.c;
   const CaseResult& r = row.result;
-  const size_t shown = std::min<size_t>(r.reads.size(), 64);
   return absl::StrCat(
       "{\"id\": ", Json(c.id), ", \"class\": ", Json(c.klass), ", \"spec\": ",
       Json(absl::StrCat("PROTOCOL.md §", c.spec)), ", \"level\": ", Json(LevelName(c.level)),
@@ -63,11 +69,9 @@ std::string CaseJson(const ReportRow& row) {
       Json(c.Expected()), ", \"result\": ", Json(ResultName(row)), ", \"detail\": ",
       Json(r.detail), ", \"known_failure\": ", Json(row.known_failure),
       ", \"duration_ms\": ", absl::ToDoubleMilliseconds(r.duration),
-      ", \"bytes_sent\": ", r.bytes_sent, ", \"segments_written\": ", r.writes,
-      ", \"messages_echoed\": ", r.messages_echoed, ", \"reads_seen\": ", r.reads.size(),
-      ", \"read_sizes\": [",
-      absl::StrJoin(r.reads.begin(), r.reads.begin() + static_cast<long>(shown), ", "),
-      shown < r.reads.size() ? "], \"read_sizes_truncated\": true}" : "]}");
+      ", \"bytes_sent\": ", r.bytes_sent, ", \"messages_echoed\": ", r.messages_echoed,
+      ", \"segments_written\": ", r.writes, ", \"segment_sizes\": ", SizesJson(r.segments),
+      ", \"reads_seen\": ", r.reads.size(), ", \"read_sizes\": ", SizesJson(r.reads), "}");
 }
 
 absl::Status Write(const std::string& path, const std::string& text) {
