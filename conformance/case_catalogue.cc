@@ -265,6 +265,17 @@ void AddSegmentationCases(Catalogue* out) {
     out->Stream("frame_and_half", "cut", k++, vector,
                 SegmentPlan::Offsets({one.size() / 2, one.size() * 3 / 2}), absl::Milliseconds(5));
   }
+  // The sender pauses 300 ms inside the header, the envelope, the payload,
+  // the trailer and between frames: nothing is delivered early or lost.
+  const std::string paused = FrameBytes(1, PatternBytes(5000, 6), true, "t/x") + FrameBytes(2, "b");
+  const Vector paused_vector = Synthesized("stall", "3.8", "a sender pausing mid-frame", paused);
+  const size_t stall_points[] = {10, kHeaderSize + 2, 2000, 5000 + FrameOverhead() + 7,
+                                paused.size() - FrameBytes(2, "b").size()};
+  for (size_t k = 0; k < 5; ++k) {
+    Case& c = out->Stream("stall", "pause_at", stall_points[k], paused_vector, SegmentPlan::Whole());
+    c.stall_at = stall_points[k];
+    c.stall = absl::Milliseconds(300);
+  }
   // Many frames in one segment.
   for (size_t count : {100, 1000}) {
     std::string bytes;

@@ -70,6 +70,8 @@ struct Case {
   SegmentPlan plan;          // kStream
   absl::Duration pause = absl::ZeroDuration();  // between planned segments
   size_t offset = 0;         // kReset: bytes sent before the reset
+  size_t stall_at = ~size_t{0};  // kStream: the relay stalls here for `stall`
+  absl::Duration stall = absl::ZeroDuration();
   int connections = 1;       // kInterleaved, kTransportMix, kOneBad, kAllocationBomb
   int bad_index = -1;        // kOneBad
   Vector bad_vector;         // kOneBad

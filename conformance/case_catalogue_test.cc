@@ -43,7 +43,7 @@ TEST(CaseCatalogueTest, SizeAndClasses) {
         "limit_exact", "limit_over", "length_overflow", "alloc_bomb", "eof_inside",
         "eof_boundary", "reset", "invalid_envelope", "foreign", "version", "reserved_flags",
         "bit_flips", "half_close", "peer_leaves", "slowloris", "idle", "interleaved",
-        "transport_mix", "one_bad", "tiny_frames", "roundtrip_sweep"}) {
+        "transport_mix", "one_bad", "tiny_frames", "roundtrip_sweep", "stall"}) {
     EXPECT_GT(by_class[klass], 0) << klass;
   }
 }

@@ -27,6 +27,8 @@ CaseResult RunStream(const Case& c, const RunContext& context) {
   options.pause = c.pause;
   options.paced_input_bytes = c.pause > absl::ZeroDuration() ? ~size_t{0} : 0;
   options.timeout = context.case_timeout;
+  options.stall_at = c.stall_at;
+  options.stall = c.stall;
   CaseReport report = RunVectorOverSocket(context.target, c.vector, c.plan, options);
   CaseResult result;
   result.verdict = report.passed ? CaseResult::Verdict::kPassed : CaseResult::Verdict::kFailed;

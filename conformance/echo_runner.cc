@@ -128,6 +128,8 @@ CaseReport RunVectorOverSocket(absl::string_view target_uri, const Vector& vecto
   // instead of holding it for a cut past the end.
   upstream.segments = SegmentPlan::Offsets(cuts);
   if (paced) upstream.pause = options.pause;
+  upstream.stall_at = options.stall_at;
+  upstream.stall = options.stall;
   absl::StatusOr<std::unique_ptr<SegmentRelay>> relay =
       SegmentRelay::Start(RelayListenUri(target_uri), target_uri, upstream);
   if (!relay.ok()) return finish(absl::StrCat("relay: ", relay.status().ToString()));

@@ -45,6 +45,10 @@ struct RunOptions {
   // that each segment reaches the testee as its own read.
   absl::Duration pause = absl::Milliseconds(1);
   size_t paced_input_bytes = 4096;
+  // The relay holds the stream for `stall` once `stall_at` bytes have gone
+  // (a sender pausing mid-frame, shorter than any stall timeout).
+  size_t stall_at = ~size_t{0};
+  absl::Duration stall = absl::ZeroDuration();
   // How long an error that must surface before end of stream may take.
   absl::Duration error_wait = absl::Milliseconds(500);
   // Whole case deadline.
