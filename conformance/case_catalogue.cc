@@ -50,15 +50,26 @@ std::string MixedStream() {
   return out;
 }
 
+// One frame of an interop dialect carrying `body`.
+std::string DialectFrame(Dialect dialect, absl::string_view body) {
+  EncoderOptions options;
+  options.dialect = dialect;
+  absl::StatusOr<EncodedFrame> frame = FrameEncoder(options).Encode(Envelope(), absl::Cord(body));
+  if (!frame.ok()) std::abort();  // the catalogue's own frames are valid
+  return frame->ToString();
+}
+
 // The stream with its expectation from the reference decoder (whole input).
 Vector Synthesized(std::string id, std::string spec, std::string description,
-                   const std::string& bytes) {
+                   const std::string& bytes, Dialect dialect = Dialect::kNative) {
+  DecoderOptions decoder_options;
+  decoder_options.dialect = dialect;
   Vector vector;
   vector.set_id(std::move(id));
   vector.set_spec(std::move(spec));
   vector.set_description(std::move(description));
   vector.add_input()->set_hex(absl::BytesToHexString(bytes));
-  DecodeOutcome outcome = DecodeSegments(DecoderOptions{}, bytes, {}, /*direct_reads=*/false);
+  DecodeOutcome outcome = DecodeSegments(decoder_options, bytes, {}, /*direct_reads=*/false);
   for (const Message& message : outcome.messages) {
     ExpectedMessage* expected = vector.add_messages();
     *expected->mutable_envelope() = message.envelope;
@@ -160,8 +171,12 @@ std::string ClassOfVector(absl::string_view group, absl::string_view name) {
   return group_it != kByGroup->end() ? group_it->second : std::string(group);
 }
 
-void AddVectorCases(const VectorFile& native, const CatalogueOptions& options, Catalogue* out) {
-  for (const Vector& vector : native.vectors()) {
+// Each vector of `file` with the default limits, under the standard plans;
+// `class_of(group, name)` names its class.
+template <typename ClassOf>
+void AddVectorCases(const VectorFile& file, Dialect dialect, const CatalogueOptions& options,
+                    ClassOf class_of, Catalogue* out) {
+  for (const Vector& vector : file.vectors()) {
     // Cases with non-default limits run in process only (vector_test): the
     // echo contract fixes the testee's limits at the defaults.
     if (vector.limits().max_payload_bytes() != 0 || vector.limits().max_envelope_bytes() != 0) {
@@ -170,7 +185,7 @@ void AddVectorCases(const VectorFile& native, const CatalogueOptions& options, C
     std::vector<std::string> parts = absl::StrSplit(vector.id(), absl::MaxSplits('.', 2));
     const std::string group = parts.size() > 1 ? parts[1] : vector.id();
     std::string name = parts.size() > 2 ? parts[2] : "stream";
-    const std::string klass = ClassOfVector(group, name);
+    const std::string klass = class_of(group, name);
     if (klass == "zero_length" || klass == "large_payload") name = absl::StrCat(group, "_", name);
     uint64_t size = 0;
     for (const Bytes& run : vector.input()) {
@@ -187,7 +202,7 @@ void AddVectorCases(const VectorFile& native, const CatalogueOptions& options, C
       const absl::Duration pause = size <= 4096 && plans[k].kind != SegmentPlan::Kind::kWhole
                                        ? absl::Milliseconds(1)
                                        : absl::ZeroDuration();
-      out->Stream(klass, name, k, vector, plans[k], pause);
+      out->Stream(klass, name, k, vector, plans[k], pause).dialect = dialect;
     }
   }
 }
@@ -363,6 +378,103 @@ void AddScenarioCases(Catalogue* out) {
   bomb.connections = 256;
 }
 
+
+// Streams synthesized in an interop dialect; classes "<prefix>_<class>".
+void AddDialectStreamCases(Dialect dialect, const std::string& prefix, const std::string& spec,
+                           Catalogue* out) {
+  auto frame = [dialect](absl::string_view body) { return DialectFrame(dialect, body); };
+  auto vector = [&](const std::string& klass, const std::string& description,
+                    const std::string& bytes) {
+    return Synthesized(klass, spec, description, bytes, dialect);
+  };
+  auto stream = [&](const std::string& klass, const std::string& sub, size_t k, const Vector& v,
+                    SegmentPlan plan, absl::Duration pause = absl::ZeroDuration()) {
+    out->Stream(klass, sub, k, v, std::move(plan), pause).dialect = dialect;
+  };
+  const absl::Duration pause = absl::Milliseconds(2);
+  // A pair split at every byte offset.
+  const std::string pair = frame("hello") + frame(PatternBytes(200, 1));
+  const std::string split = prefix + "_split_offset";
+  const Vector pair_vector = vector(split, "two frames cut once", pair);
+  for (size_t at = 1; at < pair.size(); ++at) {
+    stream(split, "at", at, pair_vector, SegmentPlan::Offsets({at}), pause);
+  }
+  // 1-byte dribble, clean and cut inside a length prefix.
+  const std::string small = frame("a") + frame("") + frame(PatternBytes(300, 2));
+  const std::string big_prefix = frame(PatternBytes(70000, 3)).substr(0, 2);
+  const Vector dribbles[] = {vector(prefix + "_dribble", "three frames", small),
+                             vector(prefix + "_dribble", "three frames then 2 bytes of a length",
+                                    small + big_prefix)};
+  for (size_t k = 0; k < 2; ++k) {
+    stream(prefix + "_dribble", "bytewise", k, dribbles[k], SegmentPlan::Chop(1),
+           absl::Milliseconds(1));
+  }
+  // A fixed chop sweep and seeded slicing of a mixed stream.
+  std::string mixed_bytes;
+  const size_t sizes[] = {0, 1, 127, 128, 4095, 8192, 8193, 16384, 70000, 0};
+  for (size_t i = 0; i < 10; ++i) mixed_bytes += frame(PatternBytes(sizes[i], 10 + i));
+  const Vector mixed = vector(prefix + "_mixed", "ten frames of mixed sizes", mixed_bytes);
+  for (size_t chop : {2, 3, 7, 997, 4095, 4096, 4097, 8191, 8192, 8193, 65536}) {
+    stream(prefix + "_chop_sweep", "mixed", chop, mixed, SegmentPlan::Chop(chop));
+  }
+  for (uint32_t seed = 1; seed <= 6; ++seed) {
+    stream(prefix + "_random_slicing", "mixed", seed, mixed,
+           SegmentPlan::SeededRandom(seed, seed % 2 == 0 ? 64 : 9000));
+  }
+  // The length prefix of the second frame across an 8 KiB read edge by j
+  // bytes (its body is 20000 bytes: a 3-byte varint, a 4-byte u32be).
+  const std::string second = frame(PatternBytes(20000, 4));
+  const size_t second_prefix = second.size() - 20000;
+  const size_t first_overhead = frame(PatternBytes(8000, 5)).size() - 8000;
+  for (size_t j = 1; j < second_prefix; ++j) {
+    const std::string bytes =
+        frame(PatternBytes(kReadSize - j - first_overhead, 5)) + second;
+    stream(prefix + "_read_edge", "straddle", j,
+           vector(prefix + "_read_edge", "length prefix across a read edge", bytes),
+           SegmentPlan::Chop(kReadSize));
+  }
+  // A frame and a half, then the rest.
+  size_t k = 0;
+  for (size_t size : {30, 10000}) {
+    const std::string one = frame(PatternBytes(size, 6));
+    const std::string bytes = one + frame(PatternBytes(size, 7)) + frame("end");
+    const Vector v = vector(prefix + "_frame_and_half", "1.5 frames in a segment", bytes);
+    stream(prefix + "_frame_and_half", "cut", k++, v, SegmentPlan::Offsets({one.size() * 3 / 2}),
+           absl::Milliseconds(5));
+  }
+  // Many frames in one segment.
+  std::string many;
+  for (size_t i = 0; i < 1000; ++i) many += frame(PatternBytes(i % 64, 8));
+  stream(prefix + "_coalesced", "many", 1000,
+         vector(prefix + "_coalesced", "many frames in one write", many), SegmentPlan::Whole());
+  // A length one over the default limit, after a good frame: rejected on
+  // the prefix, before any body byte.
+  std::string over(kU32PrefixSize, '\0');
+  const uint32_t too_long = static_cast<uint32_t>(FrameLimits::kDefaultMaxPayloadBytes + 1);
+  if (dialect == Dialect::kVarint32) {
+    over.resize(EncodeVarint32(too_long, &over[0]));
+  } else {
+    StoreBigEndian32(too_long, &over[0]);
+  }
+  stream(prefix + "_limit_over", "payload_default_plus_1", 0,
+         vector(prefix + "_limit_over", "a length of the limit + 1 after a frame",
+                frame("ok") + over + PatternBytes(1000, 9)),
+         SegmentPlan::Whole());
+  // Half-close after frames (clean) and inside a prefix or a body.
+  const std::string last = frame(PatternBytes(300, 11));
+  const size_t cuts[] = {0, 1, last.size() - 100, last.size()};
+  for (size_t i = 0; i < 4; ++i) {
+    stream(prefix + "_half_close", i == 0 || i == 3 ? "after_frames" : "mid_frame", i,
+           vector(prefix + "_half_close", "half-close after three frames plus a part",
+                  small + last.substr(0, cuts[i])),
+           SegmentPlan::Whole());
+  }
+}
+
+// "<prefix>_<group>" for a dialect vector "varint32.size.4096".
+std::string DialectClassOfVector(const std::string& prefix, absl::string_view group) {
+  return absl::StrCat(prefix, "_", group == "truncated" ? "eof_inside" : group);
+}
 }  // namespace
 
 absl::string_view LevelName(Level level) {
@@ -405,10 +517,30 @@ std::string Case::Expected() const {
 
 std::vector<Case> BuildCatalogue(const VectorFile& native, const CatalogueOptions& options) {
   Catalogue catalogue;
-  AddVectorCases(native, options, &catalogue);
+  AddVectorCases(native, Dialect::kNative, options, ClassOfVector, &catalogue);
   AddSegmentationCases(&catalogue);
   AddCorruptionAndSizeCases(&catalogue);
   AddScenarioCases(&catalogue);
+  return catalogue.Take();
+}
+
+absl::StatusOr<std::vector<Case>> BuildDialectCatalogue(const VectorFile& file,
+                                                        const CatalogueOptions& options) {
+  Dialect dialect;
+  if (!ParseDialect(file.dialect(), &dialect) || dialect == Dialect::kNative) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "vector file dialect \"", file.dialect(), "\" is not an interop dialect (varint32, u32be)"));
+  }
+  const std::string prefix(DialectName(dialect));
+  const std::string spec = dialect == Dialect::kVarint32 ? "8.1" : "8.2";
+  Catalogue catalogue;
+  AddVectorCases(
+      file, dialect, options,
+      [&prefix](absl::string_view group, absl::string_view) {
+        return DialectClassOfVector(prefix, group);
+      },
+      &catalogue);
+  AddDialectStreamCases(dialect, prefix, spec, &catalogue);
   return catalogue.Take();
 }
 

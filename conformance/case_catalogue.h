@@ -34,10 +34,12 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "conformance/segment_plan.h"
 #include "conformance/vector.pb.h"
+#include "lib/dialect.h"
 
 namespace lpframe {
 namespace conformance {
@@ -65,6 +67,7 @@ struct Case {
   Level level = Level::kRequired;
   std::string description;
   CaseKind kind = CaseKind::kStream;
+  Dialect dialect = Dialect::kNative;  // the framing of the input and the echo
 
   Vector vector;             // kStream, kReset, kInterleaved (per connection)
   SegmentPlan plan;          // kStream
@@ -90,6 +93,19 @@ struct CatalogueOptions {
 
 // Every case, from the native vectors in `native` and the synthesized ones.
 std::vector<Case> BuildCatalogue(const VectorFile& native, const CatalogueOptions& options);
+
+// The cases of an interop dialect (docs/PROTOCOL.md section 8), named by
+// `file.dialect()`: its vectors under the standard segmentations, and
+// streams synthesized in the dialect (a pair split at every offset, 1-byte
+// dribble, a chop sweep and seeded slicing of a mixed stream, a length
+// prefix across a read edge, a frame and a half, many frames in one
+// segment, a length over the limit, half-close inside a frame). Classes are
+// "<dialect>_<class>", e.g. "varint32_split_offset.at.3". All are stream
+// cases: a dialect carries no envelope, so its testee announces an error by
+// closing, and the runner checks what was echoed before the close.
+// Errors: InvalidArgument when the file's dialect is native or unknown.
+absl::StatusOr<std::vector<Case>> BuildDialectCatalogue(const VectorFile& file,
+                                                        const CatalogueOptions& options);
 
 // "size" for "size.4096.3".
 std::string ClassOfCaseId(absl::string_view id);

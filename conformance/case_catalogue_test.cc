@@ -31,6 +31,24 @@ const std::vector<Case>& Catalogue() {
   return *cases;
 }
 
+// The dialect catalogues, by dialect name.
+const std::map<std::string, std::vector<Case>>& DialectCatalogues() {
+  static const auto* const catalogues = [] {
+    auto* out = new std::map<std::string, std::vector<Case>>;
+    for (const char* name : {"varint32", "u32be"}) {
+      absl::StatusOr<VectorFile> file =
+          LoadVectorFile(absl::StrCat("conformance/vectors/", name, ".json"));
+      EXPECT_TRUE(file.ok()) << file.status();
+      if (!file.ok()) continue;
+      absl::StatusOr<std::vector<Case>> cases = BuildDialectCatalogue(*file, {});
+      EXPECT_TRUE(cases.ok()) << cases.status();
+      if (cases.ok()) (*out)[name] = *std::move(cases);
+    }
+    return out;
+  }();
+  return *catalogues;
+}
+
 TEST(CaseCatalogueTest, SizeAndClasses) {
   std::map<std::string, int> by_class;
   for (const Case& c : Catalogue()) ++by_class[c.klass];
@@ -48,10 +66,44 @@ TEST(CaseCatalogueTest, SizeAndClasses) {
   }
 }
 
+TEST(CaseCatalogueTest, DialectCataloguesCoverTheirClasses) {
+  ASSERT_EQ(DialectCatalogues().size(), 2u);
+  for (const auto& [name, cases] : DialectCatalogues()) {
+    SCOPED_TRACE(name);
+    std::map<std::string, int> by_class;
+    for (const Case& c : cases) {
+      ++by_class[c.klass];
+      EXPECT_EQ(c.kind, CaseKind::kStream) << c.id;
+      EXPECT_EQ(std::string(DialectName(c.dialect)), name) << c.id;
+      EXPECT_EQ(c.id.rfind(name + "_", 0), 0u) << c.id;
+    }
+    EXPECT_GE(cases.size(), 150u);
+    for (const char* klass : {"size", "coalesced", "eof_inside", "split_offset", "dribble",
+                              "chop_sweep", "random_slicing", "read_edge", "frame_and_half",
+                              "limit_over", "half_close", "empty_stream"}) {
+      EXPECT_GT(by_class[absl::StrCat(name, "_", klass)], 0) << klass;
+    }
+  }
+  VectorFile native;
+  native.set_dialect("native");
+  EXPECT_FALSE(BuildDialectCatalogue(native, {}).ok());
+}
+
+// Every case of the native and the dialect catalogues.
+std::vector<const Case*> AllCases() {
+  std::vector<const Case*> all;
+  for (const Case& c : Catalogue()) all.push_back(&c);
+  for (const auto& [name, cases] : DialectCatalogues()) {
+    for (const Case& c : cases) all.push_back(&c);
+  }
+  return all;
+}
+
 TEST(CaseCatalogueTest, IdsAreUniqueAndWellFormed) {
   const std::regex id_format("[a-z0-9_]+\\.[A-Za-z0-9_^-]+\\.[0-9]+");
   std::set<std::string> ids;
-  for (const Case& c : Catalogue()) {
+  for (const Case* p : AllCases()) {
+    const Case& c = *p;
     SCOPED_TRACE(c.id);
     EXPECT_TRUE(std::regex_match(c.id, id_format));
     EXPECT_TRUE(ids.insert(c.id).second) << "duplicate id";
@@ -63,7 +115,8 @@ TEST(CaseCatalogueTest, IdsAreUniqueAndWellFormed) {
 TEST(CaseCatalogueTest, SpecSectionsExist) {
   const std::string protocol = ReadFileOrDie("docs/PROTOCOL.md");
   ASSERT_FALSE(protocol.empty());
-  for (const Case& c : Catalogue()) {
+  for (const Case* p : AllCases()) {
+    const Case& c = *p;
     SCOPED_TRACE(c.id);
     const std::string heading = c.spec.find('.') == std::string::npos
                                     ? absl::StrCat("\n## ", c.spec, ". ")
@@ -76,20 +129,23 @@ TEST(CaseCatalogueTest, SpecSectionsExist) {
 // its plan says, through FrameDecoder, both with copied and direct reads.
 TEST(CaseCatalogueTest, EveryStreamCaseHoldsInProcess) {
   int checked = 0;
-  for (const Case& c : Catalogue()) {
+  for (const Case* p : AllCases()) {
+    const Case& c = *p;
     if (c.kind != CaseKind::kStream) continue;
     SCOPED_TRACE(absl::StrCat(c.id, " ", c.plan.Name()));
     absl::StatusOr<std::string> input = MaterializeInput(c.vector);
     ASSERT_TRUE(input.ok()) << input.status();
     if (input->size() > (16u << 20) + 64) continue;  // the 64 MiB case: vector_test has it
     const std::vector<size_t> cuts = c.plan.Cuts(input->size());
+    DecoderOptions options;
+    options.dialect = c.dialect;
     for (bool direct : {false, true}) {
-      const DecodeOutcome outcome = DecodeSegments(DecoderOptions{}, *input, cuts, direct);
+      const DecodeOutcome outcome = DecodeSegments(options, *input, cuts, direct);
       EXPECT_EQ(CheckOutcome(c.vector, outcome), "") << (direct ? "direct reads" : "copied");
     }
     ++checked;
   }
-  EXPECT_GE(checked, 250);
+  EXPECT_GE(checked, 550);
 }
 
 TEST(CaseCatalogueTest, SynthesizedExpectationsAreMeaningful) {
@@ -108,6 +164,19 @@ TEST(CaseCatalogueTest, SynthesizedExpectationsAreMeaningful) {
   ASSERT_TRUE(by_id.count("header_cuts.http.7"));
   EXPECT_EQ(by_id["header_cuts.http.7"]->Expected(), "REJECT FOREIGN_PROTOCOL after 0");
   ASSERT_TRUE(by_id.count("roundtrip_sweep.size.16777216"));
+  for (const auto& [name, cases] : DialectCatalogues()) {
+    for (const Case& c : cases) by_id[c.id] = &c;
+  }
+  ASSERT_TRUE(by_id.count("varint32_limit_over.payload_default_plus_1.0"));
+  EXPECT_EQ(by_id["varint32_limit_over.payload_default_plus_1.0"]->Expected(),
+            "REJECT PAYLOAD_TOO_LARGE after 1");
+  EXPECT_TRUE(by_id["varint32_limit_over.payload_default_plus_1.0"]->vector.error_before_eof());
+  ASSERT_TRUE(by_id.count("u32be_half_close.mid_frame.1"));
+  EXPECT_EQ(by_id["u32be_half_close.mid_frame.1"]->Expected(), "REJECT TRUNCATED_HEADER after 3");
+  ASSERT_TRUE(by_id.count("u32be_half_close.mid_frame.2"));
+  EXPECT_EQ(by_id["u32be_half_close.mid_frame.2"]->Expected(), "REJECT TRUNCATED_PAYLOAD after 3");
+  ASSERT_TRUE(by_id.count("u32be_split_offset.at.1"));
+  EXPECT_EQ(by_id["u32be_split_offset.at.1"]->Expected(), "DELIVER 2");
 }
 
 TEST(CaseCatalogueTest, Deterministic) {

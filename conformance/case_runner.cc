@@ -24,6 +24,7 @@ CaseResult FromScenario(ScenarioResult scenario) {
 
 CaseResult RunStream(const Case& c, const RunContext& context) {
   RunOptions options;
+  options.dialect = c.dialect;
   options.pause = c.pause;
   options.paced_input_bytes = c.pause > absl::ZeroDuration() ? ~size_t{0} : 0;
   options.timeout = context.case_timeout;

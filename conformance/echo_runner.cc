@@ -33,11 +33,14 @@ struct EchoStream {
   absl::Time error_at ABSL_GUARDED_BY(mu) = absl::InfiniteFuture();
   absl::Status end ABSL_GUARDED_BY(mu);  // how the stream ended
   bool done ABSL_GUARDED_BY(mu) = false;
+  absl::Time done_at ABSL_GUARDED_BY(mu) = absl::InfiniteFuture();
   std::vector<size_t> reads ABSL_GUARDED_BY(mu);  // sizes of the reads of the echo
 };
 
-void ReadEcho(Socket* socket, absl::Time deadline, EchoStream* stream) {
-  FrameDecoder decoder;
+void ReadEcho(Socket* socket, Dialect dialect, absl::Time deadline, EchoStream* stream) {
+  DecoderOptions options;
+  options.dialect = dialect;
+  FrameDecoder decoder(options);
   std::vector<char> buffer(64 << 10);
   absl::Status end;
   while (true) {
@@ -66,7 +69,8 @@ void ReadEcho(Socket* socket, absl::Time deadline, EchoStream* stream) {
       }
       if (!step.is_message()) break;
       absl::MutexLock lock(&stream->mu);
-      if (message.envelope.kind() == KIND_ERROR && !stream->error_frame) {
+      if (dialect == Dialect::kNative && message.envelope.kind() == KIND_ERROR &&
+          !stream->error_frame) {
         stream->error_frame = true;
         stream->error_envelope = message.envelope;
         stream->error_at = absl::Now();
@@ -79,6 +83,32 @@ void ReadEcho(Socket* socket, absl::Time deadline, EchoStream* stream) {
   absl::MutexLock lock(&stream->mu);
   stream->end = end;
   stream->done = true;
+  stream->done_at = absl::Now();
+}
+
+// The dialect verdict on an error vector: the messages before the bad frame
+// came back, then the testee ended the stream (in time when the error must
+// surface before end of stream). Empty when it holds.
+std::string CheckDialectRejection(const Vector& vector, const std::vector<Message>& messages,
+                                  const absl::Status& end, bool ended_before_half_close) {
+  if (end.code() == absl::StatusCode::kDeadlineExceeded) {
+    return absl::StrCat("expected error ", vector.error(),
+                        ": the testee did not close the connection (", end.ToString(), ")");
+  }
+  if (messages.size() != static_cast<size_t>(vector.messages_size())) {
+    return absl::StrCat("expected ", vector.messages_size(), " message(s) before the error ",
+                        vector.error(), ", got ", messages.size());
+  }
+  for (size_t i = 0; i < messages.size(); ++i) {
+    std::string difference = CheckMessage(vector, i, messages[i]);
+    if (!difference.empty()) return difference;
+  }
+  if (vector.error_before_eof() && !ended_before_half_close) {
+    return absl::StrCat("expected error ", vector.error(),
+                        " as soon as the bad bytes arrived: the testee closed only after our "
+                        "end of stream");
+  }
+  return "";
 }
 
 // Where the relay in front of `target_uri` listens: the same family, on
@@ -134,12 +164,12 @@ CaseReport RunVectorOverSocket(absl::string_view target_uri, const Vector& vecto
       SegmentRelay::Start(RelayListenUri(target_uri), target_uri, upstream);
   if (!relay.ok()) return finish(absl::StrCat("relay: ", relay.status().ToString()));
   absl::StatusOr<FramedConnection> dialed =
-      FramedConnection::Dial((*relay)->address(), {}, deadline);
+      FramedConnection::Dial((*relay)->address(), {}, deadline);  // only its socket is used
   if (!dialed.ok()) return finish(absl::StrCat("connect: ", dialed.status().ToString()));
   Socket socket(dialed->socket().Release());
 
   EchoStream stream;
-  std::thread reader([&] { ReadEcho(&socket, deadline, &stream); });
+  std::thread reader([&] { ReadEcho(&socket, options.dialect, deadline, &stream); });
   // The testee may close early on an error: a failed write is judged below.
   absl::Status write_status = socket.WriteAll(*input, deadline);
   if (write_status.ok()) report.bytes_sent = input->size();
@@ -170,6 +200,10 @@ CaseReport RunVectorOverSocket(absl::string_view target_uri, const Vector& vecto
     outcome.messages = std::move(stream.messages);
     report.messages_echoed = outcome.messages.size();
     report.reads = std::move(stream.reads);
+    if (options.dialect != Dialect::kNative && !vector.error().empty()) {
+      return finish(CheckDialectRejection(vector, outcome.messages, stream.end,
+                                          stream.done_at < half_closed_at));
+    }
     if (stream.error_frame) {
       outcome.end = StatusFromErrorFrame(stream.error_envelope);
       outcome.error_before_eof = stream.error_at < half_closed_at;

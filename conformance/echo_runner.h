@@ -22,6 +22,12 @@
 // must come back whole and end cleanly, an error vector must come back up to
 // the bad frame and end with that error, announced in a KIND_ERROR frame.
 //
+// In an interop dialect (RunOptions::dialect) the input and the echo are
+// framed in the dialect, which has no envelope and so no error frame: an
+// error vector must come back up to the bad frame, then the testee must end
+// the stream (close or reset) — before our half-close when the vector says
+// the error surfaces before end of stream.
+//
 // Test-only. Thread-compatible (each call uses its own connection).
 #ifndef LPFRAME_CONFORMANCE_ECHO_RUNNER_H_
 #define LPFRAME_CONFORMANCE_ECHO_RUNNER_H_
@@ -36,11 +42,14 @@
 #include "absl/time/time.h"
 #include "conformance/segment_plan.h"
 #include "conformance/vector.pb.h"
+#include "lib/dialect.h"
 
 namespace lpframe {
 namespace conformance {
 
 struct RunOptions {
+  // The framing the testee speaks (docs/PROTOCOL.md sections 3 and 8).
+  Dialect dialect = Dialect::kNative;
   // Pause between writes when the input is at most `paced_input_bytes`, so
   // that each segment reaches the testee as its own read.
   absl::Duration pause = absl::Milliseconds(1);

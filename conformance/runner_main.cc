@@ -30,7 +30,11 @@
 ABSL_FLAG(std::string, target, "", "echo testee: tcp://HOST:PORT, unix:/PATH, unix-abstract:NAME");
 ABSL_FLAG(std::string, second_target, "",
           "the same testee on the other transport (enables transport_mix)");
-ABSL_FLAG(std::string, vectors, "conformance/vectors/native.json", "native vector file");
+ABSL_FLAG(std::string, dialect, "native",
+          "the framing the testee speaks: native, or an interop dialect (varint32, u32be), "
+          "which runs that dialect's cases");
+ABSL_FLAG(std::string, vectors, "",
+          "the dialect's vector file (default conformance/vectors/<dialect>.json)");
 ABSL_FLAG(std::string, report_dir, "", "where reports go (see the file comment)");
 ABSL_FLAG(std::string, filter, "",
           "run only cases whose id contains one of these comma-separated substrings");
@@ -72,12 +76,26 @@ RunContext ContextFromFlags() {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("lpframe conformance runner: --target=URI of an echo testee");
   absl::ParseCommandLine(argc, argv);
-  absl::StatusOr<VectorFile> file = LoadVectorFile(absl::GetFlag(FLAGS_vectors));
+  const std::string dialect = absl::GetFlag(FLAGS_dialect);
+  std::string vectors = absl::GetFlag(FLAGS_vectors);
+  if (vectors.empty()) vectors = absl::StrCat("conformance/vectors/", dialect, ".json");
+  absl::StatusOr<VectorFile> file = LoadVectorFile(vectors);
   if (!file.ok()) {
     std::fprintf(stderr, "conformance runner: %s\n", file.status().ToString().c_str());
     return 2;
   }
-  const std::vector<Case> catalogue = BuildCatalogue(*file, {});
+  if (file->dialect() != dialect) {
+    std::fprintf(stderr, "conformance runner: %s holds %s vectors, not --dialect=%s\n",
+                 vectors.c_str(), file->dialect().c_str(), dialect.c_str());
+    return 2;
+  }
+  absl::StatusOr<std::vector<Case>> built =
+      dialect == "native" ? BuildCatalogue(*file, {}) : BuildDialectCatalogue(*file, {});
+  if (!built.ok()) {
+    std::fprintf(stderr, "conformance runner: %s\n", built.status().ToString().c_str());
+    return 2;
+  }
+  const std::vector<Case> catalogue = *std::move(built);
   if (absl::GetFlag(FLAGS_list)) {
     for (const Case& c : catalogue) {
       std::printf("%s\t%s\t§%s\t%s\t%s\n", c.id.c_str(), std::string(LevelName(c.level)).c_str(),

@@ -7,6 +7,8 @@
 #  2. A testee that sends no error frames fails the error cases; with those
 #     cases in a known-failure list the run passes; a stale entry (a case that
 #     passes, or an id that matches nothing) fails it.
+#  3. The dialect catalogues against echo_server --dialect: varint32 over
+#     TCP, u32be over Unix, all pass; a testee of another dialect fails.
 # Arguments: runner, echo_server.
 set -euo pipefail
 runner="$1"
@@ -109,4 +111,30 @@ grep -q "stale.txt:2: zero_length.frame_empty.0 is listed as failing" "$work/sta
 grep -q "stale.txt:3: magic.renamed.0 matches no case" "$work/stale.out" \
   || fail "unknown id in the list not reported stale"
 stop "$pid"
+
+# The interop dialects: varint32 over TCP, u32be over Unix, each testee
+# speaking its dialect passes all of that dialect's cases; a testee speaking
+# another dialect fails them.
+run_dialect() {  # run_dialect DIALECT LISTEN
+  local dialect="$1" status=0
+  rm -f "$sock"
+  start "$dialect" "$2" --dialect="$dialect"
+  "$runner" --dialect="$dialect" --target="$addr" --report_dir="$report_root/$dialect" \
+    >"$work/$dialect.out" 2>&1 || status=$?
+  stop "$pid"
+  local last
+  last="$(tail -1 "$work/$dialect.out")"
+  echo "$dialect: $last"
+  [[ $status -eq 0 ]] || { cat "$work/$dialect.out"; fail "$dialect: runner exited with $status"; }
+  [[ "$last" =~ ^([0-9]+)\ passed,\ 0\ failed,\ 0\ skipped$ ]] || fail "$dialect: $last"
+  (( BASH_REMATCH[1] >= 400 )) || fail "$dialect: only ${BASH_REMATCH[1]} cases passed"
+}
+run_dialect varint32 tcp://127.0.0.1:0
+run_dialect u32be "unix:$sock"
+start mismatch tcp://127.0.0.1:0 --dialect=u32be
+status=0
+"$runner" --dialect=varint32 --target="$addr" --report_dir="$work/mismatch" \
+  --filter=varint32_split_offset. >"$work/mismatch.out" 2>&1 || status=$?
+stop "$pid"
+[[ $status -eq 1 ]] || fail "a u32be testee passed the varint32 cases"
 echo PASS

@@ -6,6 +6,7 @@
 //   echo_server --listen=tcp://127.0.0.1:7000
 //   echo_server --listen=unix:/tmp/echo.sock --model=threads
 //   echo_server --listen=tcp://127.0.0.1:0 --ready_file=/tmp/addr   # port 0
+//   echo_server --listen=unix:/tmp/echo.sock --dialect=varint32  # interop framing
 //
 // SIGTERM or SIGINT shut it down gracefully: it stops accepting, answers
 // the messages already received, closes every connection at a frame
@@ -21,6 +22,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "lib/dialect.h"
 #include "lib/server/shutdown_signals.h"
 #include "lib/server/stream_server.h"
 
@@ -30,6 +32,10 @@ ABSL_FLAG(std::string, model, "reactor", "concurrency model: reactor, threads or
 ABSL_FLAG(int, reactors, 1, "reactor model: event loops (SO_REUSEPORT listeners for TCP)");
 ABSL_FLAG(int, workers, 0, "reactor model: handler threads (0: handlers run on the loop)");
 ABSL_FLAG(int, max_connections, 4096, "connections served at once; more are refused");
+ABSL_FLAG(std::string, dialect, "native",
+          "framing: native (lpframe v1), or an interop dialect: varint32 (protobuf "
+          "writeDelimitedTo), u32be (4-byte big-endian length); the dialects carry no "
+          "envelope, so errors close the connection without an error frame");
 ABSL_FLAG(uint64_t, max_payload, 64 << 20, "largest payload accepted, in bytes");
 ABSL_FLAG(absl::Duration, idle_timeout, absl::InfiniteDuration(),
           "close a connection with no message started for this long");
@@ -69,6 +75,10 @@ absl::Status Run() {
   options.reactor_threads = absl::GetFlag(FLAGS_reactors);
   options.worker_threads = absl::GetFlag(FLAGS_workers);
   options.max_connections = static_cast<size_t>(absl::GetFlag(FLAGS_max_connections));
+  if (!lpframe::ParseDialect(absl::GetFlag(FLAGS_dialect), &options.connection.dialect)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--dialect=", absl::GetFlag(FLAGS_dialect), " is not one of native, varint32, u32be"));
+  }
   options.connection.limits.max_payload_bytes = absl::GetFlag(FLAGS_max_payload);
   options.connection.idle_timeout = absl::GetFlag(FLAGS_idle_timeout);
   options.connection.stall_timeout = absl::GetFlag(FLAGS_stall_timeout);
