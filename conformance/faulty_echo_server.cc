@@ -4,8 +4,7 @@
 // catalogue; with any other fault the conformance runner must fail. It is
 // how faulty_testee_test proves that the suite catches real bugs.
 //
-//   faulty_echo_server --listen=tcp://127.0.0.1:0 --ready_file=/tmp/addr \
-//       --fault=lose_carried_header
+//   faulty_echo_server --listen=tcp://127.0.0.1:0 --fault=lose_carried_header
 //
 // Faults:
 //   none                 correct
