@@ -70,7 +70,8 @@ check_fault() {
   start "$fault.none" tcp://127.0.0.1:0 none
   status=0
   "$runner" --target="$addr" --filter="$filter" "${timeouts[@]}" "$@" \
-    --testee_pid="$pid" >"$work/$fault.none.out" 2>&1 || status=$?
+    --testee_pid="$pid" --report_dir="$work/$fault.none" >"$work/$fault.none.out" 2>&1 \
+    || status=$?
   stop "$pid"
   [[ $status -eq 0 ]] || { cat "$work/$fault.none.out"; fail "fault=none on $filter failed"; }
 }
@@ -92,7 +93,7 @@ grep -q "^FAILED alloc_bomb\." "$work/alloc.out" || fail "fault=alloc_declared: 
 start alloc_none tcp://127.0.0.1:0 none
 status=0
 "$runner" --target="$addr" --filter=alloc_bomb. --testee_pid="$pid" --bomb_connections=16 \
-  >"$work/alloc_none.out" 2>&1 || status=$?
+  --report_dir="$work/alloc_none" >"$work/alloc_none.out" 2>&1 || status=$?
 stop "$pid"
 [[ $status -eq 0 ]] || { cat "$work/alloc_none.out"; fail "fault=none failed the allocation bomb"; }
 echo "PASS"

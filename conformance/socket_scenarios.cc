@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -358,8 +359,16 @@ ScenarioResult RunAllocationBomb(absl::string_view target, int connections, int 
     if (w > 0) result.bytes_sent += static_cast<uint64_t>(w);
     peers.push_back(*std::move(socket));
   }
-  absl::SleepFor(absl::Milliseconds(300));
-  const uint64_t during = ResidentBytes(testee_pid);
+  // The peak over a window, not one sample: a testee that allocates the
+  // declared length touches its pages at a few hundred MB/s, and several
+  // threads may still be at it.
+  uint64_t during = 0;
+  const absl::Time window_end = std::min(deadline, absl::Now() + absl::Milliseconds(1500));
+  while (true) {
+    during = std::max(during, ResidentBytes(testee_pid));
+    if (during > before + max_growth_bytes || absl::Now() >= window_end) break;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
   for (Socket& peer : peers) Reset(&peer);
   const uint64_t growth = during > before ? during - before : 0;
   const std::string seen =
