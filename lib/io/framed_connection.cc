@@ -335,7 +335,14 @@ absl::Status FramedConnection::Receive(Message* out, absl::Time deadline) {
     if (options_.read_mode == ReadMode::kFixed || !decoder_->read_is_direct()) {
       want = std::min(want, options_.read_size);
     }
-    absl::StatusOr<size_t> n = socket_.Read(span.subspan(0, want), wait);
+    // Just after a write at a frame boundary, the answer is most likely
+    // not there yet: wait first and save the recv that would fail.
+    const bool wait_first =
+        !options_.blocking_io && at_boundary && stats_.write_calls != writes_at_last_read_;
+    writes_at_last_read_ = stats_.write_calls;
+    const absl::Status ready = wait_first ? socket_.WaitReadable(wait) : absl::OkStatus();
+    absl::StatusOr<size_t> n =
+        ready.ok() ? socket_.Read(span.subspan(0, want), wait) : absl::StatusOr<size_t>(ready);
     ++stats_.read_calls;
     if (!n.ok()) {
       decoder_->CommitRead(0);

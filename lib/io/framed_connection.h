@@ -42,7 +42,10 @@
 // FrameErrorCode and may be called again; a partly received message resumes.
 //
 // Sockets stay non-blocking (every wait is poll(2) bounded by its deadline)
-// unless ConnectionOptions::blocking_io is set.
+// unless ConnectionOptions::blocking_io is set. Receive reads first and
+// polls when nothing is there, except right after this connection wrote (a
+// request-response turn), where it polls first: poll + recv instead of
+// recv (EAGAIN) + poll + recv.
 //
 // Thread-compatible: one thread sends while another receives is NOT
 // supported; use one thread per connection or external locking.
@@ -199,6 +202,9 @@ class FramedConnection {
   absl::Time last_message_end_;
   absl::Time message_start_;
   ConnectionStats stats_;
+  // stats_.write_calls when Receive last read: a write since then (a
+  // request just sent) predicts that the answer is not there yet.
+  uint64_t writes_at_last_read_ = 0;
 };
 
 }  // namespace lpframe
