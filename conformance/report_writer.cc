@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "lib/dialect.h"
 
 namespace lpframe {
 namespace conformance {
@@ -60,7 +61,8 @@ std::string CaseJson(const ReportRow& row) {
   const Case& c = *row.c;
   const CaseResult& r = row.result;
   return absl::StrCat(
-      "{\"id\": ", Json(c.id), ", \"class\": ", Json(c.klass), ", \"spec\": ",
+      "{\"id\": ", Json(c.id), ", \"class\": ", Json(c.klass), ", \"dialect\": ",
+      Json(DialectName(c.dialect)), ", \"spec\": ",
       Json(absl::StrCat("PROTOCOL.md §", c.spec)), ", \"level\": ", Json(LevelName(c.level)),
       ", \"description\": ", Json(c.description), ", \"plan\": ",
       Json(c.kind == CaseKind::kStream ? c.plan.Name() : "scenario"), ", \"seed\": ",
