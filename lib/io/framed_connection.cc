@@ -337,13 +337,18 @@ absl::Status FramedConnection::Receive(Message* out, absl::Time deadline) {
     }
     // Just after a write at a frame boundary, the answer is most likely
     // not there yet: wait first and save the recv that would fail.
-    const bool wait_first =
-        !options_.blocking_io && at_boundary && stats_.write_calls != writes_at_last_read_;
+    // (A blocking_io wait without a time limit blocks in recv itself.)
+    const bool wait_first = at_boundary && stats_.write_calls != writes_at_last_read_ &&
+                            !(options_.blocking_io && wait == absl::InfiniteFuture());
     writes_at_last_read_ = stats_.write_calls;
     const absl::Status ready = wait_first ? socket_.WaitReadable(wait) : absl::OkStatus();
-    absl::StatusOr<size_t> n =
-        ready.ok() ? socket_.Read(span.subspan(0, want), wait) : absl::StatusOr<size_t>(ready);
-    ++stats_.read_calls;
+    absl::StatusOr<size_t> n = size_t{0};
+    if (ready.ok()) {
+      n = socket_.Read(span.subspan(0, want), wait);
+      ++stats_.read_calls;
+    } else {
+      n = ready;
+    }
     if (!n.ok()) {
       decoder_->CommitRead(0);
       if (!absl::IsDeadlineExceeded(n.status())) {

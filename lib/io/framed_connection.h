@@ -43,9 +43,10 @@
 //
 // Sockets stay non-blocking (every wait is poll(2) bounded by its deadline)
 // unless ConnectionOptions::blocking_io is set. Receive reads first and
-// polls when nothing is there, except right after this connection wrote (a
-// request-response turn), where it polls first: poll + recv instead of
-// recv (EAGAIN) + poll + recv.
+// polls when nothing is there, except at a frame boundary right after this
+// connection wrote (a request-response turn on one connection), where it
+// polls first: poll + recv instead of recv (EAGAIN) + poll + recv. (With
+// blocking_io, a wait without a time limit blocks in recv instead.)
 //
 // Thread-compatible: one thread sends while another receives is NOT
 // supported; use one thread per connection or external locking.
@@ -96,13 +97,15 @@ struct ConnectionOptions {
   // Opt-in: clear O_NONBLOCK on this connection's socket, so that a Send()
   // or Receive() whose wait has no time limit (infinite deadline, and no
   // idle/stall timeout applying) blocks in sendmsg/recv itself: one system
-  // call per read instead of recv (EAGAIN), poll, recv. Waits with a time
+  // call per read instead of poll + recv (or, when the connection has not
+  // just written, recv (EAGAIN) + poll + recv). Waits with a time
   // limit still use MSG_DONTWAIT and poll(2), so every deadline and timeout
   // holds as without the flag. The socket stays blocking for anyone using
   // socket() directly; don't hand it to a reactor or epoll loop. Meant for
   // request/response on a thread per connection: on the 2-vCPU test VM it
-  // cut TCP loopback 64 B round trips by ~3 us, but AF_UNIX round trips got
-  // slower (bench/transport_bench PingPong), so measure before enabling.
+  // cut TCP loopback 64 B round trips by ~3 us (2026-12-04: still ~2 us
+  // against poll + recv), but AF_UNIX round trips got slower
+  // (bench/transport_bench PingPong), so measure before enabling.
   bool blocking_io = false;
 };
 

@@ -1145,6 +1145,22 @@ TEST(FramedConnectionSendTest, ReceiveAfterSendHonoursDeadlines) {
     m = a.Receive(In(kSafety));
     ASSERT_TRUE(m.ok()) << m.status();
     ExpectTestMessage(*m, 1, 10);
+    // A deadline already past still takes a reply that has arrived.
+    m = b.Receive(In(kSafety));
+    ASSERT_TRUE(m.ok()) << m.status();
+    ASSERT_TRUE(b.Send(*m).ok());
+    absl::SleepFor(absl::Milliseconds(20));
+    ASSERT_TRUE(a.Send(TestMessage(4, 30)).ok());
+    const uint64_t reads = a.stats().read_calls;
+    m = a.Receive(absl::InfinitePast());
+    ASSERT_TRUE(m.ok()) << m.status();
+    ExpectTestMessage(*m, 2, 20);
+    EXPECT_EQ(a.stats().read_calls, reads + 1);
+    m = a.Receive(absl::InfinitePast());  // nothing there: a deadline, not a failure
+    EXPECT_EQ(m.status().code(), absl::StatusCode::kDeadlineExceeded) << m.status();
+    m = b.Receive(In(kSafety));
+    ASSERT_TRUE(m.ok()) << m.status();
+    ExpectTestMessage(*m, 4, 30);
 
     ConnectionOptions idle = options;
     idle.idle_timeout = absl::Milliseconds(50);
