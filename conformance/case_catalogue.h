@@ -100,9 +100,10 @@ std::vector<Case> BuildCatalogue(const VectorFile& native, const CatalogueOption
 // dribble, a chop sweep and seeded slicing of a mixed stream, a length
 // prefix across a read edge, a frame and a half, many frames in one
 // segment, a length over the limit, half-close inside a frame). Classes are
-// "<dialect>_<class>", e.g. "varint32_split_offset.at.3". All are stream
-// cases: a dialect carries no envelope, so its testee announces an error by
-// closing, and the runner checks what was echoed before the close.
+// "<dialect>_<class>" (case "varint32_split_offset.at.3" is in class
+// "varint32_split_offset"). All are stream cases: a dialect carries no
+// envelope, so its testee announces an error by closing, and the runner
+// checks what was echoed before the close.
 // Errors: InvalidArgument when the file's dialect is native or unknown.
 absl::StatusOr<std::vector<Case>> BuildDialectCatalogue(const VectorFile& file,
                                                         const CatalogueOptions& options);

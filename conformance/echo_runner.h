@@ -26,7 +26,8 @@
 // framed in the dialect, which has no envelope and so no error frame: an
 // error vector must come back up to the bad frame, then the testee must end
 // the stream (close or reset) — before our half-close when the vector says
-// the error surfaces before end of stream.
+// the error surfaces before end of stream. The echo itself must stay well
+// framed: an echo cut inside a frame fails.
 //
 // Test-only. Thread-compatible (each call uses its own connection).
 #ifndef LPFRAME_CONFORMANCE_ECHO_RUNNER_H_
@@ -83,7 +84,7 @@ struct CaseReport {
 // at the start of status.message).
 absl::Status StatusFromErrorFrame(const Envelope& envelope);
 
-// Runs `vector` (native dialect) against the echo testee at `target_uri`.
+// Runs `vector` (in options.dialect) against the echo testee at `target_uri`.
 CaseReport RunVectorOverSocket(absl::string_view target_uri, const Vector& vector,
                                const SegmentPlan& plan, const RunOptions& options);
 

@@ -14,14 +14,18 @@
 //   eof_as_clean         EOF inside a frame closes like a clean end
 //                        (no error frame)
 //   alloc_declared       allocates (and touches) the declared payload length
-//                        as soon as a header arrives (capped at 1 GiB)
-//   drop_last            echoes are held until the input goes quiet for
-//                        100 ms, and the held ones are lost at EOF
+//                        as soon as a header arrives (at most 1 GiB at a
+//                        time, 2 GiB in all, so the host survives)
+//   drop_last            echoes lag one read behind (held until the next
+//                        read, or until 100 ms pass without one), and the
+//                        held ones are lost at EOF
 //
 // Model: a thread per connection, 8 KiB reads fed to a FrameDecoder, echoes
 // written with a FrameEncoder; idle and stall timeouts like echo_server's.
 // Deliberately independent of lib/server, so its bugs are its own.
 // SIGTERM's default action ends it.
+#include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -89,6 +93,8 @@ bool ParseFault(const std::string& name, Fault* fault) {
 
 constexpr size_t kReadSize = 8 << 10;
 constexpr uint64_t kMaxBogusAllocation = uint64_t{1} << 30;
+constexpr uint64_t kBogusBudget = uint64_t{2} << 30;
+std::atomic<uint64_t> bogus_total{0};  // bytes held by alloc_declared, all threads
 constexpr absl::Duration kQuietFlush = absl::Milliseconds(100);
 constexpr absl::Duration kWriteTimeout = absl::Seconds(30);
 
@@ -132,6 +138,8 @@ class BoundaryTracker {
 
 class Connection {
  public:
+  ~Connection() { ReleaseBogus(); }
+
   Connection(Socket socket, Fault fault) : socket_(std::move(socket)), fault_(fault) {
     DecoderOptions options;
     if (fault_ == Fault::kLimitOffByOne) options.limits.max_payload_bytes += 1;
@@ -176,8 +184,8 @@ class Connection {
         tracker_.ForgetPartialHeader();
       }
       const bool was_at_boundary = decoder_->at_frame_boundary();
+      const uint64_t decoded_before = decoder_->messages_decoded();  // Feed may complete some
       decoder_->Feed(bytes);
-      const uint64_t decoded_before = decoder_->messages_decoded();
       Message message;
       DecodeStep step = decoder_->Next(&message);
       for (; step.is_message(); step = decoder_->Next(&message)) {
@@ -186,8 +194,7 @@ class Connection {
         } else if (!Echo(message)) {
           return;
         }
-        bogus_.clear();
-        bogus_.shrink_to_fit();
+        ReleaseBogus();
       }
       if (step.is_error()) {
         if (Flush()) Fail(step.error());
@@ -208,7 +215,19 @@ class Connection {
     if (fault_ != Fault::kAllocDeclared) return;
     // The bug: trusting the declared length before the limit check and
     // before the bytes arrive. value-initialised, so every page is touched.
-    bogus_ = std::vector<char>(std::min(payload_length, kMaxBogusAllocation));
+    ReleaseBogus();
+    const uint64_t size = std::min(payload_length, kMaxBogusAllocation);
+    if (bogus_total.fetch_add(size) + size > kBogusBudget) {
+      bogus_total.fetch_sub(size);
+      return;
+    }
+    bogus_ = std::vector<char>(size);
+  }
+
+  void ReleaseBogus() {
+    bogus_total.fetch_sub(bogus_.size());
+    bogus_.clear();
+    bogus_.shrink_to_fit();
   }
 
   void OnEof() {
@@ -248,6 +267,18 @@ class Connection {
       socket_.WriteAll(frame->ToString(), absl::Now() + absl::Seconds(1)).IgnoreError();
     }
     socket_.ShutdownWrite().IgnoreError();
+    Linger();
+  }
+
+  // Reads and drops the peer's input until it ends (at most 1 s): closing
+  // with unread input would send a reset that can overtake the error frame.
+  void Linger() {
+    const absl::Time deadline = absl::Now() + absl::Seconds(1);
+    char discard[4096];
+    while (true) {
+      absl::StatusOr<size_t> n = socket_.Read(absl::MakeSpan(discard), deadline);
+      if (!n.ok() || *n == 0) return;
+    }
   }
 
   Socket socket_;

@@ -28,7 +28,13 @@ start() {
   [[ -s "$work/$name.addr" ]] || fail "faulty_echo_server $name did not start"
   addr="$(cat "$work/$name.addr")"
 }
-stop() { kill -KILL "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+stop() {  # stop PID: kills and reaps it, and forgets it
+  kill -KILL "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+  local kept=() p
+  for p in "${pids[@]}"; do [[ "$p" == "$1" ]] || kept+=("$p"); done
+  pids=("${kept[@]}")
+}
 
 report_root="${TEST_UNDECLARED_OUTPUTS_DIR:-$work}"
 
@@ -80,11 +86,11 @@ check_fault lose_carried_header header_cuts.,dribble. header_cuts
 check_fault limit_off_by_one limit_over.,limit_exact. limit_over
 check_fault eof_as_clean eof_inside.,eof_boundary. eof_inside
 check_fault drop_last zero_length.,coalesced.,size_boundary. size_boundary
-# The allocation bomb measures the testee's resident memory: 16 peers
-# announcing 64 MiB make the faulty testee touch 1 GiB (bound: 128 MiB).
+# The allocation bomb measures the testee's resident memory: 8 peers
+# announcing 64 MiB make the faulty testee touch 512 MiB (bound: 128 MiB).
 start alloc_declared tcp://127.0.0.1:0 alloc_declared
 status=0
-"$runner" --target="$addr" --filter=alloc_bomb. --testee_pid="$pid" --bomb_connections=16 \
+"$runner" --target="$addr" --filter=alloc_bomb. --testee_pid="$pid" --bomb_connections=8 \
   --report_dir="$report_root/alloc_declared" >"$work/alloc.out" 2>&1 || status=$?
 stop "$pid"
 echo "alloc_declared: $(tail -1 "$work/alloc.out")"
@@ -92,7 +98,7 @@ echo "alloc_declared: $(tail -1 "$work/alloc.out")"
 grep -q "^FAILED alloc_bomb\." "$work/alloc.out" || fail "fault=alloc_declared: alloc_bomb passed"
 start alloc_none tcp://127.0.0.1:0 none
 status=0
-"$runner" --target="$addr" --filter=alloc_bomb. --testee_pid="$pid" --bomb_connections=16 \
+"$runner" --target="$addr" --filter=alloc_bomb. --testee_pid="$pid" --bomb_connections=8 \
   --report_dir="$work/alloc_none" >"$work/alloc_none.out" 2>&1 || status=$?
 stop "$pid"
 [[ $status -eq 0 ]] || { cat "$work/alloc_none.out"; fail "fault=none failed the allocation bomb"; }

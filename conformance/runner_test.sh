@@ -32,7 +32,13 @@ start() {
   [[ -s "$work/$name.addr" ]] || fail "echo_server $name did not start"
   addr="$(cat "$work/$name.addr")"
 }
-stop() { kill -TERM "$1"; wait "$1" || true; }
+stop() {  # stop PID: terminates and reaps it, and forgets it
+  kill -TERM "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+  local kept=() p
+  for p in "${pids[@]}"; do [[ "$p" == "$1" ]] || kept+=("$p"); done
+  pids=("${kept[@]}")
+}
 
 # The timeouts the runner is told about are the ones the servers have.
 timeouts=(--stall_timeout=1s --idle_timeout=3s)
@@ -137,4 +143,46 @@ status=0
   --filter=varint32_split_offset. >"$work/mismatch.out" 2>&1 || status=$?
 stop "$pid"
 [[ $status -eq 1 ]] || fail "a u32be testee passed the varint32 cases"
+grep -q "^FAILED varint32_split_offset\." "$work/mismatch.out" \
+  || fail "no varint32_split_offset case failed against a u32be testee"
+
+# A testee that copies bytes back without framing passes the clean dialect
+# cases (their echo is the same bytes) but fails the error cases: its echo
+# of a bad length is not a well-framed stream.
+python3 - "$work/bytes.addr" <<'PYEOF' &
+import socket, sys, threading
+server = socket.socket()
+server.bind(("127.0.0.1", 0))
+server.listen(64)
+with open(sys.argv[1] + ".tmp", "w") as f:
+    f.write("tcp://127.0.0.1:%d\n" % server.getsockname()[1])
+import os
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+def serve(conn):
+    with conn:
+        try:
+            while True:
+                data = conn.recv(65536)
+                if not data:
+                    break
+                conn.sendall(data)
+        except OSError:
+            pass
+while True:
+    conn, _ = server.accept()
+    threading.Thread(target=serve, args=(conn,), daemon=True).start()
+PYEOF
+pid=$!
+pids+=("$pid")
+for _ in $(seq 1 200); do [[ -s "$work/bytes.addr" ]] && break; sleep 0.05; done
+[[ -s "$work/bytes.addr" ]] || fail "byte echo did not start"
+status=0
+"$runner" --dialect=varint32 --target="$(cat "$work/bytes.addr")" --report_dir="$work/bytes" \
+  --filter=varint32_limit_over.,varint32_prefix.,varint32_split_offset.at.1 \
+  >"$work/bytes.out" 2>&1 || status=$?
+stop "$pid"
+tail -1 "$work/bytes.out"
+[[ $status -eq 1 ]] || fail "a byte echo passed the varint32 error cases"
+grep -q "^FAILED varint32_limit_over\." "$work/bytes.out" || fail "byte echo passed limit_over"
+grep -q "^FAILED varint32_split_offset" "$work/bytes.out" && fail "byte echo failed a clean case"
 echo PASS

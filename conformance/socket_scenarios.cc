@@ -52,13 +52,28 @@ ScenarioResult AfterwardsProbe(absl::string_view target, absl::Time deadline,
   return result;
 }
 
-uint64_t ResidentBytes(int pid) {
+// A field of /proc/PID/status in bytes ("VmRSS", "VmHWM"); 0 when absent.
+uint64_t StatusBytes(int pid, absl::string_view field) {
   std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
+  const std::string prefix = absl::StrCat(field, ":");
   std::string line;
   while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::strtoull(line.c_str() + 6, nullptr, 10) << 10;
+    if (line.rfind(prefix, 0) == 0) {
+      return std::strtoull(line.c_str() + prefix.size(), nullptr, 10) << 10;
+    }
   }
   return 0;
+}
+
+uint64_t ResidentBytes(int pid) { return StatusBytes(pid, "VmRSS"); }
+
+// Resets the peak resident size (VmHWM) of `pid` to its current size
+// (Linux clear_refs "5"). False when not allowed.
+bool ResetPeakResident(int pid) {
+  std::ofstream clear(absl::StrCat("/proc/", pid, "/clear_refs"));
+  clear << "5";
+  clear.flush();
+  return static_cast<bool>(clear);
 }
 
 // One connection of RunConnections, checked as its echo arrives.
@@ -346,6 +361,7 @@ ScenarioResult RunAllocationBomb(absl::string_view target, int connections, int 
     return result;
   }
   const uint64_t before = ResidentBytes(testee_pid);
+  const bool exact_peak = ResetPeakResident(testee_pid);
   FrameHeader header;
   header.payload_length = uint64_t{64} << 20;  // exactly the default maximum
   std::string bytes(kHeaderSize, '\0');
@@ -361,11 +377,13 @@ ScenarioResult RunAllocationBomb(absl::string_view target, int connections, int 
   }
   // The peak over a window, not one sample: a testee that allocates the
   // declared length touches its pages at a few hundred MB/s, and several
-  // threads may still be at it.
+  // threads may still be at it. VmHWM (reset above) has the exact peak even
+  // if the testee frees the memory between samples.
   uint64_t during = 0;
   const absl::Time window_end = std::min(deadline, absl::Now() + absl::Milliseconds(1500));
   while (true) {
     during = std::max(during, ResidentBytes(testee_pid));
+    if (exact_peak) during = std::max(during, StatusBytes(testee_pid, "VmHWM"));
     if (during > before + max_growth_bytes || absl::Now() >= window_end) break;
     absl::SleepFor(absl::Milliseconds(50));
   }

@@ -71,9 +71,10 @@ std::string TinyFramesInput(uint64_t count);
 
 // `connections` peers each send a header announcing the maximum payload
 // (64 MiB) and 64 KiB of it, then stall. Passes when the resident memory of
-// process `testee_pid` (its peak over 1.5 s, sampled every 50 ms) grew by
-// at most `max_growth_bytes` and the testee then serves a probe; skipped
-// when testee_pid is 0.
+// process `testee_pid` grew by at most `max_growth_bytes` over 1.5 s (its
+// peak: VmHWM after resetting it through /proc/PID/clear_refs where allowed,
+// and VmRSS sampled every 50 ms) and the testee then serves a probe;
+// skipped when testee_pid is 0.
 ScenarioResult RunAllocationBomb(absl::string_view target, int connections, int testee_pid,
                                  uint64_t max_growth_bytes, absl::Time deadline);
 
