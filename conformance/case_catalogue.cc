@@ -313,6 +313,25 @@ void AddCorruptionAndSizeCases(Catalogue* out) {
                   SegmentPlan::Whole());
     }
   }
+  // Random garbage (the xorshift pattern, seeded), alone and after good
+  // frames: rejected on the first bad header, the frames before it kept.
+  const std::string good = FrameBytes(1, "before") + FrameBytes(2, PatternBytes(3000, 2), true);
+  uint32_t seed = 100;
+  for (size_t size : {1, 5, 23, 24, 25, 100, 4096, 65536}) {
+    for (bool after_frames : {false, true}) {
+      const std::string bytes = (after_frames ? good : "") + PatternBytes(size, ++seed);
+      const Vector vector = Synthesized(
+          "random_garbage", "3.2",
+          absl::StrCat(size, " random bytes", after_frames ? " after two good frames" : ""),
+          bytes);
+      const std::string sub = absl::StrCat(after_frames ? "after_frames_" : "alone_", size);
+      out->Stream("random_garbage", sub, 0, vector, SegmentPlan::Whole());
+      const bool paced = !after_frames && size <= 100;
+      out->Stream("random_garbage", sub, 1, vector,
+                  after_frames ? SegmentPlan::Chop(997) : SegmentPlan::Chop(3),
+                  paced ? absl::Milliseconds(1) : absl::ZeroDuration());
+    }
+  }
   // Round trip of one frame, payload sizes 0 and 2^0 .. 2^24.
   out->Stream("roundtrip_sweep", "size", 0, PatternFrame("roundtrip", 0), SegmentPlan::Whole());
   for (size_t bits = 0; bits <= 24; ++bits) {

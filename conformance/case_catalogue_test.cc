@@ -60,7 +60,7 @@ TEST(CaseCatalogueTest, SizeAndClasses) {
         "random_slicing", "large_payload", "read_edge", "coalesced", "frame_and_half",
         "limit_exact", "limit_over", "length_overflow", "alloc_bomb", "eof_inside",
         "eof_boundary", "reset", "invalid_envelope", "foreign", "version", "reserved_flags",
-        "bit_flips", "half_close", "peer_leaves", "slowloris", "idle", "interleaved",
+        "bit_flips", "random_garbage", "half_close", "peer_leaves", "slowloris", "idle", "interleaved",
         "transport_mix", "one_bad", "tiny_frames", "roundtrip_sweep", "stall"}) {
     EXPECT_GT(by_class[klass], 0) << klass;
   }
