@@ -1,10 +1,12 @@
 #include "conformance/case_runner.h"
 
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "conformance/echo_runner.h"
 #include "conformance/socket_scenarios.h"
+#include "conformance/testee_memory.h"
 #include "conformance/test_vector.h"
 
 namespace lpframe {
@@ -30,10 +32,26 @@ CaseResult RunStream(const Case& c, const RunContext& context) {
   options.timeout = context.case_timeout;
   options.stall_at = c.stall_at;
   options.stall = c.stall;
+  const bool measure = context.testee_pid > 0 && !c.vector.error().empty();
+  std::optional<PeakWindow> memory;
+  if (measure) memory.emplace(context.testee_pid);
   CaseReport report = RunVectorOverSocket(context.target, c.vector, c.plan, options);
   CaseResult result;
   result.verdict = report.passed ? CaseResult::Verdict::kPassed : CaseResult::Verdict::kFailed;
   result.detail = std::move(report.detail);
+  if (measure && memory->start_bytes() > 0) {
+    const uint64_t growth = memory->Growth();
+    const uint64_t bound = kRejectMemoryBound + 2 * report.bytes_sent;
+    const std::string seen = absl::StrCat("testee peak RSS +", growth >> 10, " KiB (bound ",
+                                          bound >> 10, " KiB", memory->exact() ? "" : ", sampled",
+                                          ")");
+    if (growth > bound) {
+      result.verdict = CaseResult::Verdict::kFailed;
+      result.detail = result.detail.empty() ? seen : absl::StrCat(result.detail, "; ", seen);
+    } else if (result.detail.empty()) {
+      result.detail = seen;
+    }
+  }
   result.writes = report.writes;
   result.bytes_sent = report.bytes_sent;
   result.messages_echoed = report.messages_echoed;

@@ -26,7 +26,10 @@ namespace conformance {
 struct RunContext {
   std::string target;         // the echo testee
   std::string second_target;  // the same testee on the other transport, or ""
-  int testee_pid = 0;         // for the allocation bomb's memory figure; 0: unknown
+  // The testee's process id: the allocation bomb measures its memory, and
+  // each REJECT stream case holds its peak growth to
+  // kRejectMemoryBound + 2 x the case's input. 0: unknown, not measured.
+  int testee_pid = 0;
   int bomb_connections = 0;   // overrides the bomb's 256 connections when > 0
   uint64_t bomb_max_growth = uint64_t{128} << 20;
   // The testee's own timeouts, when it has them (slowloris and idle cases).
@@ -34,6 +37,12 @@ struct RunContext {
   absl::Duration idle_timeout = absl::InfiniteDuration();
   absl::Duration case_timeout = absl::Seconds(60);
 };
+
+// What a testee may add to its resident memory while it takes in and
+// rejects one bad stream, beyond twice the stream's size: enough for
+// buffers and pool growth, far below the 64 MiB a trusted length would
+// cost.
+inline constexpr uint64_t kRejectMemoryBound = uint64_t{32} << 20;
 
 struct CaseResult {
   enum class Verdict { kPassed, kFailed, kSkipped };

@@ -3,7 +3,8 @@
 #  1. faulty_echo_server --fault=none (TCP, with its Unix twin as second
 #     target) passes the whole catalogue: nothing failed, nothing skipped.
 #  2. Each fault fails the runner (exit 1, at least one failed case) on the
-#     classes that exercise it, and the failures name those classes.
+#     classes that exercise it, and the failures name those classes; with
+#     --testee_pid, alloc_declared also fails the REJECT memory bound.
 # Arguments: runner, faulty_echo_server.
 set -euo pipefail
 runner="$1"
@@ -96,6 +97,17 @@ stop "$pid"
 echo "alloc_declared: $(tail -1 "$work/alloc.out")"
 [[ $status -eq 1 ]] || { cat "$work/alloc.out"; fail "fault=alloc_declared: runner exited with $status"; }
 grep -q "^FAILED alloc_bomb\." "$work/alloc.out" || fail "fault=alloc_declared: alloc_bomb passed"
+# Each REJECT case holds the testee's peak memory to a bound: a header one
+# over the limit costs the faulty testee 64 MiB.
+start alloc_reject tcp://127.0.0.1:0 alloc_declared
+status=0
+"$runner" --target="$addr" --filter=limit_over.payload --testee_pid="$pid" \
+  --report_dir="$report_root/alloc_reject" >"$work/alloc_reject.out" 2>&1 || status=$?
+stop "$pid"
+echo "alloc_declared (REJECT memory bound): $(tail -1 "$work/alloc_reject.out")"
+[[ $status -eq 1 ]] || { cat "$work/alloc_reject.out"; fail "alloc_declared passed limit_over"; }
+grep -q "^FAILED limit_over\..*testee peak RSS" "$work/alloc_reject.out" \
+  || { cat "$work/alloc_reject.out"; fail "no limit_over case failed on memory"; }
 start alloc_none tcp://127.0.0.1:0 none
 status=0
 "$runner" --target="$addr" --filter=alloc_bomb. --testee_pid="$pid" --bomb_connections=8 \

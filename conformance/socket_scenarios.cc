@@ -6,13 +6,13 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <string>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "conformance/echo_runner.h"
+#include "conformance/testee_memory.h"
 #include "conformance/test_vector.h"
 #include "lib/frame_decoder.h"
 #include "lib/frame_encoder.h"
@@ -50,30 +50,6 @@ ScenarioResult AfterwardsProbe(absl::string_view target, absl::Time deadline,
                                      " bytes; the testee then served a new connection")
                       : absl::StrCat("afterwards, ", probe);
   return result;
-}
-
-// A field of /proc/PID/status in bytes ("VmRSS", "VmHWM"); 0 when absent.
-uint64_t StatusBytes(int pid, absl::string_view field) {
-  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
-  const std::string prefix = absl::StrCat(field, ":");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind(prefix, 0) == 0) {
-      return std::strtoull(line.c_str() + prefix.size(), nullptr, 10) << 10;
-    }
-  }
-  return 0;
-}
-
-uint64_t ResidentBytes(int pid) { return StatusBytes(pid, "VmRSS"); }
-
-// Resets the peak resident size (VmHWM) of `pid` to its current size
-// (Linux clear_refs "5"). False when not allowed.
-bool ResetPeakResident(int pid) {
-  std::ofstream clear(absl::StrCat("/proc/", pid, "/clear_refs"));
-  clear << "5";
-  clear.flush();
-  return static_cast<bool>(clear);
 }
 
 // One connection of RunConnections, checked as its echo arrives.
@@ -360,8 +336,7 @@ ScenarioResult RunAllocationBomb(absl::string_view target, int connections, int 
     result.detail = "needs the testee's process id to measure its memory (--testee_pid)";
     return result;
   }
-  const uint64_t before = ResidentBytes(testee_pid);
-  const bool exact_peak = ResetPeakResident(testee_pid);
+  PeakWindow memory(testee_pid);
   FrameHeader header;
   header.payload_length = uint64_t{64} << 20;  // exactly the default maximum
   std::string bytes(kHeaderSize, '\0');
@@ -379,16 +354,15 @@ ScenarioResult RunAllocationBomb(absl::string_view target, int connections, int 
   // declared length touches its pages at a few hundred MB/s, and several
   // threads may still be at it. VmHWM (reset above) has the exact peak even
   // if the testee frees the memory between samples.
-  uint64_t during = 0;
   const absl::Time window_end = std::min(deadline, absl::Now() + absl::Milliseconds(1500));
-  while (true) {
-    during = std::max(during, ResidentBytes(testee_pid));
-    if (exact_peak) during = std::max(during, StatusBytes(testee_pid, "VmHWM"));
-    if (during > before + max_growth_bytes || absl::Now() >= window_end) break;
+  uint64_t growth = memory.Growth();
+  while (growth <= max_growth_bytes && absl::Now() < window_end) {
     absl::SleepFor(absl::Milliseconds(50));
+    growth = memory.Growth();
   }
   for (Socket& peer : peers) Reset(&peer);
-  const uint64_t growth = during > before ? during - before : 0;
+  const uint64_t before = memory.start_bytes();
+  const uint64_t during = memory.peak_bytes();
   const std::string seen =
       absl::StrCat(peers.size(), " peers each announcing 64 MiB: the testee's RSS grew by ",
                    growth >> 20, " MiB (", before >> 20, " -> ", during >> 20, " MiB; bound ",
