@@ -7,9 +7,12 @@
 //   bazel run //conformance:runner -- --list
 //
 // Reports go to --report_dir (default: $TEST_UNDECLARED_OUTPUTS_DIR under
-// `bazel test`, else ./conformance_report). The last line printed is
-// "N passed, N failed, N skipped"; the exit status is 1 when a case failed or
-// a known-failure entry is stale, 2 for bad arguments.
+// `bazel test`, else ./conformance_report). Under `bazel run`, relative
+// --report_dir and --known_failures paths are taken from the directory the
+// command was run in ($BUILD_WORKING_DIRECTORY), not the runfiles tree;
+// --vectors (default: the runfiles' copy) is read as given. The last line
+// printed is "N passed, N failed, N skipped"; the exit status is 1 when a
+// case failed or a known-failure entry is stale, 2 for bad arguments.
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -51,6 +54,14 @@ ABSL_FLAG(bool, list, false, "print the catalogue (id, level, section, expected)
 namespace {
 
 using namespace lpframe::conformance;  // NOLINT: a binary's main file
+
+// `path` as the user meant it: under `bazel run`, relative to the
+// directory the command was run in.
+std::string UserPath(const std::string& path) {
+  const char* cwd = std::getenv("BUILD_WORKING_DIRECTORY");
+  if (path.empty() || path[0] == '/' || cwd == nullptr || *cwd == '\0') return path;
+  return absl::StrCat(cwd, "/", path);
+}
 
 bool Selected(const Case& c, const std::string& filter) {
   if (filter.empty()) return true;
@@ -110,17 +121,18 @@ int main(int argc, char** argv) {
   }
   KnownFailures known;
   if (!absl::GetFlag(FLAGS_known_failures).empty()) {
-    absl::StatusOr<KnownFailures> loaded = KnownFailures::Load(absl::GetFlag(FLAGS_known_failures));
+    absl::StatusOr<KnownFailures> loaded =
+        KnownFailures::Load(UserPath(absl::GetFlag(FLAGS_known_failures)));
     if (!loaded.ok()) {
       std::fprintf(stderr, "conformance runner: %s\n", loaded.status().ToString().c_str());
       return 2;
     }
     known = *std::move(loaded);
   }
-  std::string report_dir = absl::GetFlag(FLAGS_report_dir);
+  std::string report_dir = UserPath(absl::GetFlag(FLAGS_report_dir));
   if (report_dir.empty()) {
     const char* outputs = std::getenv("TEST_UNDECLARED_OUTPUTS_DIR");
-    report_dir = outputs != nullptr ? std::string(outputs) : "conformance_report";
+    report_dir = outputs != nullptr ? std::string(outputs) : UserPath("conformance_report");
   }
 
   RunSummary summary;
