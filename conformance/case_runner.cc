@@ -32,14 +32,13 @@ CaseResult RunStream(const Case& c, const RunContext& context) {
   options.timeout = context.case_timeout;
   options.stall_at = c.stall_at;
   options.stall = c.stall;
-  const bool measure = context.testee_pid > 0 && !c.vector.error().empty();
-  std::optional<PeakWindow> memory;
-  if (measure) memory.emplace(context.testee_pid);
+  std::optional<PeakWindow> memory;  // REJECT cases, when the testee's pid is known
+  if (context.testee_pid > 0 && !c.vector.error().empty()) memory.emplace(context.testee_pid);
   CaseReport report = RunVectorOverSocket(context.target, c.vector, c.plan, options);
   CaseResult result;
   result.verdict = report.passed ? CaseResult::Verdict::kPassed : CaseResult::Verdict::kFailed;
   result.detail = std::move(report.detail);
-  if (measure && memory->start_bytes() > 0) {
+  if (memory && memory->start_bytes() > 0) {
     const uint64_t growth = memory->Growth();
     const uint64_t bound = kRejectMemoryBound + 2 * report.bytes_sent;
     const std::string seen = absl::StrCat("testee peak RSS +", growth >> 10, " KiB (bound ",

@@ -5,37 +5,22 @@
 #  2. Each fault fails the runner (exit 1, at least one failed case) on the
 #     classes that exercise it, and the failures name those classes; with
 #     --testee_pid, alloc_declared also fails the REJECT memory bound.
-# Arguments: runner, faulty_echo_server.
+# Arguments: runner, faulty_echo_server, testee_control.sh.
 set -euo pipefail
 runner="$1"
 server="$2"
 work="$(mktemp -d "${TEST_TMPDIR:-/tmp}/faulty_testee_test.XXXXXX")"
 sock="/tmp/lpframe_faulty_testee_$$.sock"
-pids=()
-trap 'for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done; rm -rf "$work" "$sock"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# shellcheck source=conformance/testee_control.sh
+source "$3"
 
 timeouts=(--stall_timeout=1s --idle_timeout=3s)
 
 # start NAME LISTEN FAULT: starts a testee, sets $addr and $pid.
 start() {
-  local name="$1" listen="$2" fault="$3"
-  rm -f "$work/$name.addr"
-  "$server" --listen="$listen" --ready_file="$work/$name.addr" --fault="$fault" \
-    "${timeouts[@]}" 2>"$work/$name.log" &
-  pid=$!
-  pids+=("$pid")
-  for _ in $(seq 1 200); do [[ -s "$work/$name.addr" ]] && break; sleep 0.05; done
-  [[ -s "$work/$name.addr" ]] || fail "faulty_echo_server $name did not start"
-  addr="$(cat "$work/$name.addr")"
+  launch "$1" "$server" --listen="$2" --fault="$3" "${timeouts[@]}"
 }
-stop() {  # stop PID: kills and reaps it, and forgets it
-  kill -KILL "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
-  local kept=() p
-  for p in "${pids[@]}"; do [[ "$p" == "$1" ]] || kept+=("$p"); done
-  pids=("${kept[@]}")
-}
+stop() { halt KILL "$1"; }
 
 report_root="${TEST_UNDECLARED_OUTPUTS_DIR:-$work}"
 

@@ -9,36 +9,22 @@
 #     passes, or an id that matches nothing) fails it.
 #  3. The dialect catalogues against echo_server --dialect: varint32 over
 #     TCP, u32be over Unix, all pass; a testee of another dialect fails.
-# Arguments: runner, echo_server.
+# Arguments: runner, echo_server, testee_control.sh.
 set -euo pipefail
 runner="$1"
 server="$2"
 work="$(mktemp -d "${TEST_TMPDIR:-/tmp}/runner_test.XXXXXX")"
 sock="/tmp/lpframe_runner_test_$$.sock"
-pids=()
-trap 'for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done; rm -rf "$work" "$sock"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# shellcheck source=conformance/testee_control.sh
+source "$3"
 
-# start NAME LISTEN [flags...]: starts a server, sets $addr and $pid.
+# start NAME LISTEN [flags...]: starts an echo server, sets $addr and $pid.
 start() {
   local name="$1" listen="$2"
   shift 2
-  rm -f "$work/$name.addr"
-  "$server" --listen="$listen" --ready_file="$work/$name.addr" --quiet "$@" \
-    2>"$work/$name.log" &
-  pid=$!
-  pids+=("$pid")
-  for _ in $(seq 1 200); do [[ -s "$work/$name.addr" ]] && break; sleep 0.05; done
-  [[ -s "$work/$name.addr" ]] || fail "echo_server $name did not start"
-  addr="$(cat "$work/$name.addr")"
+  launch "$name" "$server" --listen="$listen" --quiet "$@"
 }
-stop() {  # stop PID: terminates and reaps it, and forgets it
-  kill -TERM "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
-  local kept=() p
-  for p in "${pids[@]}"; do [[ "$p" == "$1" ]] || kept+=("$p"); done
-  pids=("${kept[@]}")
-}
+stop() { halt TERM "$1"; }
 
 # The timeouts the runner is told about are the ones the servers have.
 timeouts=(--stall_timeout=1s --idle_timeout=3s)
