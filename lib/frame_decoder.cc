@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "lib/compact_envelope.h"
 #include "lib/foreign_protocol.h"
 #include "lib/frame_error.h"
 
@@ -364,7 +365,8 @@ size_t FrameDecoder::ConsumeEnvelope(absl::string_view src) {
     if (envelope_buf_.size() < envelope_length_) return take;
     envelope = envelope_buf_;
   }
-  if (!current_.envelope.ParseFromArray(envelope.data(), static_cast<int>(envelope.size()))) {
+  if (!ParseCompactEnvelope(envelope, &current_.envelope) &&
+      !current_.envelope.ParseFromArray(envelope.data(), static_cast<int>(envelope.size()))) {
     Fail(MakeFrameError(
         FrameErrorCode::kInvalidEnvelope,
         absl::StrCat("the ", envelope.size(), "-byte envelope of the frame at stream offset ",
