@@ -239,15 +239,17 @@ void Reactor::Run() {
         if (!shutting_down_ && !listeners_paused_) Accept(listeners_[tag - kListenerTagBase], now);
         continue;
       }
+      // Valid: a session leaves epoll when it is destroyed and leaves
+      // sessions_ (is freed) only after this batch of events.
       auto* session = static_cast<ReactorSession*>(events[i].data.ptr);
-      auto it = sessions_.find(session);
-      if (it == sessions_.end() || session->done()) continue;
+      if (session->done()) continue;
       const uint32_t e = events[i].events;
       if (e & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
         session->OnReadable(now, (e & (EPOLLHUP | EPOLLERR)) != 0);
       }
       if ((e & EPOLLOUT) && !session->done() && !session->service_scheduled.exchange(true)) {
-        service_list_.push_back(it->second);
+        service_list_.push_back(
+            std::static_pointer_cast<ReactorSession>(session->shared_from_this()));
       }
     }
     RunServiceList(now);

@@ -161,7 +161,7 @@ void ReactorSession::Start(absl::Time now) {
   Service(now);
 }
 
-void ReactorSession::Dispatch(Message message, absl::Time now) {
+void ReactorSession::Dispatch(Message&& message, absl::Time now) {
   context_->counters().messages_received.fetch_add(1, std::memory_order_relaxed);
   if (workers_ == nullptr) {
     absl::Status status = handler_->OnMessage(*this, std::move(message));
@@ -254,6 +254,9 @@ void ReactorSession::OnReadable(absl::Time now, bool hangup) {
   }
   if (state_ != State::kOpen) return;
   in_read_ = true;
+  // Reused for every message of this event: the handler's parameter is
+  // moved out of it, and the decoder swaps the next one in.
+  Message message;
   for (int i = 0; i < kReadsPerEvent && state_ == State::kOpen; ++i) {
     absl::StatusOr<ConnectionReader::ReadOutcome> outcome = reader_->ReadOnce(socket_.fd(), now);
     if (!outcome.ok()) {
@@ -270,12 +273,10 @@ void ReactorSession::OnReadable(absl::Time now, bool hangup) {
       peer_eof_ = true;
     }
     // Messages decoded before an error were received whole: deliver them.
-    Message message;
     while (state_ == State::kOpen) {
       DecodeStep step = reader_->Next(&message, now);
       if (step.is_message()) {
         Dispatch(std::move(message), now);
-        message = Message();
         continue;
       }
       if (step.is_error()) CloseWithError(step.error(), "read", now);

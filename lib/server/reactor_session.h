@@ -79,7 +79,8 @@ class ReactorSession final : public Session {
  private:
   enum class State { kOpen, kClosing, kLingering, kDone };
 
-  void Dispatch(Message message, absl::Time now);
+  // Consumes `message`; the caller may decode the next one into it.
+  void Dispatch(Message&& message, absl::Time now);
   void DrainInbox();  // worker thread
   void CloseWithError(const absl::Status& status, absl::string_view stage, absl::Time now);
   void BeginClose(const absl::Status& reason, absl::Time now);
