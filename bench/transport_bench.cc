@@ -31,9 +31,11 @@
 //                         BlockPool blocks are reused.
 //     lp_fixed_batched / lp_direct_batched   (64 B, 1 KiB) Queue() every
 //                         message, Flush() at the end of the batch.
-//   PingPong/<net>/64B/<raw|lp|lp_blocking>  64 B request/echo round trips (lp_blocking:
-//                                   ConnectionOptions::blocking_io); every
-//                         round trip is timed; p50/p99/mean are reported.
+//   PingPong/<net>/64B/<raw|raw_plus250ns|lp|lp_blocking>  64 B request/echo
+//                         round trips (lp_blocking: ConnectionOptions::
+//                         blocking_io; raw_plus250ns: the raw echoing side
+//                         busy-waits 250 ns per message); every round trip
+//                         is timed; p50/p99/mean are reported.
 //   Rss/receive_64MiB/<direct|fixed> a fresh process (fork + exec of
 //                         bench/rss_receiver, a minimal binary that only
 //                         receives) receives one 64 MiB message into a fresh
@@ -132,6 +134,11 @@ constexpr int kSenderCpu = 0;
 constexpr int kReceiverCpu = 1;
 constexpr int kPingPongRoundTrips = 20000;
 constexpr int kPingPongWarmup = 2000;
+// PingPong/<net>/64B/raw_plus250ns: the raw loop whose echoing side busy-
+// waits this long per message before answering, to show how much a round
+// trip moves for a fraction of a microsecond of per-message work.
+constexpr int64_t kRawTurnaroundNanos = 250;
+constexpr char kRawPlusTurnaround[] = "raw_plus250ns";
 
 const size_t kSizes[] = {64, kKiB, 64 * kKiB, kMiB, 16 * kMiB, 64 * kMiB};
 
@@ -692,7 +699,8 @@ double Percentile(std::vector<int64_t>* sorted, double p) {
 
 // lp_blocking: FramedConnection with ConnectionOptions::blocking_io on both
 // ends (one blocking recv per wait instead of recv/EAGAIN, poll, recv).
-void BM_PingPong(benchmark::State& state, Net net, bool lp, bool blocking_io) {
+void BM_PingPong(benchmark::State& state, Net net, bool lp, bool blocking_io,
+                 int64_t raw_turnaround_ns) {
   lpframe::ConnectionOptions lp_options;
   lp_options.blocking_io = blocking_io;
   absl::StatusOr<Endpoints> ends = Connect(net);
@@ -734,6 +742,11 @@ void BM_PingPong(benchmark::State& state, Net net, bool lp, bool blocking_io) {
       uint64_t calls = 0;
       size_t got = 0;
       while (reader.ReadMessage(payload.data(), payload.size(), &got)) {
+        if (raw_turnaround_ns > 0) {  // stands for per-message work
+          const int64_t until = MonotonicNanos() + raw_turnaround_ns;
+          while (MonotonicNanos() < until) {
+          }
+        }
         uint64_t len = got;
         struct iovec iov[2] = {{&len, 8}, {payload.data(), got}};
         if (!SendAllV(fd, iov, 2, &calls)) break;
@@ -915,11 +928,13 @@ void RegisterAll() {
     }
   }
   for (Net net : {Net::kTcp, Net::kUnix}) {
-    for (const char* impl : {"raw", "lp", "lp_blocking"}) {
-      const bool lp = std::string(impl) != "raw";
+    for (const char* impl : {"raw", kRawPlusTurnaround, "lp", "lp_blocking"}) {
+      const bool lp = absl::StartsWith(impl, "lp");
       const bool blocking = std::string(impl) == "lp_blocking";
+      const int64_t turnaround_ns =
+          std::string(impl) == kRawPlusTurnaround ? kRawTurnaroundNanos : 0;
       const std::string name = absl::StrCat("PingPong/", NetName(net), "/64B/", impl);
-      benchmark::RegisterBenchmark(name.c_str(), BM_PingPong, net, lp, blocking)
+      benchmark::RegisterBenchmark(name.c_str(), BM_PingPong, net, lp, blocking, turnaround_ns)
           ->Unit(benchmark::kMicrosecond)
           ->UseRealTime()
           ->Iterations(kPingPongRoundTrips);
@@ -1103,7 +1118,9 @@ class SummaryReporter : public benchmark::ConsoleReporter {
       const Result* raw = Find(absl::StrCat("PingPong/", NetName(net), "/64B/raw"));
       const Result* lp = Find(absl::StrCat("PingPong/", NetName(net), "/64B/lp"));
       const Result* blk = Find(absl::StrCat("PingPong/", NetName(net), "/64B/lp_blocking"));
-      for (const Result* r : {raw, lp, blk}) {
+      const Result* slow =
+          Find(absl::StrCat("PingPong/", NetName(net), "/64B/", kRawPlusTurnaround));
+      for (const Result* r : {raw, slow, lp, blk}) {
         if (r == nullptr) continue;
         std::string p50 = "-", p99 = "-";
         if (r != raw && raw != nullptr) {
@@ -1112,7 +1129,10 @@ class SummaryReporter : public benchmark::ConsoleReporter {
         }
         out << absl::StrFormat("| %s | %s | %.2f | %.2f | %.2f | %.2f | %s | %s | %.0f%% / %.1f%% |\n",
                                NetName(net),
-                               r == raw ? "raw" : (r == lp ? "lpframe" : "lpframe blocking_io"),
+                               r == raw    ? "raw"
+                               : r == slow ? "raw + 250 ns per message"
+                               : r == lp   ? "lpframe"
+                                           : "lpframe blocking_io",
                                r->Get("p50_us"),
                                r->Get("p99_us"), r->Get("p999_us"), r->Get("mean_us"), p50, p99,
                                r->rx_cpu_percent, r->cv_percent);
