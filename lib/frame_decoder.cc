@@ -185,6 +185,10 @@ bool FrameDecoder::at_frame_boundary() const {
          header_have_ == 0;
 }
 
+bool FrameDecoder::input_at_frame_end() const {
+  return error_.ok() && pending_.empty() && state_ == State::kHeader && header_have_ == 0;
+}
+
 uint64_t FrameDecoder::reserved_bytes() const {
   return pending_.capacity() + envelope_buf_.capacity() + payload_.reserved_bytes();
 }

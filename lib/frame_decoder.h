@@ -131,6 +131,9 @@ class FrameDecoder {
   // --- Introspection -------------------------------------------------------
   // True between frames with nothing buffered: EOF now would be clean.
   bool at_frame_boundary() const;
+  // True when every byte received so far belongs to complete frames, taken
+  // by Next() or not: the input ends exactly at the end of a frame.
+  bool input_at_frame_end() const;
   bool failed() const { return !error_.ok(); }
   // Stream offset where the frame in progress (or the next one) starts.
   uint64_t frame_start_offset() const {

@@ -1513,6 +1513,57 @@ TEST(FrameDecoderIntrospectionTest, NeedMoreIsALowerBoundAtEveryOffset) {
   }
 }
 
+// input_at_frame_end() is true exactly where the bytes received so far end
+// a frame (taken by Next() or not), whether they came through Feed() or a
+// direct read, and never after an error.
+TEST(FrameDecoderIntrospectionTest, InputAtFrameEndOnlyWhereAFrameEnds) {
+  for (const Flavor& f : kFlavors) {
+    SCOPED_TRACE(f.name);
+    const std::string a = EncodeFrame(f, MakeMessage(f, 100, 1));
+    const std::string b = EncodeFrame(f, MakeMessage(f, 3, 2));
+    const std::string stream = a + b;
+    FrameDecoder decoder(DecoderOptionsFor(f));
+    EXPECT_TRUE(decoder.input_at_frame_end());
+    for (size_t k = 1; k <= stream.size(); ++k) {
+      SCOPED_TRACE(absl::StrCat("after ", k, " bytes"));
+      decoder.Feed(absl::string_view(stream).substr(k - 1, 1));
+      EXPECT_EQ(decoder.input_at_frame_end(), k == a.size() || k == stream.size());
+      if (k == a.size()) {
+        Message out;
+        ASSERT_TRUE(decoder.Next(&out).is_message());
+        EXPECT_TRUE(decoder.input_at_frame_end());
+      }
+    }
+  }
+  for (const Flavor& f : kNativeFlavors) {
+    SCOPED_TRACE(absl::StrCat(f.name, ", direct read"));
+    const Message m = MakeMessage(f, 256 << 10, 3);
+    const std::string frame = EncodeFrame(f, m);
+    const size_t body_start = frame.size() - m.payload.size() -
+                              (f.checksum ? kChecksumTrailerSize : 0);
+    FrameDecoder decoder(DecoderOptionsFor(f));
+    decoder.Feed(absl::string_view(frame).substr(0, body_start));
+    EXPECT_FALSE(decoder.input_at_frame_end());
+    size_t pos = body_start;
+    while (pos < frame.size()) {
+      absl::Span<char> span = decoder.PrepareRead(8192);
+      const size_t n = std::min(span.size(), frame.size() - pos);
+      std::memcpy(span.data(), frame.data() + pos, n);
+      decoder.CommitRead(n);
+      pos += n;
+      EXPECT_EQ(decoder.input_at_frame_end(), pos == frame.size()) << "at " << pos;
+    }
+    std::vector<Message> got;
+    EXPECT_TRUE(Drain(&decoder, &got).need_more());
+    ExpectMessagesEqual({m}, got);
+  }
+  FrameDecoder failed;
+  failed.Feed(std::string(kHeaderSize, 'x'));  // not the magic
+  Message out;
+  EXPECT_TRUE(failed.Next(&out).is_error());
+  EXPECT_FALSE(failed.input_at_frame_end());
+}
+
 TEST(FrameDecoderIntrospectionTest, ExactBytesNeededOnceTheHeaderIsKnown) {
   for (const Flavor& f : kNativeFlavors) {
     SCOPED_TRACE(f.name);

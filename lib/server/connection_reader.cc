@@ -60,8 +60,9 @@ absl::StatusOr<ConnectionReader::ReadOutcome> ConnectionReader::ReadOnce(int fd,
                                                                           absl::Time now) {
   const bool was_at_boundary = decoder_.at_frame_boundary();
   absl::Span<char> span = decoder_.PrepareRead(read_size_);
+  const bool direct = decoder_.read_is_direct();
   size_t want = span.size();
-  if (fixed_reads_ || !decoder_.read_is_direct()) want = std::min(want, read_size_);
+  if (fixed_reads_ || !direct) want = std::min(want, read_size_);
   ssize_t n;
   do {
     n = ::recv(fd, span.data(), want, MSG_DONTWAIT);
@@ -89,7 +90,13 @@ absl::StatusOr<ConnectionReader::ReadOutcome> ConnectionReader::ReadOnce(int fd,
   }
   absl::Status budget = UpdateReservation();
   if (!budget.ok()) return budget;
-  return static_cast<size_t>(n) < want ? ReadOutcome::kShortData : ReadOutcome::kData;
+  if (static_cast<size_t>(n) < want) return ReadOutcome::kShortData;
+  // A direct read asks for exactly the rest of a payload: filling it ends
+  // the frame, not the socket's data. A request/response peer has sent
+  // nothing more, so reading on would cost a recv that fails with EAGAIN;
+  // a peer that has sent more is read when epoll reports it again.
+  if (direct && decoder_.input_at_frame_end()) return ReadOutcome::kShortData;
+  return ReadOutcome::kData;
 }
 
 DecodeStep ConnectionReader::Next(Message* out, absl::Time now) {

@@ -30,7 +30,8 @@ class ConnectionReader {
 
   enum class ReadOutcome {
     kData,         // some bytes were read
-    kShortData,    // fewer bytes than asked: the socket is probably empty now
+    kShortData,    // fewer bytes than asked, or a direct read that ended a
+                   // frame: the socket is probably empty now
     kWouldBlock,   // nothing to read now
     kEndOfStream,  // the peer closed at a frame boundary
   };
