@@ -845,6 +845,15 @@ std::string RssReceiverPath() {
 
 void BM_Rss(benchmark::State& state, bool fixed) {
   const std::string& payload_bytes = PayloadBytes(kRssPayload);  // before fork: parent only
+  if (::access(RssReceiverPath().c_str(), X_OK) != 0) {
+    const std::string error = absl::StrCat(
+        RssReceiverPath(), " is missing: bench/rss_receiver must sit next to this binary "
+        "(bazel run //bench:transport_bench, or copy both)");
+    state.SkipWithError(error.c_str());
+    for (auto _ : state) {
+    }
+    return;
+  }
   for (auto _ : state) {
     int fds[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM, 0, fds) != 0) {
