@@ -1,12 +1,19 @@
 #include "lib/compact_envelope.h"
 
 #include <cstdint>
+#include <type_traits>
+#include <utility>
 
 namespace lpframe {
 namespace {
 
-constexpr unsigned char kIdTag = (1 << 3) | 0;    // field 1, varint
-constexpr unsigned char kKindTag = (2 << 3) | 0;  // field 2, varint
+constexpr unsigned char kIdTag = (Envelope::kIdFieldNumber << 3) | 0;      // varint
+constexpr unsigned char kKindTag = (Envelope::kKindFieldNumber << 3) | 0;  // varint
+// The hand parser knows exactly this schema: a change to envelope.proto
+// must fail the build here rather than make the two parsers disagree.
+static_assert(Envelope::kIdFieldNumber == 1 && Envelope::kKindFieldNumber == 2);
+static_assert(std::is_same_v<decltype(std::declval<Envelope>().id()), uint64_t>);
+static_assert(std::is_same_v<decltype(std::declval<Envelope>().kind()), Kind>);
 // Varints longer than this go to protobuf (its rules for the 10th byte).
 constexpr int kMaxFastVarintBytes = 9;
 

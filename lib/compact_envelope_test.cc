@@ -78,6 +78,12 @@ TEST(ParseCompactEnvelope, Table) {
       {"kind unknown 99", KindField(99), true},
       {"kind over 32 bits (truncated)", KindField((uint64_t{1} << 33) + 5), true},
       {"kind -1 (10 bytes): protobuf", KindField(~uint64_t{0}), false},
+      {"kind bit 31 (INT32_MIN after truncation)", KindField(0x80000000u), true},
+      {"kind 0xffffffff (-1 after truncation)", KindField(0xffffffffu), true},
+      {"9 bytes still continued: protobuf", std::string("\x08") + std::string(9, '\x80') + "\x01",
+       false},
+      {"two-byte tag for field 1: protobuf", std::string("\x88\x00\x05", 3), false},
+      {"tag 0: protobuf (invalid)", std::string("\x00\x01", 2), false},
       {"id then kind", Id(5) + KindField(KIND_REQUEST), true},
       {"kind then id", KindField(KIND_RESPONSE) + Id(6), true},
       {"repeated id: last wins", Id(1) + Id(2), true},
@@ -115,6 +121,9 @@ TEST(ParseCompactEnvelope, AgreesWithProtobufOnRandomBytes) {
       ++fast;
       ASSERT_TRUE(valid) << absl::CEscape(bytes);
       ASSERT_EQ(out.SerializeAsString(), reference.SerializeAsString()) << absl::CEscape(bytes);
+    } else {
+      ASSERT_EQ(out.SerializeAsString(), Dirty().SerializeAsString())
+          << "*out was touched: " << absl::CEscape(bytes);
     }
   }
   EXPECT_GT(fast, 1000);  // the sweep does exercise the fast path

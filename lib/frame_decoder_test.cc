@@ -1513,6 +1513,38 @@ TEST(FrameDecoderIntrospectionTest, NeedMoreIsALowerBoundAtEveryOffset) {
   }
 }
 
+// One Message reused across Next() calls: a compact {id, kind} envelope
+// (the hand-parsed fast path) after a full one keeps nothing of the full
+// one, and a full one after a compact one is whole.
+TEST(FrameDecoderTest, ReusedMessageKeepsNothingOfTheLastEnvelope) {
+  Envelope full;
+  full.set_id(7);
+  full.set_kind(KIND_ERROR);
+  full.set_content_type("text/plain");
+  (*full.mutable_metadata())["k"] = "v";
+  full.mutable_status()->set_code(5);
+  full.mutable_chunk()->set_index(3);
+  Envelope compact;
+  compact.set_id(8);
+  compact.set_kind(KIND_REQUEST);
+  FrameEncoder encoder;
+  std::string stream;
+  for (const Envelope* e : {&full, &compact, &full, &compact}) {
+    absl::StatusOr<EncodedFrame> frame = encoder.Encode(*e, absl::Cord("p"));
+    ASSERT_TRUE(frame.ok());
+    stream += frame->ToString();
+  }
+  FrameDecoder decoder;
+  decoder.Feed(stream);
+  Message out;
+  for (const Envelope* e : {&full, &compact, &full, &compact}) {
+    ASSERT_TRUE(decoder.Next(&out).is_message());
+    EXPECT_EQ(out.envelope.SerializeAsString(), e->SerializeAsString())
+        << out.envelope.ShortDebugString();
+    EXPECT_EQ(std::string(out.payload), "p");
+  }
+}
+
 // input_at_frame_end() is true exactly where the bytes received so far end
 // a frame (taken by Next() or not), whether they came through Feed() or a
 // direct read, and never after an error.

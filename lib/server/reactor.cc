@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cassert>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -242,6 +243,7 @@ void Reactor::Run() {
       // Valid: a session leaves epoll when it is destroyed and leaves
       // sessions_ (is freed) only after this batch of events.
       auto* session = static_cast<ReactorSession*>(events[i].data.ptr);
+      assert(sessions_.count(session) == 1);
       if (session->done()) continue;
       const uint32_t e = events[i].events;
       if (e & (EPOLLIN | EPOLLHUP | EPOLLERR)) {

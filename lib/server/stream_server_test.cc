@@ -157,6 +157,38 @@ TEST_P(ModelTest, ForeignBytesGetAnErrorFrameAndOthersAreServed) {
   EXPECT_EQ(RoundTrip(*good, 2, "after"), "");
 }
 
+// Large frames pipelined in one write and then the end of the stream: a
+// direct read that ends a frame stops the read burst (ConnectionReader), so
+// the rest must still be read when the socket is reported readable again.
+TEST_P(ModelTest, PipelinedLargeFramesAndEndOfStreamInOneWrite) {
+  auto running = RunningServer::Start("tcp://127.0.0.1:0", Options(), servertest::EchoFactory());
+  ASSERT_NE(running, nullptr);
+  auto conn = Dial(running->address());
+  ASSERT_TRUE(conn.ok());
+  const size_t kSizes[] = {100 << 10, 64 << 10, 7, 300 << 10};
+  std::string bytes;
+  for (size_t i = 0; i < std::size(kSizes); ++i) {
+    absl::StatusOr<EncodedFrame> frame =
+        FrameEncoder().Encode(Id(i + 1), absl::Cord(std::string(kSizes[i], 'a' + i)));
+    ASSERT_TRUE(frame.ok());
+    bytes += frame->ToString();
+  }
+  std::thread writer([&] {
+    EXPECT_TRUE(conn->socket().WriteAll(bytes, absl::Now() + absl::Seconds(10)).ok());
+    EXPECT_TRUE(conn->socket().ShutdownWrite().ok());
+  });
+  for (size_t i = 0; i < std::size(kSizes); ++i) {
+    SCOPED_TRACE(absl::StrCat("frame ", i + 1));
+    absl::StatusOr<Message> m = conn->Receive(absl::Now() + absl::Seconds(10));
+    ASSERT_TRUE(m.ok()) << m.status();
+    EXPECT_EQ(m->envelope.id(), i + 1);
+    EXPECT_EQ(std::string(m->payload), std::string(kSizes[i], 'a' + i));
+  }
+  writer.join();
+  absl::StatusOr<Message> end = conn->Receive(absl::Now() + absl::Seconds(10));
+  EXPECT_EQ(GetFrameErrorCode(end.status()), FrameErrorCode::kEndOfStream) << end.status();
+}
+
 // Clients keep requests in flight while the server shuts down: every answer
 // they get is intact and in order, and each connection ends cleanly (a
 // SHUTTING_DOWN error frame and/or the end of the stream), never inside a
