@@ -181,8 +181,7 @@ void FrameDecoder::CommitRead(size_t n) {
 }
 
 bool FrameDecoder::at_frame_boundary() const {
-  return error_.ok() && !ready_ && queue_.empty() && pending_.empty() && state_ == State::kHeader &&
-         header_have_ == 0;
+  return input_at_frame_end() && !ready_ && queue_.empty();
 }
 
 bool FrameDecoder::input_at_frame_end() const {
