@@ -14,7 +14,7 @@ sock="/tmp/lpframe_faulty_testee_$$.sock"
 # shellcheck source=conformance/testee_control.sh
 source "$3"
 
-timeouts=(--stall_timeout=1s --idle_timeout=3s)
+timeouts=(--stall_timeout=4s --idle_timeout=5s)
 
 # start NAME LISTEN FAULT: starts a testee, sets $addr and $pid.
 start() {
