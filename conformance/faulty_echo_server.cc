@@ -44,6 +44,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "lib/error_envelope.h"
 #include "lib/frame_decoder.h"
 #include "lib/frame_encoder.h"
 #include "lib/frame_error.h"
@@ -258,11 +259,7 @@ class Connection {
 
   // The echo contract on an error: a KIND_ERROR frame, then close.
   void Fail(const absl::Status& status) {
-    Envelope envelope;
-    envelope.set_kind(KIND_ERROR);
-    envelope.mutable_status()->set_code(static_cast<int32_t>(status.code()));
-    envelope.mutable_status()->set_message(std::string(status.message()));
-    absl::StatusOr<EncodedFrame> frame = encoder_.Encode(envelope, absl::Cord());
+    absl::StatusOr<EncodedFrame> frame = encoder_.Encode(ErrorEnvelope(status), absl::Cord());
     if (frame.ok()) {
       socket_.WriteAll(frame->ToString(), absl::Now() + absl::Seconds(1)).IgnoreError();
     }

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "lib/error_envelope.h"
 #include "lib/frame_error.h"
 
 namespace lpframe {

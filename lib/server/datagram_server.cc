@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "lib/error_envelope.h"
 #include "lib/frame_error.h"
 #include "lib/server/server_context.h"
 

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "lib/error_envelope.h"
 #include "lib/frame_error.h"
 #include "lib/server/reactor.h"
 #include "lib/server/worker_pool.h"

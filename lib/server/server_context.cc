@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "lib/error_envelope.h"
 #include "lib/frame_error.h"
 
 namespace lpframe {
@@ -100,14 +101,6 @@ PeerInfo DescribePeer(const Socket& socket, uint64_t connection_id) {
     }
   }
   return info;
-}
-
-Envelope ErrorEnvelope(const absl::Status& status) {
-  Envelope envelope;
-  envelope.set_kind(KIND_ERROR);
-  envelope.mutable_status()->set_code(static_cast<int32_t>(status.code()));
-  envelope.mutable_status()->set_message(std::string(status.message()));
-  return envelope;
 }
 
 absl::Status HandlerFailure(const absl::Status& handler_status) {

@@ -79,9 +79,6 @@ class ServerContext {
 // Who is on the other end of `socket` (addresses; SO_PEERCRED on AF_UNIX).
 PeerInfo DescribePeer(const Socket& socket, uint64_t connection_id);
 
-// A KIND_ERROR envelope carrying `status` (canonical code and message).
-Envelope ErrorEnvelope(const absl::Status& status);
-
 // A handler's failure as the server reports it: the handler's canonical
 // code (UNKNOWN when it used OK's code), the message prefixed with
 // "HANDLER_ERROR: ", and the HANDLER_ERROR FrameErrorCode.

@@ -6,6 +6,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "lib/error_envelope.h"
 #include "lib/frame_error.h"
 
 namespace lpframe {
@@ -14,11 +15,8 @@ namespace {
 // Sends a KIND_ERROR answer for request `id`. A send failure (the connection
 // is gone, or closing) is not reported: nobody is left to tell.
 void SendError(Session& session, uint64_t id, const absl::Status& status) {
-  Envelope envelope;
+  Envelope envelope = ErrorEnvelope(status);
   envelope.set_id(id);
-  envelope.set_kind(KIND_ERROR);
-  envelope.mutable_status()->set_code(static_cast<int32_t>(status.code()));
-  envelope.mutable_status()->set_message(std::string(status.message()));
   (void)session.Send(envelope, absl::Cord());
 }
 
