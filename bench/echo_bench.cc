@@ -95,6 +95,7 @@
 #include "absl/time/time.h"
 #include "bench/bench_main.h"
 #include "bench/bench_payload.h"
+#include "bench/socket_loops.h"
 #include "benchmark/benchmark.h"
 #include "lib/frame_encoder.h"
 #include "lib/io/listener.h"
@@ -119,9 +120,6 @@ constexpr size_t kRawScratch = 256 * kKiB;
 
 const size_t kSizes[] = {64, 64 * kKiB};
 const int kConnCounts[] = {1, 16, 256};
-
-enum class Net { kTcp, kUnix };
-const char* NetName(Net net) { return net == Net::kTcp ? "tcp" : "unix"; }
 
 enum class Server { kRaw, kLpReactor, kLpWorker1, kLpThread };
 const Server kServers[] = {Server::kRaw, Server::kLpReactor, Server::kLpWorker1,
@@ -153,25 +151,12 @@ std::string BenchName(Net net, size_t size, int conns, Server server) {
 // ---------------------------------------------------------------------------
 // Threads, clocks, CPU.
 
-bool PinThisThread(int cpu) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  return pthread_setaffinity_np(pthread_self(), sizeof(set), &set) == 0;
-}
-
 void PinOrWarn(int cpu, const char* who) {
   static std::atomic<bool> warned{false};
   if (!PinThisThread(cpu) && !warned.exchange(true)) {
     std::fprintf(stderr, "warning: could not pin the %s thread to CPU %d; running unpinned\n",
                  who, cpu);
   }
-}
-
-int64_t MonotonicNanos() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
 }
 
 double RusageSeconds(int who) {
@@ -578,14 +563,6 @@ ClientResult RunClient(const std::string& address, int conn_count, const std::st
     result.error = "no request in the window";
   }
   return result;
-}
-
-double Percentile(const std::vector<int64_t>& sorted, double p) {
-  if (sorted.empty()) return 0;
-  const size_t n = sorted.size();
-  size_t rank = static_cast<size_t>(std::ceil(p * n));
-  rank = std::min(std::max<size_t>(rank, 1), n);
-  return static_cast<double>(sorted[rank - 1]);
 }
 
 // The request: one native frame, encoded once.

@@ -107,6 +107,7 @@
 #include "absl/time/time.h"
 #include "bench/bench_main.h"
 #include "bench/bench_payload.h"
+#include "bench/socket_loops.h"
 #include "benchmark/benchmark.h"
 #include "lib/frame_error.h"
 #include "lib/io/framed_connection.h"
@@ -128,7 +129,7 @@ using lpframe::Socket;
 
 constexpr size_t kKiB = size_t{1} << 10;
 constexpr size_t kMiB = size_t{1} << 20;
-constexpr size_t kReadPiece = 8 * kKiB;
+constexpr size_t kReadPiece = kRawReadPiece;
 constexpr size_t kRawBatchBytes = 64 * kKiB;  // = ConnectionOptions::batch_bytes
 constexpr int kSenderCpu = 0;
 constexpr int kReceiverCpu = 1;
@@ -149,9 +150,6 @@ std::string SizeName(size_t size) {
   if (size >= kKiB && size % kKiB == 0) return absl::StrCat(size / kKiB, "KiB");
   return absl::StrCat(size, "B");
 }
-
-enum class Net { kTcp, kUnix };
-const char* NetName(Net net) { return net == Net::kTcp ? "tcp" : "unix"; }
 
 enum class Mode {
   kRaw8K,
@@ -227,13 +225,6 @@ char* RawReceiveBuffer(size_t size) {
 // ---------------------------------------------------------------------------
 // Threads, CPUs, process counters.
 
-bool PinThisThread(int cpu) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  return pthread_setaffinity_np(pthread_self(), sizeof(set), &set) == 0;
-}
-
 double ProcessCpuSeconds() {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
@@ -267,12 +258,6 @@ double MonotonicSeconds() {
   return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
 
-int64_t MonotonicNanos() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
-}
-
 // Whole-process CPU and context switches over the timed loop.
 class ProcessMeter {
  public:
@@ -292,149 +277,6 @@ class ProcessMeter {
   double wall_ = 0, cpu_ = 0;
   long ivcsw_ = 0;
 };
-
-// ---------------------------------------------------------------------------
-// Connections.
-
-struct Endpoints {
-  Socket sender;    // the client side for ping-pong
-  Socket receiver;  // the server side for ping-pong
-};
-
-absl::StatusOr<Endpoints> Connect(Net net) {
-  if (net == Net::kUnix) {
-    absl::StatusOr<std::pair<Socket, Socket>> pair = Socket::Pair(SOCK_STREAM);
-    if (!pair.ok()) return pair.status();
-    return Endpoints{std::move(pair->first), std::move(pair->second)};
-  }
-  const absl::Time deadline = absl::Now() + absl::Seconds(10);
-  absl::StatusOr<Listener> listener = Listener::Listen("tcp://127.0.0.1:0");
-  if (!listener.ok()) return listener.status();
-  absl::StatusOr<Socket> client = Socket::Connect(listener->address(), deadline);
-  if (!client.ok()) return client.status();
-  absl::StatusOr<Socket> server = listener->Accept(deadline);
-  if (!server.ok()) return server.status();
-  return Endpoints{*std::move(client), *std::move(server)};
-}
-
-// The raw loops use blocking sockets, as a plain program would.
-int ToBlockingFd(Socket socket) {
-  const int fd = socket.Release();
-  const int flags = fcntl(fd, F_GETFL);
-  fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
-  return fd;
-}
-
-// ---------------------------------------------------------------------------
-// Raw socket I/O.
-
-// Writes all iovecs (modified); counts sendmsg calls.
-bool SendAllV(int fd, struct iovec* iov, int count, uint64_t* calls) {
-  while (count > 0) {
-    msghdr msg;
-    std::memset(&msg, 0, sizeof(msg));
-    msg.msg_iov = iov;
-    msg.msg_iovlen = static_cast<size_t>(count);
-    const ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    ++*calls;
-    size_t left = static_cast<size_t>(n);
-    while (count > 0 && left >= iov->iov_len) {
-      left -= iov->iov_len;
-      ++iov;
-      --count;
-    }
-    if (count > 0) {
-      iov->iov_base = static_cast<char*>(iov->iov_base) + left;
-      iov->iov_len -= left;
-    }
-  }
-  return true;
-}
-
-// Reads exactly `n` bytes, each recv() asking for at most `piece` bytes.
-bool RecvExact(int fd, char* p, size_t n, size_t piece, uint64_t* calls) {
-  while (n > 0) {
-    const ssize_t r = ::recv(fd, p, std::min(n, piece), 0);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    if (r == 0) return false;
-    ++*calls;
-    p += r;
-    n -= static_cast<size_t>(r);
-  }
-  return true;
-}
-
-// Length-prefixed reader for small messages: recv() of up to 8 KiB into a
-// buffer, each payload copied out of it into the caller's reused buffer.
-class BufferedReader {
- public:
-  explicit BufferedReader(int fd) : fd_(fd), buf_(new char[kCapacity]) {}
-
-  // Reads one message into payload[0, *size). `payload` holds `cap` bytes.
-  bool ReadMessage(char* payload, size_t cap, size_t* size) {
-    if (!Ensure(8)) return false;
-    uint64_t len;
-    std::memcpy(&len, buf_.get() + start_, 8);
-    start_ += 8;
-    if (len > cap) return false;
-    size_t have = 0;
-    while (have < len) {
-      if (start_ == end_ && !Fill()) return false;
-      const size_t n = std::min<size_t>(len - have, end_ - start_);
-      std::memcpy(payload + have, buf_.get() + start_, n);
-      start_ += n;
-      have += n;
-    }
-    *size = static_cast<size_t>(len);
-    return true;
-  }
-  uint64_t read_calls() const { return calls_; }
-
- private:
-  static constexpr size_t kCapacity = 2 * kReadPiece;
-
-  bool Ensure(size_t n) {
-    while (end_ - start_ < n) {
-      if (!Fill()) return false;
-    }
-    return true;
-  }
-  bool Fill() {
-    if (start_ == end_) start_ = end_ = 0;
-    if (kCapacity - end_ < kReadPiece) {
-      std::memmove(buf_.get(), buf_.get() + start_, end_ - start_);
-      end_ -= start_;
-      start_ = 0;
-    }
-    while (true) {
-      const ssize_t r = ::recv(fd_, buf_.get() + end_, kReadPiece, 0);
-      if (r < 0 && errno == EINTR) continue;
-      if (r <= 0) return false;
-      ++calls_;
-      end_ += static_cast<size_t>(r);
-      return true;
-    }
-  }
-
-  int fd_;
-  std::unique_ptr<char[]> buf_;
-  size_t start_ = 0, end_ = 0;
-  uint64_t calls_ = 0;
-};
-
-Envelope MessageEnvelope(uint64_t id) {
-  Envelope envelope;
-  envelope.set_id(id);
-  envelope.set_kind(lpframe::KIND_MESSAGE);
-  return envelope;
-}
 
 // ---------------------------------------------------------------------------
 // Senders (run in the sender thread).
@@ -688,15 +530,6 @@ void BM_Stream(benchmark::State& state, Net net, size_t size, Mode mode) {
 
 constexpr size_t kPingSize = 64;
 
-double Percentile(std::vector<int64_t>* sorted, double p) {
-  if (sorted->empty()) return 0;
-  const size_t n = sorted->size();
-  size_t rank = static_cast<size_t>(std::ceil(p * n));
-  if (rank < 1) rank = 1;
-  if (rank > n) rank = n;
-  return static_cast<double>((*sorted)[rank - 1]);
-}
-
 // lp_blocking: FramedConnection with ConnectionOptions::blocking_io on both
 // ends (one blocking recv per wait instead of recv/EAGAIN, poll, recv).
 void BM_PingPong(benchmark::State& state, Net net, bool lp, bool blocking_io,
@@ -822,9 +655,9 @@ void BM_PingPong(benchmark::State& state, Net net, bool lp, bool blocking_io,
   std::sort(samples.begin(), samples.end());
   double sum = 0;
   for (int64_t s : samples) sum += static_cast<double>(s);
-  state.counters["p50_us"] = Percentile(&samples, 0.50) / 1e3;
-  state.counters["p99_us"] = Percentile(&samples, 0.99) / 1e3;
-  state.counters["p999_us"] = Percentile(&samples, 0.999) / 1e3;
+  state.counters["p50_us"] = Percentile(samples, 0.50) / 1e3;
+  state.counters["p99_us"] = Percentile(samples, 0.99) / 1e3;
+  state.counters["p999_us"] = Percentile(samples, 0.999) / 1e3;
   state.counters["mean_us"] = samples.empty() ? 0 : sum / samples.size() / 1e3;
   state.SetItemsProcessed(state.iterations());
 }
