@@ -15,6 +15,14 @@
 //              lp_worker1   StreamServer, kReactor, 1 loop + 1 worker thread
 //              lp_thread    StreamServer, kThreadPerConnection
 //
+//   EchoPaired/<net>/64B/<16|256>c   raw and lp_reactor both running; the
+//              client alternates between them (one warm-up + window each,
+//              6 pairs, the order swapped every pair), so drift between
+//              periods of the shared VM hits both alike. Reports pooled
+//              req/s and p50 of each and the median over pairs of the
+//              lp/raw ratios (the verdicts to trust when the Echo/ ratios
+//              of consecutive benchmarks disagree).
+//
 // The raw server: one thread, epoll level-triggered, non-blocking sockets.
 // On EPOLLIN it recv()s up to 256 KiB into one scratch buffer and send()s
 // the same bytes straight back (MSG_DONTWAIT); an unsent rest is kept for
@@ -630,6 +638,70 @@ void BM_Echo(benchmark::State& state, Net net, size_t size, int conns, Server ki
   state.counters["ivcsw/s"] = result.ivcsw / result.cpu_window_seconds;
 }
 
+// EchoPaired/<net>/64B/<conns>c: the raw server and lp_reactor run side by
+// side and the client alternates between them, one window each, for
+// kEchoPairs pairs (the order swapped every pair), so drift between periods
+// hits both alike. Ratios are medians over the pairs; latencies are pooled.
+constexpr int kEchoPairs = 6;
+
+void BM_EchoPaired(benchmark::State& state, Net net, size_t size, int conns) {
+  const std::string& request = RequestBytes(size);
+  std::vector<double> rps_ratios, p50_ratios;
+  std::vector<int64_t> pooled[2];  // [0] raw, [1] lpframe
+  double requests[2] = {0, 0}, seconds[2] = {0, 0};
+  std::string error;
+  for (auto _ : state) {
+    RawEchoServer raw;
+    LpEchoServer lp;
+    absl::Status started = raw.Start(net);
+    if (started.ok()) started = lp.Start(net, Server::kLpReactor);
+    if (!started.ok()) {
+      error = started.ToString();
+      break;
+    }
+    for (int pair = 0; pair < kEchoPairs && error.empty(); ++pair) {
+      ClientResult result[2];
+      for (int k = 0; k < 2 && error.empty(); ++k) {
+        const int which = pair % 2 == 0 ? k : 1 - k;
+        result[which] = RunClient(which == 0 ? raw.address() : lp.address(), conns, request);
+        error = result[which].error;
+      }
+      if (!error.empty()) break;
+      double p50[2];
+      for (int which = 0; which < 2; ++which) {
+        std::vector<int64_t>& lat = result[which].latencies_ns;
+        std::sort(lat.begin(), lat.end());
+        p50[which] = Percentile(lat, 0.50);
+        pooled[which].insert(pooled[which].end(), lat.begin(), lat.end());
+        requests[which] += static_cast<double>(result[which].requests);
+        seconds[which] += result[which].window_seconds;
+      }
+      rps_ratios.push_back((result[1].requests / result[1].window_seconds) /
+                           (result[0].requests / result[0].window_seconds));
+      p50_ratios.push_back(p50[1] / p50[0]);
+    }
+    const absl::Time until = absl::Now() + absl::Seconds(3);
+    while (lp.stats().active > 0 && absl::Now() < until) absl::SleepFor(absl::Milliseconds(1));
+    absl::Status stopped = lp.Stop();
+    raw.Stop();
+    if (error.empty() && !stopped.ok()) error = "server: " + stopped.ToString();
+    state.SetIterationTime(seconds[0] + seconds[1]);
+  }
+  if (!error.empty()) {
+    state.SkipWithError(error.c_str());
+    return;
+  }
+  for (auto& lat : pooled) std::sort(lat.begin(), lat.end());
+  state.counters["raw_req/s"] = requests[0] / seconds[0];
+  state.counters["lp_req/s"] = requests[1] / seconds[1];
+  state.counters["raw_p50_us"] = Percentile(pooled[0], 0.50) / 1e3;
+  state.counters["lp_p50_us"] = Percentile(pooled[1], 0.50) / 1e3;
+  state.counters["rps_ratio"] = Median(rps_ratios);
+  state.counters["rps_ratio_min"] = *std::min_element(rps_ratios.begin(), rps_ratios.end());
+  state.counters["rps_ratio_max"] = *std::max_element(rps_ratios.begin(), rps_ratios.end());
+  state.counters["p50_ratio"] = Median(p50_ratios);
+}
+
 void RegisterAll() {
   // Each lpframe server right after the raw one of the same configuration,
   // so drift hits them alike.
@@ -644,6 +716,15 @@ void RegisterAll() {
               ->Iterations(1);
         }
       }
+    }
+  }
+  for (Net net : {Net::kTcp, Net::kUnix}) {
+    for (int conns : {16, 256}) {
+      const std::string name = absl::StrCat("EchoPaired/", NetName(net), "/64B/", conns, "c");
+      benchmark::RegisterBenchmark(name.c_str(), BM_EchoPaired, net, size_t{64}, conns)
+          ->Unit(benchmark::kMillisecond)
+          ->UseManualTime()
+          ->Iterations(1);
     }
   }
 }
@@ -697,6 +778,7 @@ class SummaryReporter : public benchmark::ConsoleReporter {
         << load_start_ << ", at end: " << LoadAverage() << ")\n\n";
     for (Net net : {Net::kTcp, Net::kUnix}) PrintTable(out, net);
     PrintTargets(out);
+    PrintPaired(out);
     if (!errors_.empty()) {
       out << "### Errors\n\n";
       for (const std::string& e : errors_) out << "- " << e << "\n";
@@ -787,6 +869,35 @@ class SummaryReporter : public benchmark::ConsoleReporter {
       }
     }
     out << "\n";
+  }
+
+  void PrintPaired(std::ostream& out) const {
+    std::string table, targets;
+    for (Net net : {Net::kTcp, Net::kUnix}) {
+      for (int conns : {16, 256}) {
+        auto it = results_.find(absl::StrCat("EchoPaired/", NetName(net), "/64B/", conns, "c"));
+        if (it == results_.end()) continue;
+        const Result& r = it->second;
+        const double rps = r.Get("rps_ratio");
+        const double p50 = r.Get("p50_ratio");
+        absl::StrAppendFormat(&table, "| %s | %d | %.1f k | %.1f k | %.2fx | %.2f - %.2f | "
+                              "%.1f | %.1f | %.2fx |\n", NetName(net), conns,
+                              r.Get("raw_req/s") / 1e3, r.Get("lp_req/s") / 1e3, rps,
+                              r.Get("rps_ratio_min"), r.Get("rps_ratio_max"),
+                              r.Get("raw_p50_us"), r.Get("lp_p50_us"), p50);
+        absl::StrAppendFormat(&targets,
+                              "- paired %s 64B %dc: req/s >= 0.9x raw: %.2fx %s; p50 <= 1.1x "
+                              "raw: %.2fx %s\n", NetName(net), conns, rps,
+                              rps >= 0.9 ? "MET" : "MISSED", p50, p50 <= 1.1 ? "MET" : "MISSED");
+      }
+    }
+    if (table.empty()) return;
+    out << "### Paired: raw and lp_reactor side by side, the client alternating windows "
+           "(64 B)\n\n"
+        << "| transport | conns | raw req/s | lp req/s | req/s ratio (median of pairs) | "
+           "min - max | raw p50 us | lp p50 us | p50 ratio (median of pairs) |\n"
+        << "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        << table << "\n" << targets << "\n";
   }
 
   std::string load_start_;

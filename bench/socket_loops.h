@@ -4,7 +4,7 @@
 // pairs (TCP loopback or AF_UNIX), the blocking send/receive loops a plain
 // program would write (length-prefixed: an 8-byte native-endian length, then
 // the payload), thread pinning, a monotonic clock and percentiles. Shared by
-// bench/transport_bench and bench/paired_bench, so both compare lpframe with
+// bench/transport_bench, bench/paired_bench and bench/echo_bench, so both compare lpframe with
 // the same baseline code.
 //
 // Thread-compatible; errors are reported as false (errno holds the cause) or
@@ -38,6 +38,9 @@ int64_t MonotonicNanos();
 
 // The p-quantile (0 < p <= 1, nearest rank) of ascending `sorted`; 0 if empty.
 double Percentile(const std::vector<int64_t>& sorted, double p);
+
+// The median of `v` (the mean of the middle two for an even count); 0 if empty.
+double Median(std::vector<double> v);
 
 // Two connected stream sockets: a socketpair for kUnix, a 127.0.0.1
 // listener's accepted connection for kTcp (TCP_NODELAY on both ends).

@@ -1,0 +1,500 @@
+// File: bench/paired_bench.cc
+//
+// Paired A/B measurements of lpframe's FramedConnection against the raw-socket
+// loops of bench/socket_loops. The two run ALTERNATELY on the same two pinned
+// threads (sender / echoing side on CPU 0, receiver / client on CPU 1), each
+// over its own connection, in short slices, so both see the same machine
+// state. On the shared 2-vCPU VMs loopback throughput and latency drift by up
+// to 2x between periods of seconds, which makes ratios of benchmarks run one
+// after the other (bench/transport_bench) swing around their targets; paired
+// slices cancel that drift.
+//
+//   PairedStream/<net>/<size>/<fixed|direct>   one-way stream; slices of
+//       max(1, 64 MiB / size) messages, raw and lpframe alternately, the
+//       order of the two swapped every pair. The receiver starts each slice's
+//       clock, then tells the sender to start (so no slice begins with its
+//       socket buffer pre-filled). fixed: lpframe ReadMode::kFixed against
+//       the raw loop reading the payload in 8 KiB recv() pieces; direct: the
+//       default ReadMode::kDirect against the raw loop reading the whole
+//       payload with one recv() call per wake-up. Senders: one sendmsg per
+//       message (raw, blocking socket) / FramedConnection::Send (default
+//       options). ratio = median over pairs of lpframe GB/s / raw GB/s.
+//   PairedPingPong/<net>/64B/<lp|lp_blocking>  64 B request/echo round trips
+//       in blocks of 500, raw and lpframe alternately (order swapped every
+//       pair); p50/p99 of each over all its blocks. lp_blocking sets
+//       ConnectionOptions::blocking_io on both lpframe ends.
+//
+// The summary after the console table lists the ratios and the targets of
+// the transports issue (streams >= 64 KiB: fixed >= 0.95x, direct >= 0.9x;
+// ping-pong p50 and p99 <= 1.1x).
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/cord.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "bench/bench_main.h"
+#include "bench/bench_payload.h"
+#include "bench/socket_loops.h"
+#include "benchmark/benchmark.h"
+#include "lib/frame_error.h"
+#include "lib/io/framed_connection.h"
+#include "lib/io/socket.h"
+#include "lib/message.h"
+#include "proto/envelope.pb.h"
+
+namespace lpframe_bench {
+namespace {
+
+using lpframe::ConnectionOptions;
+using lpframe::Envelope;
+using lpframe::FramedConnection;
+using lpframe::Message;
+using lpframe::ReadMode;
+
+constexpr size_t kKiB = size_t{1} << 10;
+constexpr size_t kMiB = size_t{1} << 20;
+constexpr int kSenderCpu = 0;
+constexpr int kReceiverCpu = 1;
+
+constexpr size_t kSliceBytes = 64 * kMiB;
+constexpr int kStreamPairs = 16;  // measured, after one warm-up pair
+constexpr int kPingBlock = 500;   // round trips per block
+constexpr int kPingPairs = 20;    // measured, after one warm-up pair
+constexpr size_t kPingSize = 64;
+
+const size_t kStreamSizes[] = {64 * kKiB, kMiB, 16 * kMiB, 64 * kMiB};
+
+std::string SizeName(size_t size) {
+  if (size >= kMiB) return absl::StrCat(size / kMiB, "MiB");
+  if (size >= kKiB) return absl::StrCat(size / kKiB, "KiB");
+  return absl::StrCat(size, "B");
+}
+
+// Slice `s` of a run: pair s / 2; raw goes first in even pairs.
+bool SliceIsRaw(int s) {
+  const bool first = s % 2 == 0;
+  const bool raw_first = (s / 2) % 2 == 0;
+  return first == raw_first;
+}
+
+// Receiver → sender: "slice i may start". Stop() releases a waiting sender
+// for good (the receiver failed).
+class SliceGate {
+ public:
+  void Open(int slice) {
+    std::lock_guard<std::mutex> lock(mu_);
+    open_ = slice;
+    cv_.notify_one();
+  }
+  void Stop() {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopped_ = true;
+    cv_.notify_one();
+  }
+  // False once stopped.
+  bool WaitFor(int slice) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return stopped_ || open_ >= slice; });
+    return !stopped_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int open_ = -1;
+  bool stopped_ = false;
+};
+
+void Skip(benchmark::State& state, const std::string& error) {
+  state.SkipWithError(error.c_str());
+  for (auto _ : state) {
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Paired one-way streams.
+
+void BM_PairedStream(benchmark::State& state, Net net, size_t size, bool fixed) {
+  absl::StatusOr<Endpoints> raw_ends = Connect(net);
+  absl::StatusOr<Endpoints> lp_ends = Connect(net);
+  if (!raw_ends.ok() || !lp_ends.ok()) {
+    Skip(state, (raw_ends.ok() ? lp_ends.status() : raw_ends.status()).ToString());
+    return;
+  }
+  const size_t per_slice = std::max<size_t>(1, kSliceBytes / size);
+  const int slices = 2 * (kStreamPairs + 1);
+  const std::string& expected = PayloadBytes(size);
+
+  SliceGate gate;
+  std::string send_error;
+  const int raw_tx = ToBlockingFd(std::move(raw_ends->sender));
+  std::thread sender([&, lp_socket = std::move(lp_ends->sender)]() mutable {
+    PinThisThread(kSenderCpu);
+    FramedConnection lp_tx(std::move(lp_socket));
+    const absl::Cord payload = PayloadCord(size);
+    Envelope envelope = MessageEnvelope(0);
+    uint64_t len = size;
+    uint64_t calls = 0;
+    for (int s = 0; s < slices && gate.WaitFor(s); ++s) {
+      for (size_t i = 0; i < per_slice; ++i) {
+        if (SliceIsRaw(s)) {
+          struct iovec iov[2] = {{&len, 8}, {const_cast<char*>(expected.data()), size}};
+          if (!SendAllV(raw_tx, iov, 2, &calls)) {
+            send_error = absl::StrCat("raw sendmsg: ", std::strerror(errno));
+            return;
+          }
+        } else {
+          envelope.set_id(envelope.id() + 1);
+          const absl::Status sent = lp_tx.Send(envelope, payload);
+          if (!sent.ok()) {
+            send_error = sent.ToString();
+            return;
+          }
+        }
+      }
+    }
+  });
+
+  PinThisThread(kReceiverCpu);
+  ConnectionOptions options;
+  options.read_mode = fixed ? ReadMode::kFixed : ReadMode::kDirect;
+  options.read_size = kRawReadPiece;
+  FramedConnection lp_rx(std::move(lp_ends->receiver), options);
+  const int raw_rx = ToBlockingFd(std::move(raw_ends->receiver));
+  std::unique_ptr<char[]> buffer(new char[size]);
+  std::memset(buffer.get(), 1, size);
+  Message msg;
+  uint64_t calls = 0;
+  std::string error;
+  std::vector<double> raw_rates, lp_rates;  // bytes/s per measured slice
+  double raw_seconds = 0, lp_seconds = 0;
+  for (int s = 0; s < slices && error.empty(); ++s) {
+    const bool raw = SliceIsRaw(s);
+    const int64_t t0 = MonotonicNanos();
+    gate.Open(s);
+    for (size_t i = 0; i < per_slice && error.empty(); ++i) {
+      if (raw) {
+        uint64_t len = 0;
+        if (!RecvExact(raw_rx, reinterpret_cast<char*>(&len), 8, 8, &calls) || len != size ||
+            !RecvExact(raw_rx, buffer.get(), size, fixed ? kRawReadPiece : SIZE_MAX, &calls)) {
+          error = "raw receive failed";
+        } else if (s == 0 && i == 0 && std::memcmp(buffer.get(), expected.data(), size) != 0) {
+          error = "raw: the first payload differs from what was sent";
+        }
+        benchmark::DoNotOptimize(buffer.get());
+      } else {
+        const absl::Status got = lp_rx.Receive(&msg);
+        if (!got.ok()) {
+          error = "lpframe receive failed: " + got.ToString();
+        } else if (msg.payload.size() != size || (s <= 1 && i == 0 && msg.payload != expected)) {
+          error = "lpframe: a payload differs from what was sent";
+        }
+        msg.payload.Clear();  // blocks go back to the pool
+      }
+    }
+    const double seconds = (MonotonicNanos() - t0) / 1e9;
+    if (s < 2) continue;  // the warm-up pair
+    (raw ? raw_rates : lp_rates).push_back(per_slice * size / seconds);
+    (raw ? raw_seconds : lp_seconds) += seconds;
+  }
+  // Closing with unread data resets the connections: a sender blocked in
+  // a write after a receive error fails instead of waiting.
+  if (!error.empty()) gate.Stop();
+  ::close(raw_rx);
+  lp_rx.Close();
+  sender.join();
+  ::close(raw_tx);
+  if (error.empty() && !send_error.empty()) error = "sender: " + send_error;
+  if (!error.empty()) {
+    Skip(state, error);
+    return;
+  }
+  std::vector<double> ratios;
+  for (size_t i = 0; i < raw_rates.size() && i < lp_rates.size(); ++i) {
+    ratios.push_back(lp_rates[i] / raw_rates[i]);
+  }
+  for (auto _ : state) state.SetIterationTime(raw_seconds + lp_seconds);
+  const double bytes = static_cast<double>(kStreamPairs * per_slice * size);
+  state.counters["raw_GBps"] = bytes / raw_seconds / 1e9;
+  state.counters["lp_GBps"] = bytes / lp_seconds / 1e9;
+  state.counters["ratio"] = Median(ratios);
+  state.counters["ratio_min"] = *std::min_element(ratios.begin(), ratios.end());
+  state.counters["ratio_max"] = *std::max_element(ratios.begin(), ratios.end());
+}
+
+// ---------------------------------------------------------------------------
+// Paired ping-pong.
+
+void BM_PairedPingPong(benchmark::State& state, Net net, bool blocking_io) {
+  absl::StatusOr<Endpoints> raw_ends = Connect(net);
+  absl::StatusOr<Endpoints> lp_ends = Connect(net);
+  if (!raw_ends.ok() || !lp_ends.ok()) {
+    Skip(state, (raw_ends.ok() ? lp_ends.status() : raw_ends.status()).ToString());
+    return;
+  }
+  ConnectionOptions options;
+  options.blocking_io = blocking_io;
+  const int blocks = 2 * (kPingPairs + 1);
+
+  // The echoing side follows the same block schedule as the client.
+  std::string echo_error;
+  const int raw_echo = ToBlockingFd(std::move(raw_ends->receiver));
+  std::thread echo([&, lp_socket = std::move(lp_ends->receiver)]() mutable {
+    PinThisThread(kSenderCpu);
+    FramedConnection lp(std::move(lp_socket), options);
+    BufferedReader reader(raw_echo);
+    std::vector<char> payload(kPingSize);
+    Message m;
+    uint64_t calls = 0;
+    for (int b = 0; b < blocks; ++b) {
+      for (int i = 0; i < kPingBlock; ++i) {
+        if (SliceIsRaw(b)) {
+          size_t got = 0;
+          if (!reader.ReadMessage(payload.data(), payload.size(), &got)) return;  // client gone
+          uint64_t len = got;
+          struct iovec iov[2] = {{&len, 8}, {payload.data(), got}};
+          if (!SendAllV(raw_echo, iov, 2, &calls)) return;
+        } else {
+          absl::Status st = lp.Receive(&m);
+          if (st.ok()) st = lp.Send(m);
+          if (!st.ok()) {
+            if (lpframe::GetFrameErrorCode(st) != lpframe::FrameErrorCode::kEndOfStream) {
+              echo_error = st.ToString();
+            }
+            return;
+          }
+        }
+      }
+    }
+  });
+
+  PinThisThread(kReceiverCpu);
+  FramedConnection lp(std::move(lp_ends->sender), options);
+  const int raw = ToBlockingFd(std::move(raw_ends->sender));
+  BufferedReader reader(raw);
+  const std::string& request = PayloadBytes(kPingSize);
+  const absl::Cord payload = PayloadCord(kPingSize);
+  Envelope envelope = MessageEnvelope(0);
+  Message reply;
+  std::vector<char> raw_reply(kPingSize);
+  std::vector<int64_t> raw_samples, lp_samples;
+  raw_samples.reserve(kPingPairs * kPingBlock);
+  lp_samples.reserve(kPingPairs * kPingBlock);
+  uint64_t calls = 0;
+  std::string error;
+  for (int b = 0; b < blocks && error.empty(); ++b) {
+    const bool is_raw = SliceIsRaw(b);
+    for (int i = 0; i < kPingBlock && error.empty(); ++i) {
+      const int64_t t0 = MonotonicNanos();
+      if (is_raw) {
+        uint64_t len = kPingSize;
+        struct iovec iov[2] = {{&len, 8}, {const_cast<char*>(request.data()), kPingSize}};
+        size_t got = 0;
+        if (!SendAllV(raw, iov, 2, &calls) ||
+            !reader.ReadMessage(raw_reply.data(), raw_reply.size(), &got) || got != kPingSize) {
+          error = "raw round trip failed";
+        }
+      } else {
+        envelope.set_id(envelope.id() + 1);
+        absl::Status st = lp.Send(envelope, payload);
+        if (st.ok()) st = lp.Receive(&reply);
+        if (!st.ok()) {
+          error = st.ToString();
+        } else if (reply.payload.size() != kPingSize || reply.envelope.id() != envelope.id()) {
+          error = "wrong lpframe reply";
+        }
+        reply.payload.Clear();
+      }
+      const int64_t took = MonotonicNanos() - t0;
+      if (b >= 2) (is_raw ? raw_samples : lp_samples).push_back(took);
+    }
+  }
+  ::shutdown(raw, SHUT_RDWR);
+  lp.Close();  // the echo side reads end of stream
+  echo.join();
+  ::close(raw);
+  ::close(raw_echo);
+  if (error.empty() && !echo_error.empty()) error = "echo side: " + echo_error;
+  if (!error.empty()) {
+    Skip(state, error);
+    return;
+  }
+  double total_ns = 0;
+  for (int64_t v : raw_samples) total_ns += static_cast<double>(v);
+  for (int64_t v : lp_samples) total_ns += static_cast<double>(v);
+  for (auto _ : state) state.SetIterationTime(total_ns / 1e9);
+  std::sort(raw_samples.begin(), raw_samples.end());
+  std::sort(lp_samples.begin(), lp_samples.end());
+  const double raw_p50 = Percentile(raw_samples, 0.50) / 1e3;
+  const double raw_p99 = Percentile(raw_samples, 0.99) / 1e3;
+  const double lp_p50 = Percentile(lp_samples, 0.50) / 1e3;
+  const double lp_p99 = Percentile(lp_samples, 0.99) / 1e3;
+  state.counters["raw_p50_us"] = raw_p50;
+  state.counters["raw_p99_us"] = raw_p99;
+  state.counters["lp_p50_us"] = lp_p50;
+  state.counters["lp_p99_us"] = lp_p99;
+  state.counters["p50_ratio"] = lp_p50 / raw_p50;
+  state.counters["p99_ratio"] = lp_p99 / raw_p99;
+}
+
+void RegisterAll() {
+  for (Net net : {Net::kTcp, Net::kUnix}) {
+    for (size_t size : kStreamSizes) {
+      for (bool fixed : {true, false}) {
+        const std::string name = absl::StrCat("PairedStream/", NetName(net), "/", SizeName(size),
+                                              "/", fixed ? "fixed" : "direct");
+        benchmark::RegisterBenchmark(name.c_str(), BM_PairedStream, net, size, fixed)
+            ->Unit(benchmark::kMillisecond)
+            ->UseManualTime()
+            ->Iterations(1);
+      }
+    }
+  }
+  for (Net net : {Net::kTcp, Net::kUnix}) {
+    for (bool blocking : {false, true}) {
+      const std::string name = absl::StrCat("PairedPingPong/", NetName(net), "/64B/",
+                                            blocking ? "lp_blocking" : "lp");
+      benchmark::RegisterBenchmark(name.c_str(), BM_PairedPingPong, net, blocking)
+          ->Unit(benchmark::kMillisecond)
+          ->UseManualTime()
+          ->Iterations(1);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Console output plus a Markdown summary of the medians over repetitions.
+
+std::string LoadAverage() {
+  std::ifstream in("/proc/loadavg");
+  std::string a, b, c;
+  in >> a >> b >> c;
+  return absl::StrCat(a, " ", b, " ", c);
+}
+
+class SummaryReporter : public benchmark::ConsoleReporter {
+ public:
+  using benchmark::ConsoleReporter::ConsoleReporter;
+
+  bool ReportContext(const Context& context) override {
+    load_start_ = LoadAverage();
+    return benchmark::ConsoleReporter::ReportContext(context);
+  }
+
+  void ReportRuns(const std::vector<Run>& runs) override {
+    benchmark::ConsoleReporter::ReportRuns(runs);
+    for (const Run& run : runs) {
+      if (run.error_occurred) {
+        errors_.push_back(absl::StrCat(run.benchmark_name(), ": ", run.error_message));
+        continue;
+      }
+      const bool aggregate = run.run_type == Run::RT_Aggregate;
+      Counters& c = results_[run.run_name.function_name];
+      if (aggregate && run.aggregate_name != "median") continue;
+      if (!c.empty() && !aggregate) continue;  // a single run: keep the first
+      c.clear();
+      for (const auto& [key, counter] : run.counters) c[key] = counter.value;
+    }
+  }
+
+  void Finalize() override {
+    benchmark::ConsoleReporter::Finalize();
+    std::ostream& out = GetOutputStream();
+    out << "\n## Summary (paired slices; medians over repetitions; GB/s = 10^9 payload "
+           "bytes/s;\n## load average at start: "
+        << load_start_ << ", at end: " << LoadAverage() << ")\n\n";
+    std::vector<std::string> targets;
+    out << "### One-way streams: lpframe and the raw loop in alternating slices\n\n"
+        << "| transport | payload | read mode | raw GB/s | lpframe GB/s | ratio (median of "
+           "pairs) | min - max over pairs | target |\n"
+        << "|---|---|---|---:|---:|---:|---:|---|\n";
+    for (Net net : {Net::kTcp, Net::kUnix}) {
+      for (size_t size : kStreamSizes) {
+        for (bool fixed : {true, false}) {
+          const Counters* c = Find(absl::StrCat("PairedStream/", NetName(net), "/",
+                                                SizeName(size), "/", fixed ? "fixed" : "direct"));
+          if (c == nullptr) continue;
+          const double goal = fixed ? 0.95 : 0.9;
+          const double ratio = Get(*c, "ratio");
+          const std::string verdict =
+              absl::StrFormat(">= %.2fx: %s", goal, ratio >= goal ? "MET" : "MISSED");
+          out << absl::StrFormat("| %s | %s | %s | %.3f | %.3f | %.2fx | %.2f - %.2f | %s |\n",
+                                 NetName(net), SizeName(size), fixed ? "fixed 8 KiB" : "direct",
+                                 Get(*c, "raw_GBps"), Get(*c, "lp_GBps"), ratio,
+                                 Get(*c, "ratio_min"), Get(*c, "ratio_max"), verdict);
+          targets.push_back(absl::StrFormat("- %s %s %s >= %.2fx raw: %.2fx %s", NetName(net),
+                                            SizeName(size), fixed ? "fixed" : "direct", goal,
+                                            ratio, ratio >= goal ? "MET" : "MISSED"));
+        }
+      }
+    }
+    out << "\n### Ping-pong, 64 B: lpframe and the raw loop in alternating blocks (us)\n\n"
+        << "| transport | lpframe | raw p50 | lpframe p50 | p50 ratio | raw p99 | lpframe p99 | "
+           "p99 ratio |\n"
+        << "|---|---|---:|---:|---:|---:|---:|---:|\n";
+    for (Net net : {Net::kTcp, Net::kUnix}) {
+      for (const char* impl : {"lp", "lp_blocking"}) {
+        const Counters* c = Find(absl::StrCat("PairedPingPong/", NetName(net), "/64B/", impl));
+        if (c == nullptr) continue;
+        out << absl::StrFormat("| %s | %s | %.2f | %.2f | %.2fx | %.2f | %.2f | %.2fx |\n",
+                               NetName(net), impl, Get(*c, "raw_p50_us"), Get(*c, "lp_p50_us"),
+                               Get(*c, "p50_ratio"), Get(*c, "raw_p99_us"), Get(*c, "lp_p99_us"),
+                               Get(*c, "p99_ratio"));
+        for (const char* p : {"p50", "p99"}) {
+          const double ratio = Get(*c, absl::StrCat(p, "_ratio"));
+          targets.push_back(absl::StrFormat("- %s ping-pong 64B %s %s <= 1.1x raw: %.2fx %s",
+                                            NetName(net), impl, p, ratio,
+                                            ratio <= 1.1 ? "MET" : "MISSED"));
+        }
+      }
+    }
+    out << "\n### Targets\n\n";
+    for (const std::string& t : targets) out << t << "\n";
+    out << "\n";
+    if (!errors_.empty()) {
+      out << "### Errors\n\n";
+      for (const std::string& e : errors_) out << "- " << e << "\n";
+      out << "\n";
+    }
+  }
+
+ private:
+  using Counters = std::map<std::string, double>;
+
+  const Counters* Find(const std::string& name) const {
+    auto it = results_.find(name);
+    return it == results_.end() ? nullptr : &it->second;
+  }
+  static double Get(const Counters& c, const std::string& key) {
+    auto it = c.find(key);
+    return it == c.end() ? 0.0 : it->second;
+  }
+
+  std::string load_start_;
+  std::map<std::string, Counters> results_;
+  std::vector<std::string> errors_;
+};
+
+}  // namespace
+}  // namespace lpframe_bench
+
+int main(int argc, char** argv) {
+  lpframe_bench::RegisterAll();
+  return lpframe_bench::RunBenchmarksWithSummary<lpframe_bench::SummaryReporter>(argc, argv);
+}
