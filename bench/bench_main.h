@@ -10,14 +10,24 @@
 
 #include <unistd.h>
 
+#include <fstream>
 #include <string>
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "benchmark/benchmark.h"
 
 namespace lpframe_bench {
+
+// /proc/loadavg's 1, 5 and 15 minute figures, for the summaries' headers.
+inline std::string LoadAverage() {
+  std::ifstream in("/proc/loadavg");
+  std::string a, b, c;
+  in >> a >> b >> c;
+  return absl::StrCat(a, " ", b, " ", c);
+}
 
 // Runs the registered benchmarks. `SummaryReporter` derives from
 // benchmark::ConsoleReporter and is constructed with its OutputOptions.

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/base/const_init.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 
 namespace lpframe_bench {
@@ -32,6 +33,14 @@ absl::Cord PayloadCord(size_t size) {
   const std::string& bytes = PayloadBytes(size);
   if (size <= 4096) return absl::Cord(bytes);
   return absl::MakeCordFromExternal(bytes, [] {});
+}
+
+std::string SizeName(size_t size) {
+  constexpr size_t kKiB = size_t{1} << 10;
+  constexpr size_t kMiB = size_t{1} << 20;
+  if (size >= kMiB && size % kMiB == 0) return absl::StrCat(size / kMiB, "MiB");
+  if (size >= kKiB && size % kKiB == 0) return absl::StrCat(size / kKiB, "KiB");
+  return absl::StrCat(size, "B");
 }
 
 }  // namespace lpframe_bench

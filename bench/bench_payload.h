@@ -20,6 +20,10 @@ const std::string& PayloadBytes(size_t size);
 // an application sends its own buffer).
 absl::Cord PayloadCord(size_t size);
 
+// The name of a payload size in benchmark names: "64B", "1KiB", "16MiB" (the
+// largest unit that divides it).
+std::string SizeName(size_t size);
+
 }  // namespace lpframe_bench
 
 #endif  // LPFRAME_BENCH_BENCH_PAYLOAD_H_

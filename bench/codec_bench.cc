@@ -86,12 +86,6 @@ constexpr size_t kOneFramePerIterationFrom = 1 * kMiB;
 
 const size_t kSizes[] = {64, kKiB, 64 * kKiB, kMiB, 16 * kMiB, 64 * kMiB};
 
-std::string SizeName(size_t size) {
-  if (size >= kMiB && size % kMiB == 0) return absl::StrCat(size / kMiB, "MiB");
-  if (size >= kKiB && size % kKiB == 0) return absl::StrCat(size / kKiB, "KiB");
-  return absl::StrCat(size, "B");
-}
-
 // ---------------------------------------------------------------------------
 // Inputs (payload bytes come from bench_payload.h).
 

@@ -146,11 +146,6 @@ const char* ServerName(Server s) {
   return "?";
 }
 
-std::string SizeName(size_t size) {
-  if (size >= kKiB && size % kKiB == 0) return absl::StrCat(size / kKiB, "KiB");
-  return absl::StrCat(size, "B");
-}
-
 std::string BenchName(Net net, size_t size, int conns, Server server) {
   return absl::StrCat("Echo/", NetName(net), "/", SizeName(size), "/", conns, "c/",
                       ServerName(server));
@@ -731,13 +726,6 @@ void RegisterAll() {
 
 // ---------------------------------------------------------------------------
 // Console output plus a Markdown summary of the medians.
-
-std::string LoadAverage() {
-  std::ifstream in("/proc/loadavg");
-  std::string a, b, c;
-  in >> a >> b >> c;
-  return absl::StrCat(a, " ", b, " ", c);
-}
 
 class SummaryReporter : public benchmark::ConsoleReporter {
  public:

@@ -80,12 +80,6 @@ constexpr size_t kPingSize = 64;
 
 const size_t kStreamSizes[] = {64 * kKiB, kMiB, 16 * kMiB, 64 * kMiB};
 
-std::string SizeName(size_t size) {
-  if (size >= kMiB) return absl::StrCat(size / kMiB, "MiB");
-  if (size >= kKiB) return absl::StrCat(size / kKiB, "KiB");
-  return absl::StrCat(size, "B");
-}
-
 // Slice `s` of a run: pair s / 2; raw goes first in even pairs.
 bool SliceIsRaw(int s) {
   const bool first = s % 2 == 0;
@@ -380,13 +374,6 @@ void RegisterAll() {
 
 // ---------------------------------------------------------------------------
 // Console output plus a Markdown summary of the medians over repetitions.
-
-std::string LoadAverage() {
-  std::ifstream in("/proc/loadavg");
-  std::string a, b, c;
-  in >> a >> b >> c;
-  return absl::StrCat(a, " ", b, " ", c);
-}
 
 class SummaryReporter : public benchmark::ConsoleReporter {
  public:

@@ -145,12 +145,6 @@ const size_t kSizes[] = {64, kKiB, 64 * kKiB, kMiB, 16 * kMiB, 64 * kMiB};
 
 bool IsSmall(size_t size) { return size < 64 * kKiB; }
 
-std::string SizeName(size_t size) {
-  if (size >= kMiB && size % kMiB == 0) return absl::StrCat(size / kMiB, "MiB");
-  if (size >= kKiB && size % kKiB == 0) return absl::StrCat(size / kKiB, "KiB");
-  return absl::StrCat(size, "B");
-}
-
 enum class Mode {
   kRaw8K,
   kRawDirect,
@@ -793,13 +787,6 @@ void RegisterAll() {
 
 // ---------------------------------------------------------------------------
 // Console output plus a Markdown summary of the medians.
-
-std::string LoadAverage() {
-  std::ifstream in("/proc/loadavg");
-  std::string a, b, c;
-  in >> a >> b >> c;
-  return absl::StrCat(a, " ", b, " ", c);
-}
 
 class SummaryReporter : public benchmark::ConsoleReporter {
  public:
