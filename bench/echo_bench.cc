@@ -104,6 +104,7 @@
 #include "bench/bench_main.h"
 #include "bench/bench_payload.h"
 #include "bench/socket_loops.h"
+#include "bench/summary_reporter.h"
 #include "benchmark/benchmark.h"
 #include "lib/frame_encoder.h"
 #include "lib/io/listener.h"
@@ -727,35 +728,10 @@ void RegisterAll() {
 // ---------------------------------------------------------------------------
 // Console output plus a Markdown summary of the medians.
 
-class SummaryReporter : public benchmark::ConsoleReporter {
+class SummaryReporter : public SummaryReporterBase {
  public:
-  using benchmark::ConsoleReporter::ConsoleReporter;
-
-  bool ReportContext(const Context& context) override {
-    load_start_ = LoadAverage();
-    return benchmark::ConsoleReporter::ReportContext(context);
-  }
-
-  void ReportRuns(const std::vector<Run>& runs) override {
-    benchmark::ConsoleReporter::ReportRuns(runs);
-    for (const Run& run : runs) {
-      if (run.error_occurred) {
-        errors_.push_back(absl::StrCat(run.benchmark_name(), ": ", run.error_message));
-        continue;
-      }
-      Result& r = results_[run.run_name.function_name];
-      const bool aggregate = run.run_type == Run::RT_Aggregate;
-      if (aggregate && run.aggregate_name == "cv") {
-        r.cv_percent = 100.0 * run.counters.find("req/s")->second.value;
-        continue;
-      }
-      if (aggregate && run.aggregate_name != "median") continue;
-      if (r.from_median && !aggregate) continue;
-      r.from_median = aggregate;
-      r.counters.clear();
-      for (const auto& [key, counter] : run.counters) r.counters[key] = counter.value;
-    }
-  }
+  // The cv column is the spread of req/s over repetitions.
+  explicit SummaryReporter(OutputOptions options) : SummaryReporterBase(options, "req/s") {}
 
   void Finalize() override {
     benchmark::ConsoleReporter::Finalize();
@@ -763,31 +739,17 @@ class SummaryReporter : public benchmark::ConsoleReporter {
     out << "\n## Summary (medians over repetitions; closed loop, 1 request in flight per "
            "connection;\n## ratio = lpframe server / raw epoll echo within this run; "
            "load average at start: "
-        << load_start_ << ", at end: " << LoadAverage() << ")\n\n";
+        << load_at_start() << ", at end: " << LoadAverage() << ")\n\n";
     for (Net net : {Net::kTcp, Net::kUnix}) PrintTable(out, net);
     PrintTargets(out);
     PrintPaired(out);
-    if (!errors_.empty()) {
-      out << "### Errors\n\n";
-      for (const std::string& e : errors_) out << "- " << e << "\n";
-      out << "\n";
-    }
+    PrintErrors(out);
   }
 
  private:
-  struct Result {
-    bool from_median = false;
-    double cv_percent = -1;
-    std::map<std::string, double> counters;
-    double Get(const std::string& key) const {
-      auto it = counters.find(key);
-      return it == counters.end() ? 0.0 : it->second;
-    }
-  };
-
+  using SummaryReporterBase::Find;
   const Result* Find(Net net, size_t size, int conns, Server server) const {
-    auto it = results_.find(BenchName(net, size, conns, server));
-    return it == results_.end() ? nullptr : &it->second;
+    return Find(BenchName(net, size, conns, server));
   }
 
   static std::string Rate(double per_second) {
@@ -863,9 +825,9 @@ class SummaryReporter : public benchmark::ConsoleReporter {
     std::string table, targets;
     for (Net net : {Net::kTcp, Net::kUnix}) {
       for (int conns : {16, 256}) {
-        auto it = results_.find(absl::StrCat("EchoPaired/", NetName(net), "/64B/", conns, "c"));
-        if (it == results_.end()) continue;
-        const Result& r = it->second;
+        const Result* found = Find(absl::StrCat("EchoPaired/", NetName(net), "/64B/", conns, "c"));
+        if (found == nullptr) continue;
+        const Result& r = *found;
         const double rps = r.Get("rps_ratio");
         const double p50 = r.Get("p50_ratio");
         absl::StrAppendFormat(&table, "| %s | %d | %.1f k | %.1f k | %.2fx | %.2f - %.2f | "
@@ -888,9 +850,6 @@ class SummaryReporter : public benchmark::ConsoleReporter {
         << table << "\n" << targets << "\n";
   }
 
-  std::string load_start_;
-  std::map<std::string, Result> results_;
-  std::vector<std::string> errors_;
 };
 
 }  // namespace

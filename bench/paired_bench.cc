@@ -51,6 +51,7 @@
 #include "bench/bench_main.h"
 #include "bench/bench_payload.h"
 #include "bench/socket_loops.h"
+#include "bench/summary_reporter.h"
 #include "benchmark/benchmark.h"
 #include "lib/frame_error.h"
 #include "lib/io/framed_connection.h"
@@ -375,37 +376,16 @@ void RegisterAll() {
 // ---------------------------------------------------------------------------
 // Console output plus a Markdown summary of the medians over repetitions.
 
-class SummaryReporter : public benchmark::ConsoleReporter {
+class SummaryReporter : public SummaryReporterBase {
  public:
-  using benchmark::ConsoleReporter::ConsoleReporter;
-
-  bool ReportContext(const Context& context) override {
-    load_start_ = LoadAverage();
-    return benchmark::ConsoleReporter::ReportContext(context);
-  }
-
-  void ReportRuns(const std::vector<Run>& runs) override {
-    benchmark::ConsoleReporter::ReportRuns(runs);
-    for (const Run& run : runs) {
-      if (run.error_occurred) {
-        errors_.push_back(absl::StrCat(run.benchmark_name(), ": ", run.error_message));
-        continue;
-      }
-      const bool aggregate = run.run_type == Run::RT_Aggregate;
-      Counters& c = results_[run.run_name.function_name];
-      if (aggregate && run.aggregate_name != "median") continue;
-      if (!c.empty() && !aggregate) continue;  // a single run: keep the first
-      c.clear();
-      for (const auto& [key, counter] : run.counters) c[key] = counter.value;
-    }
-  }
+  using SummaryReporterBase::SummaryReporterBase;
 
   void Finalize() override {
     benchmark::ConsoleReporter::Finalize();
     std::ostream& out = GetOutputStream();
     out << "\n## Summary (paired slices; medians over repetitions; GB/s = 10^9 payload "
            "bytes/s;\n## load average at start: "
-        << load_start_ << ", at end: " << LoadAverage() << ")\n\n";
+        << load_at_start() << ", at end: " << LoadAverage() << ")\n\n";
     std::vector<std::string> targets;
     out << "### One-way streams: lpframe and the raw loop in alternating slices\n\n"
         << "| transport | payload | read mode | raw GB/s | lpframe GB/s | ratio (median of "
@@ -414,17 +394,17 @@ class SummaryReporter : public benchmark::ConsoleReporter {
     for (Net net : {Net::kTcp, Net::kUnix}) {
       for (size_t size : kStreamSizes) {
         for (bool fixed : {true, false}) {
-          const Counters* c = Find(absl::StrCat("PairedStream/", NetName(net), "/",
+          const Result* c = Find(absl::StrCat("PairedStream/", NetName(net), "/",
                                                 SizeName(size), "/", fixed ? "fixed" : "direct"));
           if (c == nullptr) continue;
           const double goal = fixed ? 0.95 : 0.9;
-          const double ratio = Get(*c, "ratio");
+          const double ratio = c->Get("ratio");
           const std::string verdict =
               absl::StrFormat(">= %.2fx: %s", goal, ratio >= goal ? "MET" : "MISSED");
           out << absl::StrFormat("| %s | %s | %s | %.3f | %.3f | %.2fx | %.2f - %.2f | %s |\n",
                                  NetName(net), SizeName(size), fixed ? "fixed 8 KiB" : "direct",
-                                 Get(*c, "raw_GBps"), Get(*c, "lp_GBps"), ratio,
-                                 Get(*c, "ratio_min"), Get(*c, "ratio_max"), verdict);
+                                 c->Get("raw_GBps"), c->Get("lp_GBps"), ratio,
+                                 c->Get("ratio_min"), c->Get("ratio_max"), verdict);
           targets.push_back(absl::StrFormat("- %s %s %s >= %.2fx raw: %.2fx %s", NetName(net),
                                             SizeName(size), fixed ? "fixed" : "direct", goal,
                                             ratio, ratio >= goal ? "MET" : "MISSED"));
@@ -437,14 +417,14 @@ class SummaryReporter : public benchmark::ConsoleReporter {
         << "|---|---|---:|---:|---:|---:|---:|---:|\n";
     for (Net net : {Net::kTcp, Net::kUnix}) {
       for (const char* impl : {"lp", "lp_blocking"}) {
-        const Counters* c = Find(absl::StrCat("PairedPingPong/", NetName(net), "/64B/", impl));
+        const Result* c = Find(absl::StrCat("PairedPingPong/", NetName(net), "/64B/", impl));
         if (c == nullptr) continue;
         out << absl::StrFormat("| %s | %s | %.2f | %.2f | %.2fx | %.2f | %.2f | %.2fx |\n",
-                               NetName(net), impl, Get(*c, "raw_p50_us"), Get(*c, "lp_p50_us"),
-                               Get(*c, "p50_ratio"), Get(*c, "raw_p99_us"), Get(*c, "lp_p99_us"),
-                               Get(*c, "p99_ratio"));
+                               NetName(net), impl, c->Get("raw_p50_us"), c->Get("lp_p50_us"),
+                               c->Get("p50_ratio"), c->Get("raw_p99_us"), c->Get("lp_p99_us"),
+                               c->Get("p99_ratio"));
         for (const char* p : {"p50", "p99"}) {
-          const double ratio = Get(*c, absl::StrCat(p, "_ratio"));
+          const double ratio = c->Get(absl::StrCat(p, "_ratio"));
           targets.push_back(absl::StrFormat("- %s ping-pong 64B %s %s <= 1.1x raw: %.2fx %s",
                                             NetName(net), impl, p, ratio,
                                             ratio <= 1.1 ? "MET" : "MISSED"));
@@ -454,28 +434,8 @@ class SummaryReporter : public benchmark::ConsoleReporter {
     out << "\n### Targets\n\n";
     for (const std::string& t : targets) out << t << "\n";
     out << "\n";
-    if (!errors_.empty()) {
-      out << "### Errors\n\n";
-      for (const std::string& e : errors_) out << "- " << e << "\n";
-      out << "\n";
-    }
+    PrintErrors(out);
   }
-
- private:
-  using Counters = std::map<std::string, double>;
-
-  const Counters* Find(const std::string& name) const {
-    auto it = results_.find(name);
-    return it == results_.end() ? nullptr : &it->second;
-  }
-  static double Get(const Counters& c, const std::string& key) {
-    auto it = c.find(key);
-    return it == c.end() ? 0.0 : it->second;
-  }
-
-  std::string load_start_;
-  std::map<std::string, Counters> results_;
-  std::vector<std::string> errors_;
 };
 
 }  // namespace

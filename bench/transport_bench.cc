@@ -108,6 +108,7 @@
 #include "bench/bench_main.h"
 #include "bench/bench_payload.h"
 #include "bench/socket_loops.h"
+#include "bench/summary_reporter.h"
 #include "benchmark/benchmark.h"
 #include "lib/frame_error.h"
 #include "lib/io/framed_connection.h"
@@ -788,38 +789,9 @@ void RegisterAll() {
 // ---------------------------------------------------------------------------
 // Console output plus a Markdown summary of the medians.
 
-class SummaryReporter : public benchmark::ConsoleReporter {
+class SummaryReporter : public SummaryReporterBase {
  public:
-  using benchmark::ConsoleReporter::ConsoleReporter;
-
-  bool ReportContext(const Context& context) override {
-    load_start_ = LoadAverage();
-    return benchmark::ConsoleReporter::ReportContext(context);
-  }
-
-  void ReportRuns(const std::vector<Run>& runs) override {
-    benchmark::ConsoleReporter::ReportRuns(runs);
-    for (const Run& run : runs) {
-      if (run.error_occurred) {
-        errors_.push_back(absl::StrCat(run.benchmark_name(), ": ", run.error_message));
-        continue;
-      }
-      Result& r = results_[run.run_name.function_name];
-      const bool aggregate = run.run_type == Run::RT_Aggregate;
-      if (aggregate && run.aggregate_name == "cv") {
-        r.cv_percent = 100.0 * run.real_accumulated_time;
-        continue;
-      }
-      if (aggregate && run.aggregate_name != "median") continue;
-      if (r.from_median && !aggregate) continue;
-      r.from_median = aggregate;
-      r.rx_cpu_percent = run.real_accumulated_time > 0
-                             ? 100.0 * run.cpu_accumulated_time / run.real_accumulated_time
-                             : 0.0;
-      r.counters.clear();
-      for (const auto& [key, counter] : run.counters) r.counters[key] = counter.value;
-    }
-  }
+  using SummaryReporterBase::SummaryReporterBase;
 
   void Finalize() override {
     benchmark::ConsoleReporter::Finalize();
@@ -827,34 +799,15 @@ class SummaryReporter : public benchmark::ConsoleReporter {
     out << "\n## Summary (medians over repetitions; GB/s = 10^9 PAYLOAD bytes/s; "
            "wall-clock time;\n## ratio = lpframe / its raw baseline within this run; "
            "load average at start: "
-        << load_start_ << ", at end: " << LoadAverage() << ")\n\n";
+        << load_at_start() << ", at end: " << LoadAverage() << ")\n\n";
     for (Net net : {Net::kTcp, Net::kUnix}) PrintStreams(out, net);
     PrintPingPong(out);
     PrintRss(out);
     PrintTargets(out);
-    if (!errors_.empty()) {
-      out << "### Errors\n\n";
-      for (const std::string& e : errors_) out << "- " << e << "\n";
-      out << "\n";
-    }
+    PrintErrors(out);
   }
 
  private:
-  struct Result {
-    bool from_median = false;
-    double rx_cpu_percent = 0;
-    double cv_percent = -1;
-    std::map<std::string, double> counters;
-    double Get(const std::string& key) const {
-      auto it = counters.find(key);
-      return it == counters.end() ? 0.0 : it->second;
-    }
-  };
-
-  const Result* Find(const std::string& name) const {
-    auto it = results_.find(name);
-    return it == results_.end() ? nullptr : &it->second;
-  }
 
   static std::string Rate(double per_second) {
     if (per_second >= 1e9) return absl::StrFormat("%.2f G", per_second / 1e9);
@@ -896,7 +849,7 @@ class SummaryReporter : public benchmark::ConsoleReporter {
   }
 
   std::string Noise(const Result* r) const {
-    std::string out = absl::StrFormat("%.0f%% / %.0f%%", r->rx_cpu_percent, r->Get("proc_cpu%"));
+    std::string out = absl::StrFormat("%.0f%% / %.0f%%", r->cpu_percent, r->Get("proc_cpu%"));
     absl::StrAppendFormat(&out, " / %.0f", r->Get("ivcsw/s"));
     if (r->cv_percent >= 0) absl::StrAppendFormat(&out, " / %.1f%%", r->cv_percent);
     return out;
@@ -964,7 +917,7 @@ class SummaryReporter : public benchmark::ConsoleReporter {
                                            : "lpframe blocking_io",
                                r->Get("p50_us"),
                                r->Get("p99_us"), r->Get("p999_us"), r->Get("mean_us"), p50, p99,
-                               r->rx_cpu_percent, r->cv_percent);
+                               r->cpu_percent, r->cv_percent);
       }
     }
     out << "\n";
@@ -1034,9 +987,6 @@ class SummaryReporter : public benchmark::ConsoleReporter {
     out << "\n";
   }
 
-  std::string load_start_;
-  std::map<std::string, Result> results_;
-  std::vector<std::string> errors_;
 };
 
 }  // namespace
