@@ -36,8 +36,6 @@
 #include <condition_variable>
 #include <cstdint>
 #include <cstring>
-#include <fstream>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
