@@ -17,7 +17,6 @@
 #include "conformance/test_vector.h"
 #include "lib/frame_decoder.h"
 #include "lib/frame_error.h"
-#include "lib/io/framed_connection.h"
 #include "lib/io/socket.h"
 
 namespace lpframe {
@@ -169,10 +168,9 @@ CaseReport RunVectorOverSocket(absl::string_view target_uri, const Vector& vecto
   absl::StatusOr<std::unique_ptr<SegmentRelay>> relay =
       SegmentRelay::Start(RelayListenUri(target_uri), target_uri, upstream);
   if (!relay.ok()) return finish(absl::StrCat("relay: ", relay.status().ToString()));
-  absl::StatusOr<FramedConnection> dialed =
-      FramedConnection::Dial((*relay)->address(), {}, deadline);  // only its socket is used
+  absl::StatusOr<Socket> dialed = Socket::Connect((*relay)->address(), deadline);
   if (!dialed.ok()) return finish(absl::StrCat("connect: ", dialed.status().ToString()));
-  Socket socket(dialed->socket().Release());
+  Socket socket = *std::move(dialed);
 
   EchoStream stream;
   std::thread reader([&] { ReadEcho(&socket, options.dialect, deadline, &stream); });
