@@ -19,10 +19,10 @@
 //       payload with one recv() call per wake-up. Senders: one sendmsg per
 //       message (raw, blocking socket) / FramedConnection::Send (default
 //       options). ratio = median over pairs of lpframe GB/s / raw GB/s.
-//   PairedPingPong/<net>/64B/<lp|lp_blocking>  64 B request/echo round trips
+//   PairedPingPong/<net>/64B/<lp|lp_poll>  64 B request/echo round trips
 //       in blocks of 500, raw and lpframe alternately (order swapped every
-//       pair); p50/p99 of each over all its blocks. lp_blocking sets
-//       ConnectionOptions::blocking_io on both lpframe ends.
+//       pair); p50/p99 of each over all its blocks. lp: default options;
+//       lp_poll: WaitMode::kAlwaysPoll on both lpframe ends.
 //
 // The summary after the console table lists the ratios and the targets of
 // the transports issue (streams >= 64 KiB: fixed >= 0.95x, direct >= 0.9x;
@@ -65,6 +65,7 @@ using lpframe::Envelope;
 using lpframe::FramedConnection;
 using lpframe::Message;
 using lpframe::ReadMode;
+using lpframe::WaitMode;
 
 constexpr size_t kKiB = size_t{1} << 10;
 constexpr size_t kMiB = size_t{1} << 20;
@@ -234,7 +235,7 @@ void BM_PairedStream(benchmark::State& state, Net net, size_t size, bool fixed) 
 // ---------------------------------------------------------------------------
 // Paired ping-pong.
 
-void BM_PairedPingPong(benchmark::State& state, Net net, bool blocking_io) {
+void BM_PairedPingPong(benchmark::State& state, Net net, WaitMode wait_mode) {
   absl::StatusOr<Endpoints> raw_ends = Connect(net);
   absl::StatusOr<Endpoints> lp_ends = Connect(net);
   if (!raw_ends.ok() || !lp_ends.ok()) {
@@ -242,7 +243,7 @@ void BM_PairedPingPong(benchmark::State& state, Net net, bool blocking_io) {
     return;
   }
   ConnectionOptions options;
-  options.blocking_io = blocking_io;
+  options.wait_mode = wait_mode;
   const int blocks = 2 * (kPingPairs + 1);
 
   // The echoing side follows the same block schedule as the client.
@@ -360,10 +361,11 @@ void RegisterAll() {
     }
   }
   for (Net net : {Net::kTcp, Net::kUnix}) {
-    for (bool blocking : {false, true}) {
-      const std::string name = absl::StrCat("PairedPingPong/", NetName(net), "/64B/",
-                                            blocking ? "lp_blocking" : "lp");
-      benchmark::RegisterBenchmark(name.c_str(), BM_PairedPingPong, net, blocking)
+    for (WaitMode wait_mode : {WaitMode::kBlockWhenUnbounded, WaitMode::kAlwaysPoll}) {
+      const std::string name =
+          absl::StrCat("PairedPingPong/", NetName(net), "/64B/",
+                       wait_mode == WaitMode::kAlwaysPoll ? "lp_poll" : "lp");
+      benchmark::RegisterBenchmark(name.c_str(), BM_PairedPingPong, net, wait_mode)
           ->Unit(benchmark::kMillisecond)
           ->UseManualTime()
           ->Iterations(1);
@@ -414,7 +416,7 @@ class SummaryReporter : public SummaryReporterBase {
            "p99 ratio |\n"
         << "|---|---|---:|---:|---:|---:|---:|---:|\n";
     for (Net net : {Net::kTcp, Net::kUnix}) {
-      for (const char* impl : {"lp", "lp_blocking"}) {
+      for (const char* impl : {"lp", "lp_poll"}) {
         const Result* c = Find(absl::StrCat("PairedPingPong/", NetName(net), "/64B/", impl));
         if (c == nullptr) continue;
         out << absl::StrFormat("| %s | %s | %.2f | %.2f | %.2fx | %.2f | %.2f | %.2fx |\n",

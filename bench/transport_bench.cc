@@ -31,9 +31,9 @@
 //                         BlockPool blocks are reused.
 //     lp_fixed_batched / lp_direct_batched   (64 B, 1 KiB) Queue() every
 //                         message, Flush() at the end of the batch.
-//   PingPong/<net>/64B/<raw|raw_plus250ns|lp|lp_blocking>  64 B request/echo
-//                         round trips (lp_blocking: ConnectionOptions::
-//                         blocking_io; raw_plus250ns: the raw echoing side
+//   PingPong/<net>/64B/<raw|raw_plus250ns|lp|lp_poll>  64 B request/echo
+//                         round trips (lp_poll: WaitMode::kAlwaysPoll;
+//                         raw_plus250ns: the raw echoing side
 //                         busy-waits 250 ns per message); every round trip
 //                         is timed; p50/p99/mean are reported.
 //   Rss/receive_64MiB/<direct|fixed> a fresh process (fork + exec of
@@ -524,12 +524,12 @@ void BM_Stream(benchmark::State& state, Net net, size_t size, Mode mode) {
 
 constexpr size_t kPingSize = 64;
 
-// lp_blocking: FramedConnection with ConnectionOptions::blocking_io on both
-// ends (one blocking recv per wait instead of recv/EAGAIN, poll, recv).
-void BM_PingPong(benchmark::State& state, Net net, bool lp, bool blocking_io,
+// lp_poll: FramedConnection with WaitMode::kAlwaysPoll on both ends (poll +
+// recv per wait instead of the default's one blocking recv).
+void BM_PingPong(benchmark::State& state, Net net, bool lp, lpframe::WaitMode wait_mode,
                  int64_t raw_turnaround_ns) {
   lpframe::ConnectionOptions lp_options;
-  lp_options.blocking_io = blocking_io;
+  lp_options.wait_mode = wait_mode;
   absl::StatusOr<Endpoints> ends = Connect(net);
   if (!ends.ok()) {
     state.SkipWithError(ends.status().ToString().c_str());
@@ -764,13 +764,15 @@ void RegisterAll() {
     }
   }
   for (Net net : {Net::kTcp, Net::kUnix}) {
-    for (const char* impl : {"raw", kRawPlusTurnaround, "lp", "lp_blocking"}) {
+    for (const char* impl : {"raw", kRawPlusTurnaround, "lp", "lp_poll"}) {
       const bool lp = absl::StartsWith(impl, "lp");
-      const bool blocking = std::string(impl) == "lp_blocking";
+      const lpframe::WaitMode wait_mode = std::string(impl) == "lp_poll"
+                                              ? lpframe::WaitMode::kAlwaysPoll
+                                              : lpframe::WaitMode::kBlockWhenUnbounded;
       const int64_t turnaround_ns =
           std::string(impl) == kRawPlusTurnaround ? kRawTurnaroundNanos : 0;
       const std::string name = absl::StrCat("PingPong/", NetName(net), "/64B/", impl);
-      benchmark::RegisterBenchmark(name.c_str(), BM_PingPong, net, lp, blocking, turnaround_ns)
+      benchmark::RegisterBenchmark(name.c_str(), BM_PingPong, net, lp, wait_mode, turnaround_ns)
           ->Unit(benchmark::kMicrosecond)
           ->UseRealTime()
           ->Iterations(kPingPongRoundTrips);
@@ -898,10 +900,10 @@ class SummaryReporter : public SummaryReporterBase {
     for (Net net : {Net::kTcp, Net::kUnix}) {
       const Result* raw = Find(absl::StrCat("PingPong/", NetName(net), "/64B/raw"));
       const Result* lp = Find(absl::StrCat("PingPong/", NetName(net), "/64B/lp"));
-      const Result* blk = Find(absl::StrCat("PingPong/", NetName(net), "/64B/lp_blocking"));
+      const Result* polled = Find(absl::StrCat("PingPong/", NetName(net), "/64B/lp_poll"));
       const Result* slow =
           Find(absl::StrCat("PingPong/", NetName(net), "/64B/", kRawPlusTurnaround));
-      for (const Result* r : {raw, slow, lp, blk}) {
+      for (const Result* r : {raw, slow, lp, polled}) {
         if (r == nullptr) continue;
         std::string p50 = "-", p99 = "-";
         if (r != raw && raw != nullptr) {
@@ -913,7 +915,7 @@ class SummaryReporter : public SummaryReporterBase {
                                r == raw    ? "raw"
                                : r == slow ? "raw + 250 ns per message"
                                : r == lp   ? "lpframe"
-                                           : "lpframe blocking_io",
+                                           : "lpframe kAlwaysPoll",
                                r->Get("p50_us"),
                                r->Get("p99_us"), r->Get("p999_us"), r->Get("mean_us"), p50, p99,
                                r->cpu_percent, r->cv_percent);
@@ -962,7 +964,7 @@ class SummaryReporter : public SummaryReporterBase {
     }
     for (Net net : {Net::kTcp, Net::kUnix}) {
       const Result* raw = Find(absl::StrCat("PingPong/", NetName(net), "/64B/raw"));
-      for (const char* impl : {"lp", "lp_blocking"}) {
+      for (const char* impl : {"lp", "lp_poll"}) {
         const Result* lp = Find(absl::StrCat("PingPong/", NetName(net), "/64B/", impl));
         if (raw == nullptr || lp == nullptr) continue;
         for (const char* key : {"p50_us", "p99_us"}) {

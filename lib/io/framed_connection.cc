@@ -35,7 +35,9 @@ FramedConnection::FramedConnection(Socket socket, ConnectionOptions options)
       last_message_end_(absl::Now()) {
   if (options_.read_size == 0) options_.read_size = 8192;
   // Best effort: Socket honours deadlines whether or not this succeeds.
-  if (options_.blocking_io && socket_.valid()) (void)socket_.SetNonBlocking(false);
+  if (options_.wait_mode == WaitMode::kBlockWhenUnbounded && socket_.valid()) {
+    (void)socket_.SetNonBlocking(false);
+  }
 }
 
 absl::StatusOr<FramedConnection> FramedConnection::Dial(absl::string_view uri,
@@ -337,9 +339,10 @@ absl::Status FramedConnection::Receive(Message* out, absl::Time deadline) {
     }
     // Just after a write at a frame boundary, the answer is most likely
     // not there yet: wait first and save the recv that would fail.
-    // (A blocking_io wait without a time limit blocks in recv itself.)
-    const bool wait_first = at_boundary && stats_.write_calls != writes_at_last_read_ &&
-                            !(options_.blocking_io && wait == absl::InfiniteFuture());
+    // (In kBlockWhenUnbounded a wait without a time limit blocks in recv.)
+    const bool wait_first =
+        at_boundary && stats_.write_calls != writes_at_last_read_ &&
+        !(options_.wait_mode == WaitMode::kBlockWhenUnbounded && wait == absl::InfiniteFuture());
     writes_at_last_read_ = stats_.write_calls;
     const absl::Status ready = wait_first ? socket_.WaitReadable(wait) : absl::OkStatus();
     absl::StatusOr<size_t> n = size_t{0};

@@ -41,12 +41,15 @@
 // passing is not fatal: Receive() returns kDeadlineExceeded without a
 // FrameErrorCode and may be called again; a partly received message resumes.
 //
-// Sockets stay non-blocking (every wait is poll(2) bounded by its deadline)
-// unless ConnectionOptions::blocking_io is set. Receive reads first and
-// polls when nothing is there, except at a frame boundary right after this
-// connection wrote (a request-response turn on one connection), where it
-// polls first: poll + recv instead of recv (EAGAIN) + poll + recv. (With
-// blocking_io, a wait without a time limit blocks in recv instead.)
+// Waiting (ConnectionOptions::wait_mode). By default a wait without a time
+// limit blocks in recv/sendmsg, and a wait with one (a finite deadline, or an
+// idle/stall timeout that applies) passes MSG_DONTWAIT and waits in poll(2):
+// every deadline and timeout holds, and an unbounded wait costs one system
+// call per read, like a plain blocking loop. WaitMode::kAlwaysPoll keeps the
+// socket non-blocking and waits in poll(2) every time. When Receive() polls,
+// it reads first and polls when nothing is there, except at a frame boundary
+// right after this connection wrote (a request-response turn), where it polls
+// first: poll + recv instead of recv (EAGAIN) + poll + recv.
 //
 // Thread-compatible: one thread sends while another receives is NOT
 // supported; use one thread per connection or external locking.
@@ -78,6 +81,24 @@ namespace lpframe {
 
 enum class ReadMode { kDirect, kFixed };
 
+// How a FramedConnection waits until its socket can be read or written.
+enum class WaitMode {
+  // The default. The connection clears O_NONBLOCK on its socket, so a wait
+  // without a time limit (infinite deadline, and no idle or stall timeout
+  // applying) blocks in recv/sendmsg itself. A wait with a time limit passes
+  // MSG_DONTWAIT and waits in poll(2) until its deadline, so every deadline
+  // and timeout holds as in kAlwaysPoll. This is Python's socket model
+  // (settimeout(None) blocks; a timeout polls). It matters for round trips:
+  // on the 2-vCPU test VM a raw TCP loopback 64 B ping-pong that waits in
+  // poll + recv takes 1.11-1.16x as long as one that blocks in recv
+  // (bench/RESULTS.md, 2026-12-04 22:00).
+  kBlockWhenUnbounded,
+  // The socket keeps O_NONBLOCK and every wait is poll(2). Use it when the
+  // descriptor (or a dup() of it, which shares O_NONBLOCK) is also used by
+  // code that expects a non-blocking socket, such as an epoll loop.
+  kAlwaysPoll,
+};
+
 struct ConnectionOptions {
   Dialect dialect = Dialect::kNative;
   FrameLimits limits;       // for both directions
@@ -94,19 +115,8 @@ struct ConnectionOptions {
   size_t batch_bytes = 64 << 10;
   // Payloads up to this size are copied into the batch buffer.
   size_t copy_payload_bytes = 4096;
-  // Opt-in: clear O_NONBLOCK on this connection's socket, so that a Send()
-  // or Receive() whose wait has no time limit (infinite deadline, and no
-  // idle/stall timeout applying) blocks in sendmsg/recv itself: one system
-  // call per read instead of poll + recv (or, when the connection has not
-  // just written, recv (EAGAIN) + poll + recv). Waits with a time
-  // limit still use MSG_DONTWAIT and poll(2), so every deadline and timeout
-  // holds as without the flag. The socket stays blocking for anyone using
-  // socket() directly; don't hand it to a reactor or epoll loop. Meant for
-  // request/response on a thread per connection: on the 2-vCPU test VM it
-  // cut TCP loopback 64 B round trips by ~3 us (2026-12-04: still ~2 us
-  // against poll + recv), but AF_UNIX round trips got slower
-  // (bench/transport_bench PingPong), so measure before enabling.
-  bool blocking_io = false;
+  // How waits for the socket are made; see WaitMode.
+  WaitMode wait_mode = WaitMode::kBlockWhenUnbounded;
 };
 
 // The codec options a connection with `options` uses (also for servers

@@ -878,100 +878,111 @@ TEST(FramedConnectionDialTest, DialConnectsAndFailsOnClosedPort) {
 }
 
 
-// --- ConnectionOptions::blocking_io --------------------------------------------
+// --- ConnectionOptions::wait_mode ----------------------------------------------
 
 bool IsNonBlocking(int fd) { return (fcntl(fd, F_GETFL) & O_NONBLOCK) != 0; }
 
-TEST(FramedConnectionBlockingIoTest, OnlyTheFlagMakesTheSocketBlocking) {
-  ConnectionOptions blocking;
-  blocking.blocking_io = true;
-  auto [plain, flagged] = SocketPairConnections({}, blocking);
-  EXPECT_TRUE(IsNonBlocking(plain.socket().fd())) << "the default keeps the contract";
-  EXPECT_FALSE(IsNonBlocking(flagged.socket().fd()));
+const char* WaitModeName(WaitMode mode) {
+  return mode == WaitMode::kAlwaysPoll ? "kAlwaysPoll" : "kBlockWhenUnbounded";
 }
 
-// Round trips of every size both ways (blocking recv/sendmsg for the
-// infinite deadlines), a Receive() that waits for a late sender, and end of
-// stream.
-TEST(FramedConnectionBlockingIoTest, RoundTripsInBothReadModes) {
+constexpr WaitMode kWaitModes[] = {WaitMode::kBlockWhenUnbounded, WaitMode::kAlwaysPoll};
+
+TEST(FramedConnectionWaitModeTest, OnlyAlwaysPollKeepsTheSocketNonBlocking) {
+  ConnectionOptions polling;
+  polling.wait_mode = WaitMode::kAlwaysPoll;
+  auto [by_default, polled] = SocketPairConnections({}, polling);
+  EXPECT_FALSE(IsNonBlocking(by_default.socket().fd()));
+  EXPECT_TRUE(IsNonBlocking(polled.socket().fd()));
+}
+
+// Round trips of every size both ways (in kBlockWhenUnbounded, blocking
+// recv/sendmsg for the infinite deadlines), a Receive() that waits for a late
+// sender, and end of stream.
+TEST(FramedConnectionWaitModeTest, RoundTripsInBothReadModes) {
   const uint64_t kSizes[] = {0, 1, 64, 4096, 65536, kMiB, 16 * kMiB};
-  for (ReadMode mode : {ReadMode::kDirect, ReadMode::kFixed}) {
-    SCOPED_TRACE(ReadModeName(mode));
-    ConnectionOptions options = WithReadMode(mode);
-    options.blocking_io = true;
-    auto [client, server] = SocketPairConnections(options, options);
-    std::thread echo([&, &server = server] {
-      Message m;
-      while (true) {
-        absl::Status s = server.Receive(&m);
-        if (!s.ok()) {
-          ExpectFrameError(s, FrameErrorCode::kEndOfStream);
-          return;
+  for (WaitMode wait_mode : kWaitModes)
+    for (ReadMode mode : {ReadMode::kDirect, ReadMode::kFixed}) {
+      SCOPED_TRACE(absl::StrCat(WaitModeName(wait_mode), " ", ReadModeName(mode)));
+      ConnectionOptions options = WithReadMode(mode);
+      options.wait_mode = wait_mode;
+      auto [client, server] = SocketPairConnections(options, options);
+      std::thread echo([&, &server = server] {
+        Message m;
+        while (true) {
+          absl::Status s = server.Receive(&m);
+          if (!s.ok()) {
+            ExpectFrameError(s, FrameErrorCode::kEndOfStream);
+            return;
+          }
+          if (m.envelope.id() == 1) absl::SleepFor(absl::Milliseconds(30));  // a late reply
+          s = server.Send(m);
+          if (!s.ok()) {
+            ADD_FAILURE() << s;
+            return;
+          }
         }
-        if (m.envelope.id() == 1) absl::SleepFor(absl::Milliseconds(30));  // a late reply
-        s = server.Send(m);
-        if (!s.ok()) {
-          ADD_FAILURE() << s;
-          return;
-        }
+      });
+      for (size_t i = 0; i < std::size(kSizes); ++i) {
+        ASSERT_TRUE(client.Send(TestMessage(i + 1, kSizes[i])).ok());
+        absl::StatusOr<Message> m = client.Receive();
+        ASSERT_TRUE(m.ok()) << m.status();
+        ExpectTestMessage(*m, i + 1, kSizes[i]);
       }
-    });
-    for (size_t i = 0; i < std::size(kSizes); ++i) {
-      ASSERT_TRUE(client.Send(TestMessage(i + 1, kSizes[i])).ok());
-      absl::StatusOr<Message> m = client.Receive();
-      ASSERT_TRUE(m.ok()) << m.status();
-      ExpectTestMessage(*m, i + 1, kSizes[i]);
+      ASSERT_TRUE(client.ShutdownWrite().ok());
+      echo.join();
+      server.Close();
+      absl::StatusOr<Message> end = client.Receive(In(kSafety));
+      ExpectFrameError(end.status(), FrameErrorCode::kEndOfStream);
     }
-    ASSERT_TRUE(client.ShutdownWrite().ok());
-    echo.join();
-    server.Close();
-    absl::StatusOr<Message> end = client.Receive(In(kSafety));
-    ExpectFrameError(end.status(), FrameErrorCode::kEndOfStream);
-  }
 }
 
-// Finite deadlines and timeouts hold on the blocking socket: nothing hangs.
-TEST(FramedConnectionBlockingIoTest, DeadlinesAndTimeoutsStillHold) {
-  ConnectionOptions options;
-  options.blocking_io = true;
-  {
-    auto [a, b] = SocketPairConnections(options, options);
-    // A caller's deadline: not fatal, and a later message still arrives.
-    const absl::Time start = absl::Now();
-    absl::StatusOr<Message> m = b.Receive(start + absl::Milliseconds(50));
-    EXPECT_EQ(m.status().code(), absl::StatusCode::kDeadlineExceeded) << m.status();
-    EXPECT_EQ(GetFrameErrorCode(m.status()), FrameErrorCode::kNone);
-    EXPECT_LT(absl::Now() - start, absl::Seconds(10));
-    EXPECT_FALSE(b.closed());
-    // A send deadline into a full socket: not fatal, the rest follows.
-    const uint64_t size = 32 * kMiB;
-    absl::Status s = a.Send(TestMessage(7, size), In(absl::Milliseconds(100)));
-    EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded) << s;
-    EXPECT_GT(a.queued_bytes(), 0u);
-    EXPECT_FALSE(a.closed());
-    std::thread flusher([&, &a = a] { EXPECT_TRUE(a.Flush().ok()); });
-    m = b.Receive(In(kSafety));
-    flusher.join();
-    ASSERT_TRUE(m.ok()) << m.status();
-    ExpectTestMessage(*m, 7, size);
-  }
-  {
-    // The idle timeout bounds a Receive() with an infinite deadline.
-    ConnectionOptions idle = options;
-    idle.idle_timeout = absl::Milliseconds(50);
-    auto [a, b] = SocketPairConnections(options, idle);
-    absl::StatusOr<Message> m = b.Receive();
-    ExpectFrameError(m.status(), FrameErrorCode::kIdleTimeout);
-  }
-  {
-    // The stall timeout too, inside a frame.
-    ConnectionOptions stall = options;
-    stall.stall_timeout = absl::Milliseconds(50);
-    auto [a, b] = SocketPairConnections(options, stall);
-    const std::string wire = WireBytes(options, TestMessage(1, 1000));
-    ASSERT_TRUE(a.socket().WriteAll(wire.substr(0, 500), In(kSafety)).ok());
-    absl::StatusOr<Message> m = b.Receive();
-    ExpectFrameError(m.status(), FrameErrorCode::kStallTimeout);
+// Finite deadlines and timeouts hold in both wait modes (in the default one
+// on a blocking socket): nothing hangs.
+TEST(FramedConnectionWaitModeTest, DeadlinesAndTimeoutsHold) {
+  for (WaitMode wait_mode : kWaitModes) {
+    SCOPED_TRACE(WaitModeName(wait_mode));
+    ConnectionOptions options;
+    options.wait_mode = wait_mode;
+    {
+      auto [a, b] = SocketPairConnections(options, options);
+      // A caller's deadline: not fatal, and a later message still arrives.
+      const absl::Time start = absl::Now();
+      absl::StatusOr<Message> m = b.Receive(start + absl::Milliseconds(50));
+      EXPECT_EQ(m.status().code(), absl::StatusCode::kDeadlineExceeded) << m.status();
+      EXPECT_EQ(GetFrameErrorCode(m.status()), FrameErrorCode::kNone);
+      EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+      EXPECT_FALSE(b.closed());
+      // A send deadline into a full socket: not fatal, the rest follows.
+      const uint64_t size = 32 * kMiB;
+      absl::Status s = a.Send(TestMessage(7, size), In(absl::Milliseconds(100)));
+      EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded) << s;
+      EXPECT_GT(a.queued_bytes(), 0u);
+      EXPECT_FALSE(a.closed());
+      std::thread flusher([&, &a = a] { EXPECT_TRUE(a.Flush().ok()); });
+      m = b.Receive(In(kSafety));
+      flusher.join();
+      ASSERT_TRUE(m.ok()) << m.status();
+      ExpectTestMessage(*m, 7, size);
+    }
+    {
+      // The idle timeout bounds a Receive() with an infinite deadline.
+      ConnectionOptions idle = options;
+      idle.idle_timeout = absl::Milliseconds(50);
+      auto [a, b] = SocketPairConnections(options, idle);
+      absl::StatusOr<Message> m = b.Receive();
+      ExpectFrameError(m.status(), FrameErrorCode::kIdleTimeout);
+    }
+    {
+      // The stall timeout too, inside a frame.
+      ConnectionOptions stall = options;
+      stall.stall_timeout = absl::Milliseconds(50);
+      auto [a, b] = SocketPairConnections(options, stall);
+      const std::string wire = WireBytes(options, TestMessage(1, 1000));
+      ASSERT_TRUE(a.socket().WriteAll(wire.substr(0, 500), In(kSafety)).ok());
+      absl::StatusOr<Message> m = b.Receive();
+      ExpectFrameError(m.status(), FrameErrorCode::kStallTimeout);
+    }
   }
 }
 
@@ -1126,10 +1137,10 @@ TEST(FramedConnectionSendTest, SendIntoAFullSocketQueuesTheWholeFrame) {
 // for the reply within its deadline and the idle timeout, in both socket
 // modes, and a reply that is already there is read at once.
 TEST(FramedConnectionSendTest, ReceiveAfterSendHonoursDeadlines) {
-  for (bool blocking : {false, true}) {
-    SCOPED_TRACE(blocking ? "blocking_io" : "non-blocking");
+  for (WaitMode wait_mode : kWaitModes) {
+    SCOPED_TRACE(WaitModeName(wait_mode));
     ConnectionOptions options;
-    options.blocking_io = blocking;
+    options.wait_mode = wait_mode;
     auto [a, b] = SocketPairConnections(options, options);
     ASSERT_TRUE(a.Send(TestMessage(1, 10)).ok());
     absl::Time start = absl::Now();

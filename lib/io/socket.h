@@ -7,7 +7,7 @@
 //
 // Read() and Writev() also honour their deadline on a descriptor that an
 // owner made blocking with SetNonBlocking(false) (FramedConnection does so
-// under ConnectionOptions::blocking_io): with a finite deadline they pass
+// by default, see WaitMode): with a finite deadline they pass
 // MSG_DONTWAIT and wait in poll(2); with InfiniteFuture() they block in
 // recv/sendmsg itself, which saves the EAGAIN attempt and the poll(2) call.
 //
