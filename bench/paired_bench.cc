@@ -19,10 +19,13 @@
 //       payload with one recv() call per wake-up. Senders: one sendmsg per
 //       message (raw, blocking socket) / FramedConnection::Send (default
 //       options). ratio = median over pairs of lpframe GB/s / raw GB/s.
-//   PairedPingPong/<net>/64B/<lp|lp_poll>  64 B request/echo round trips
-//       in blocks of 500, raw and lpframe alternately (order swapped every
-//       pair); p50/p99 of each over all its blocks. lp: default options;
-//       lp_poll: WaitMode::kAlwaysPoll on both lpframe ends.
+//   PairedPingPong/<net>/64B/<lp|lp_poll|raw_poll>  64 B request/echo round
+//       trips in blocks of 500, the raw loop (blocking recv) and the variant
+//       alternately (order swapped every pair); p50/p99 of each over all its
+//       blocks. lp: FramedConnection, default options; lp_poll: with
+//       WaitMode::kAlwaysPoll on both ends; raw_poll (a control, no target):
+//       the raw loop waiting in poll(2) before each recv on both ends, which
+//       shows what poll + recv costs against a blocking recv by itself.
 //
 // The summary after the console table lists the ratios and the targets of
 // the transports issue (streams >= 64 KiB: fixed >= 0.95x, direct >= 0.9x;
@@ -235,7 +238,40 @@ void BM_PairedStream(benchmark::State& state, Net net, size_t size, bool fixed) 
 // ---------------------------------------------------------------------------
 // Paired ping-pong.
 
-void BM_PairedPingPong(benchmark::State& state, Net net, WaitMode wait_mode) {
+enum class PingVariant { kLp, kLpPoll, kRawPoll };
+
+const char* PingVariantName(PingVariant v) {
+  switch (v) {
+    case PingVariant::kLp:
+      return "lp";
+    case PingVariant::kLpPoll:
+      return "lp_poll";
+    case PingVariant::kRawPoll:
+      return "raw_poll";
+  }
+  return "?";
+}
+
+// One echo of the raw loop: false when the client is gone.
+bool RawEcho(int fd, BufferedReader& reader, std::vector<char>& payload, uint64_t* calls) {
+  size_t got = 0;
+  if (!reader.ReadMessage(payload.data(), payload.size(), &got)) return false;
+  uint64_t len = got;
+  struct iovec iov[2] = {{&len, 8}, {payload.data(), got}};
+  return SendAllV(fd, iov, 2, calls);
+}
+
+// One round trip of the raw loop.
+bool RawRoundTrip(int fd, BufferedReader& reader, const std::string& request,
+                  std::vector<char>& reply, uint64_t* calls) {
+  uint64_t len = request.size();
+  struct iovec iov[2] = {{&len, 8}, {const_cast<char*>(request.data()), request.size()}};
+  size_t got = 0;
+  return SendAllV(fd, iov, 2, calls) && reader.ReadMessage(reply.data(), reply.size(), &got) &&
+         got == request.size();
+}
+
+void BM_PairedPingPong(benchmark::State& state, Net net, PingVariant variant) {
   absl::StatusOr<Endpoints> raw_ends = Connect(net);
   absl::StatusOr<Endpoints> lp_ends = Connect(net);
   if (!raw_ends.ok() || !lp_ends.ok()) {
@@ -243,27 +279,30 @@ void BM_PairedPingPong(benchmark::State& state, Net net, WaitMode wait_mode) {
     return;
   }
   ConnectionOptions options;
-  options.wait_mode = wait_mode;
+  options.wait_mode =
+      variant == PingVariant::kLpPoll ? WaitMode::kAlwaysPoll : WaitMode::kBlockWhenUnbounded;
+  const bool raw_poll = variant == PingVariant::kRawPoll;
   const int blocks = 2 * (kPingPairs + 1);
 
-  // The echoing side follows the same block schedule as the client.
+  // The echoing side follows the same block schedule as the client. In
+  // raw_poll, the "lp" connection carries the polling raw loop instead.
   std::string echo_error;
   const int raw_echo = ToBlockingFd(std::move(raw_ends->receiver));
+  const int poll_echo = raw_poll ? ToBlockingFd(std::move(lp_ends->receiver)) : -1;
   std::thread echo([&, lp_socket = std::move(lp_ends->receiver)]() mutable {
     PinThisThread(kSenderCpu);
     FramedConnection lp(std::move(lp_socket), options);
     BufferedReader reader(raw_echo);
+    BufferedReader poll_reader(poll_echo, /*wait_in_poll=*/true);
     std::vector<char> payload(kPingSize);
     Message m;
     uint64_t calls = 0;
     for (int b = 0; b < blocks; ++b) {
       for (int i = 0; i < kPingBlock; ++i) {
         if (SliceIsRaw(b)) {
-          size_t got = 0;
-          if (!reader.ReadMessage(payload.data(), payload.size(), &got)) return;  // client gone
-          uint64_t len = got;
-          struct iovec iov[2] = {{&len, 8}, {payload.data(), got}};
-          if (!SendAllV(raw_echo, iov, 2, &calls)) return;
+          if (!RawEcho(raw_echo, reader, payload, &calls)) return;  // client gone
+        } else if (raw_poll) {
+          if (!RawEcho(poll_echo, poll_reader, payload, &calls)) return;
         } else {
           absl::Status st = lp.Receive(&m);
           if (st.ok()) st = lp.Send(m);
@@ -279,9 +318,11 @@ void BM_PairedPingPong(benchmark::State& state, Net net, WaitMode wait_mode) {
   });
 
   PinThisThread(kReceiverCpu);
-  FramedConnection lp(std::move(lp_ends->sender), options);
   const int raw = ToBlockingFd(std::move(raw_ends->sender));
+  const int poll_raw = raw_poll ? ToBlockingFd(std::move(lp_ends->sender)) : -1;
+  FramedConnection lp(std::move(lp_ends->sender), options);
   BufferedReader reader(raw);
+  BufferedReader poll_reader(poll_raw, /*wait_in_poll=*/true);
   const std::string& request = PayloadBytes(kPingSize);
   const absl::Cord payload = PayloadCord(kPingSize);
   Envelope envelope = MessageEnvelope(0);
@@ -297,12 +338,10 @@ void BM_PairedPingPong(benchmark::State& state, Net net, WaitMode wait_mode) {
     for (int i = 0; i < kPingBlock && error.empty(); ++i) {
       const int64_t t0 = MonotonicNanos();
       if (is_raw) {
-        uint64_t len = kPingSize;
-        struct iovec iov[2] = {{&len, 8}, {const_cast<char*>(request.data()), kPingSize}};
-        size_t got = 0;
-        if (!SendAllV(raw, iov, 2, &calls) ||
-            !reader.ReadMessage(raw_reply.data(), raw_reply.size(), &got) || got != kPingSize) {
-          error = "raw round trip failed";
+        if (!RawRoundTrip(raw, reader, request, raw_reply, &calls)) error = "raw round trip failed";
+      } else if (raw_poll) {
+        if (!RawRoundTrip(poll_raw, poll_reader, request, raw_reply, &calls)) {
+          error = "raw_poll round trip failed";
         }
       } else {
         envelope.set_id(envelope.id() + 1);
@@ -320,10 +359,12 @@ void BM_PairedPingPong(benchmark::State& state, Net net, WaitMode wait_mode) {
     }
   }
   ::shutdown(raw, SHUT_RDWR);
+  if (raw_poll) ::shutdown(poll_raw, SHUT_RDWR);
   lp.Close();  // the echo side reads end of stream
   echo.join();
-  ::close(raw);
-  ::close(raw_echo);
+  for (int fd : {raw, raw_echo, poll_raw, poll_echo}) {
+    if (fd >= 0) ::close(fd);
+  }
   if (error.empty() && !echo_error.empty()) error = "echo side: " + echo_error;
   if (!error.empty()) {
     Skip(state, error);
@@ -361,11 +402,10 @@ void RegisterAll() {
     }
   }
   for (Net net : {Net::kTcp, Net::kUnix}) {
-    for (WaitMode wait_mode : {WaitMode::kBlockWhenUnbounded, WaitMode::kAlwaysPoll}) {
+    for (PingVariant variant : {PingVariant::kLp, PingVariant::kLpPoll, PingVariant::kRawPoll}) {
       const std::string name =
-          absl::StrCat("PairedPingPong/", NetName(net), "/64B/",
-                       wait_mode == WaitMode::kAlwaysPoll ? "lp_poll" : "lp");
-      benchmark::RegisterBenchmark(name.c_str(), BM_PairedPingPong, net, wait_mode)
+          absl::StrCat("PairedPingPong/", NetName(net), "/64B/", PingVariantName(variant));
+      benchmark::RegisterBenchmark(name.c_str(), BM_PairedPingPong, net, variant)
           ->Unit(benchmark::kMillisecond)
           ->UseManualTime()
           ->Iterations(1);
@@ -411,18 +451,20 @@ class SummaryReporter : public SummaryReporterBase {
         }
       }
     }
-    out << "\n### Ping-pong, 64 B: lpframe and the raw loop in alternating blocks (us)\n\n"
-        << "| transport | lpframe | raw p50 | lpframe p50 | p50 ratio | raw p99 | lpframe p99 | "
+    out << "\n### Ping-pong, 64 B: a variant and the raw loop in alternating blocks (us; "
+           "raw_poll is a control without a target)\n\n"
+        << "| transport | variant | raw p50 | variant p50 | p50 ratio | raw p99 | variant p99 | "
            "p99 ratio |\n"
         << "|---|---|---:|---:|---:|---:|---:|---:|\n";
     for (Net net : {Net::kTcp, Net::kUnix}) {
-      for (const char* impl : {"lp", "lp_poll"}) {
+      for (const char* impl : {"lp", "lp_poll", "raw_poll"}) {
         const Result* c = Find(absl::StrCat("PairedPingPong/", NetName(net), "/64B/", impl));
         if (c == nullptr) continue;
         out << absl::StrFormat("| %s | %s | %.2f | %.2f | %.2fx | %.2f | %.2f | %.2fx |\n",
                                NetName(net), impl, c->Get("raw_p50_us"), c->Get("lp_p50_us"),
                                c->Get("p50_ratio"), c->Get("raw_p99_us"), c->Get("lp_p99_us"),
                                c->Get("p99_ratio"));
+        if (std::string(impl) == "raw_poll") continue;
         for (const char* p : {"p50", "p99"}) {
           const double ratio = c->Get(absl::StrCat(p, "_ratio"));
           targets.push_back(absl::StrFormat("- %s ping-pong 64B %s %s <= 1.1x raw: %.2fx %s",

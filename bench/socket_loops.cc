@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/socket.h>
@@ -116,7 +117,8 @@ bool RecvExact(int fd, char* p, size_t n, size_t piece, uint64_t* calls) {
   return true;
 }
 
-BufferedReader::BufferedReader(int fd) : fd_(fd), buf_(new char[kCapacity]) {}
+BufferedReader::BufferedReader(int fd, bool wait_in_poll)
+    : fd_(fd), wait_in_poll_(wait_in_poll), buf_(new char[kCapacity]) {}
 
 bool BufferedReader::ReadMessage(char* payload, size_t cap, size_t* size) {
   if (!Ensure(8)) return false;
@@ -151,8 +153,13 @@ bool BufferedReader::Fill() {
     start_ = 0;
   }
   while (true) {
-    const ssize_t r = ::recv(fd_, buf_.get() + end_, kRawReadPiece, 0);
-    if (r < 0 && errno == EINTR) continue;
+    if (wait_in_poll_) {
+      struct pollfd p = {fd_, POLLIN, 0};
+      if (::poll(&p, 1, -1) < 0 && errno != EINTR) return false;
+    }
+    const ssize_t r =
+        ::recv(fd_, buf_.get() + end_, kRawReadPiece, wait_in_poll_ ? MSG_DONTWAIT : 0);
+    if (r < 0 && (errno == EINTR || (wait_in_poll_ && errno == EAGAIN))) continue;
     if (r <= 0) return false;
     ++calls_;
     end_ += static_cast<size_t>(r);

@@ -63,9 +63,12 @@ bool RecvExact(int fd, char* p, size_t n, size_t piece, uint64_t* calls);
 
 // Length-prefixed reader for small messages: recv() of up to 8 KiB into a
 // buffer, each payload copied out of it into the caller's reused buffer.
+// With `wait_in_poll`, every read waits in poll(2) first and then reads with
+// MSG_DONTWAIT, as a non-blocking program does (the same system calls as
+// lpframe's WaitMode::kAlwaysPoll after a write); otherwise it blocks in recv.
 class BufferedReader {
  public:
-  explicit BufferedReader(int fd);
+  explicit BufferedReader(int fd, bool wait_in_poll = false);
 
   // Reads one message into payload[0, *size). `payload` holds `cap` bytes;
   // false on EOF, an error or a longer message.
@@ -79,6 +82,7 @@ class BufferedReader {
   bool Fill();
 
   int fd_;
+  bool wait_in_poll_;
   std::unique_ptr<char[]> buf_;
   size_t start_ = 0, end_ = 0;
   uint64_t calls_ = 0;
