@@ -147,6 +147,11 @@ absl::Status FrameDecoder::Finish() {
 }
 
 absl::Span<char> FrameDecoder::PrepareRead(size_t min_size) {
+  return PrepareReadSpans(min_size, 1)[0];
+}
+
+absl::Span<const absl::Span<char>> FrameDecoder::PrepareReadSpans(size_t min_size,
+                                                                  size_t max_spans) {
   lent_direct_ = false;
   if (error_.ok() && !finished_ && !ready_ && pending_.empty() &&
       state_ == State::kPayload &&
@@ -155,12 +160,13 @@ absl::Span<char> FrameDecoder::PrepareRead(size_t min_size) {
       payload_.Begin(payload_remaining_);
       payload_started_ = true;
     }
-    absl::Span<char> span = payload_.WritableSpan();
+    lent_count_ = payload_.WritableSpans(
+        lent_, std::max<size_t>(1, std::min(max_spans, kMaxReadSpans)));
     lent_direct_ = true;
-    lent_ptr_ = span.data();
-    return span;
+    return absl::MakeConstSpan(lent_, lent_count_);
   }
-  return pending_.PrepareWrite(std::max<size_t>(min_size, 1));
+  lent_[0] = pending_.PrepareWrite(std::max<size_t>(min_size, 1));
+  return absl::MakeConstSpan(lent_, 1);
 }
 
 void FrameDecoder::CommitRead(size_t n) {
@@ -168,7 +174,14 @@ void FrameDecoder::CommitRead(size_t n) {
   if (lent_direct_) {
     lent_direct_ = false;
     if (n == 0) return;
-    if (checksum_) digest_.Update(absl::string_view(lent_ptr_, n));
+    if (checksum_) {
+      size_t left = n;
+      for (size_t i = 0; i < lent_count_ && left > 0; ++i) {
+        const size_t part = std::min(left, lent_[i].size());
+        digest_.Update(absl::string_view(lent_[i].data(), part));
+        left -= part;
+      }
+    }
     payload_.Commit(n);
     payload_remaining_ -= n;
     offset_ += n;

@@ -30,6 +30,7 @@
 // Zero-copy reading: PrepareRead()/CommitRead() let the caller read(2)
 // straight into the payload's final storage once a header has announced a
 // large payload, so the payload is copied once, by the kernel.
+// PrepareReadSpans() lends several payload blocks for one scatter read.
 //
 // Thread-compatible: one thread at a time.
 #ifndef LPFRAME_LIB_FRAME_DECODER_H_
@@ -124,6 +125,14 @@ class FrameDecoder {
   // remainder). Fill a prefix, then CommitRead(n). Valid until the next
   // non-const call.
   absl::Span<char> PrepareRead(size_t min_size);
+  // Like PrepareRead(), but payload storage may be lent as several spans
+  // (up to `max_spans`, at most kMaxReadSpans) for one readv/recvmsg: see
+  // PayloadWriter::WritableSpans() for how their number grows while a
+  // payload arrives. Input-buffer memory is always one span. Fill a prefix
+  // of their concatenation, then CommitRead(n). Valid until the next
+  // non-const call.
+  absl::Span<const absl::Span<char>> PrepareReadSpans(size_t min_size, size_t max_spans);
+  static constexpr size_t kMaxReadSpans = PayloadWriter::kMaxBlocksAhead + 1;
   void CommitRead(size_t n);
   // True when the last PrepareRead() lent payload storage.
   bool read_is_direct() const { return lent_direct_; }
@@ -185,7 +194,8 @@ class FrameDecoder {
   uint64_t payload_remaining_ = 0;
   bool payload_started_ = false;  // payload_ holds this frame's bytes
   bool checksum_ = false;
-  char* lent_ptr_ = nullptr;      // span lent by PrepareRead
+  absl::Span<char> lent_[kMaxReadSpans];  // payload spans lent by PrepareRead*
+  size_t lent_count_ = 0;
   std::string envelope_buf_;  // partial envelope bytes
   char trailer_[kChecksumTrailerSize];
   size_t trailer_have_ = 0;

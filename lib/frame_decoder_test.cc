@@ -432,6 +432,56 @@ TEST_P(BlockSizeTest, PrepareReadCommitReadRoundTrips) {
   }
 }
 
+// PrepareReadSpans(): scatter reads that fill several payload blocks at
+// once. Pool blocks of 1 KiB make large payloads span many blocks; pieces of
+// every size (1 byte to the whole lent room) end inside spans, on span edges
+// and across several spans. The checksum flavor proves the digest covers
+// every span in order.
+TEST(FrameDecoderSpansTest, ScatterReadsRoundTripAcrossPoolBlocks) {
+  constexpr size_t kPieces[] = {1, 7, 1000, 1024, 5000, 100000, SIZE_MAX};
+  constexpr uint64_t kSizes[] = {2048, 10000, 65541, (uint64_t{1} << 20) + 3};
+  for (const Flavor& f : kFlavors) {
+    for (size_t max_spans : {size_t{1}, size_t{3}, FrameDecoder::kMaxReadSpans}) {
+      SCOPED_TRACE(absl::StrCat(f.name, ", max_spans ", max_spans));
+      DecoderOptions options = DecoderOptionsFor(f);
+      options.pool = BlockPool::Create(1024, 1 << 20);
+      options.direct_read_min_bytes = 1024;
+      FrameDecoder decoder(options);
+      std::vector<Message> sent;
+      std::string stream;
+      for (uint64_t size : kSizes) {
+        sent.push_back(MakeMessage(f, size, size));
+        stream += EncodeFrame(f, sent.back());
+      }
+      std::vector<Message> got;
+      size_t pos = 0, piece = 0, most_spans = 0;
+      while (pos < stream.size()) {
+        const size_t want = std::min(kPieces[piece++ % std::size(kPieces)], stream.size() - pos);
+        absl::Span<const absl::Span<char>> spans = decoder.PrepareReadSpans(want, max_spans);
+        ASSERT_GE(spans.size(), 1u);
+        ASSERT_LE(spans.size(), max_spans);
+        if (!decoder.read_is_direct()) ASSERT_EQ(spans.size(), 1u);
+        most_spans = std::max(most_spans, spans.size());
+        size_t n = 0;
+        for (absl::Span<char> span : spans) {
+          ASSERT_FALSE(span.empty());
+          const size_t part = std::min(span.size(), std::min(want, stream.size() - pos) - n);
+          std::memcpy(span.data(), stream.data() + pos + n, part);
+          n += part;
+          if (n == want) break;
+        }
+        decoder.CommitRead(n);
+        pos += n;
+        DecodeStep step = Drain(&decoder, &got);
+        ASSERT_FALSE(step.is_error()) << step.error();
+      }
+      EXPECT_TRUE(decoder.Finish().ok());
+      ExpectMessagesEqual(sent, got);
+      if (max_spans > 1) EXPECT_GT(most_spans, 1u) << "no read was scattered";
+    }
+  }
+}
+
 TEST_P(BlockSizeTest, MessagesBeforeAFatalErrorAreDeliveredAndTheErrorSticks) {
   const size_t block = GetParam();
   for (const Flavor& f : kNativeFlavors) {

@@ -18,32 +18,73 @@ void PayloadWriter::Begin(uint64_t length) {
 
 absl::Span<char> PayloadWriter::WritableSpan() {
   if (remaining_ == 0) return {};
-  if (block_ == nullptr) {
-    if (remaining_ >= pool_->block_size()) {
-      block_ = pool_->Acquire();
-      block_size_ = pool_->block_size();
-      block_kind_ = BlockKind::kPooled;
-    } else if (remaining_ <= absl::CordBuffer::kDefaultLimit) {
-      small_ = absl::CordBuffer::CreateWithDefaultLimit(static_cast<size_t>(remaining_));
-      block_ = small_.data();
-      block_size_ = std::min<size_t>(small_.capacity(), static_cast<size_t>(remaining_));
-      block_kind_ = BlockKind::kCordBuffer;
-    } else {
-      block_size_ = static_cast<size_t>(remaining_);
-      block_ = new char[block_size_];
-      block_kind_ = BlockKind::kHeap;
-    }
-    block_used_ = 0;
-    reserved_ += block_size_;
-  }
+  if (block_ == nullptr) StartBlock();
   const size_t room = std::min<uint64_t>(block_size_ - block_used_, remaining_);
   return absl::Span<char>(block_ + block_used_, room);
 }
 
+void PayloadWriter::StartBlock() {
+  if (ahead_count_ > 0) {
+    block_ = ahead_[0];
+    std::copy(ahead_ + 1, ahead_ + ahead_count_, ahead_);
+    --ahead_count_;
+    block_size_ = pool_->block_size();
+    block_kind_ = BlockKind::kPooled;
+    block_used_ = 0;
+    return;  // already counted in reserved_
+  }
+  if (remaining_ >= pool_->block_size()) {
+    block_ = pool_->Acquire();
+    block_size_ = pool_->block_size();
+    block_kind_ = BlockKind::kPooled;
+  } else if (remaining_ <= absl::CordBuffer::kDefaultLimit) {
+    small_ = absl::CordBuffer::CreateWithDefaultLimit(static_cast<size_t>(remaining_));
+    block_ = small_.data();
+    block_size_ = std::min<size_t>(small_.capacity(), static_cast<size_t>(remaining_));
+    block_kind_ = BlockKind::kCordBuffer;
+  } else {
+    block_size_ = static_cast<size_t>(remaining_);
+    block_ = new char[block_size_];
+    block_kind_ = BlockKind::kHeap;
+  }
+  block_used_ = 0;
+  reserved_ += block_size_;
+}
+
+size_t PayloadWriter::WritableSpans(absl::Span<char>* spans, size_t max) {
+  const absl::Span<char> first = WritableSpan();
+  lent_total_ = first.size();
+  if (first.empty()) return 0;
+  spans[0] = first;
+  size_t count = 1;
+  const size_t limit = std::min({max, lend_limit_, kMaxBlocksAhead + 1});
+  const size_t block = pool_->block_size();
+  uint64_t beyond = remaining_ - first.size();  // payload bytes after the first span
+  while (count < limit && beyond >= block) {
+    if (count - 1 == ahead_count_) {
+      ahead_[ahead_count_++] = pool_->Acquire();
+      reserved_ += block;
+    }
+    spans[count] = absl::Span<char>(ahead_[count - 1], block);
+    ++count;
+    beyond -= block;
+    lent_total_ += block;
+  }
+  return count;
+}
+
 void PayloadWriter::Commit(size_t n) {
-  block_used_ += n;
-  remaining_ -= n;
-  if (block_used_ == block_size_ || remaining_ == 0) SealBlock();
+  if (n > 0 && n == lent_total_ && lend_limit_ <= kMaxBlocksAhead) lend_limit_ *= 2;
+  lent_total_ = 0;
+  while (true) {
+    const size_t take = std::min(n, block_size_ - block_used_);
+    block_used_ += take;
+    remaining_ -= take;
+    n -= take;
+    if (block_used_ == block_size_ || remaining_ == 0) SealBlock();
+    if (n == 0) return;
+    StartBlock();  // the next span lent was a block taken ahead
+  }
 }
 
 void PayloadWriter::AppendSlow(absl::string_view bytes) {
@@ -79,6 +120,7 @@ void PayloadWriter::SealBlock() {
 
 absl::Cord PayloadWriter::Finish() {
   SealBlock();
+  lend_limit_ = 1;
   absl::Cord out = std::move(cord_);
   cord_.Clear();
   remaining_ = 0;
@@ -101,6 +143,10 @@ void PayloadWriter::Abandon() {
     }
     block_ = nullptr;
   }
+  for (size_t i = 0; i < ahead_count_; ++i) pool_->Release(ahead_[i]);
+  ahead_count_ = 0;
+  lend_limit_ = 1;
+  lent_total_ = 0;
   block_size_ = block_used_ = 0;
   cord_.Clear();
   remaining_ = 0;

@@ -44,7 +44,23 @@ class PayloadWriter {
   // non-empty while remaining() > 0, never larger than remaining().
   // Write into it, then Commit(n) with n <= its size.
   absl::Span<char> WritableSpan();
+  // Commits `n` bytes written into what WritableSpan() or WritableSpans()
+  // lent, in payload order: n <= the total size lent.
   void Commit(size_t n);
+
+  // Like WritableSpan(), but as up to `max` spans (max >= 1) in payload
+  // order, so one readv/recvmsg can fill several blocks: the room of the
+  // block being filled, then whole pool blocks taken ahead while the
+  // payload's remainder has room for them. Storage still follows arrival:
+  // the first call of a payload lends one span, and the number lent doubles
+  // after each Commit() that filled everything lent, up to `max`, so the
+  // storage held stays below twice the bytes committed plus one block.
+  // Writes the spans to `spans[0..count)` and returns the count (0 when
+  // remaining() == 0). Write a prefix of their concatenation, then Commit(n).
+  size_t WritableSpans(absl::Span<char>* spans, size_t max);
+  // The most spans WritableSpans() lends (the block being filled plus
+  // kMaxBlocksAhead blocks taken ahead).
+  static constexpr size_t kMaxBlocksAhead = 15;
 
   // Copies `bytes` (at most remaining()) into the payload.
   void Append(absl::string_view bytes) {
@@ -71,6 +87,8 @@ class PayloadWriter {
 
  private:
   void SealBlock();
+  // Starts the next block: one taken ahead if any, else a new one.
+  void StartBlock();
 
   std::shared_ptr<BlockPool> pool_;
   absl::Cord cord_;
@@ -87,6 +105,13 @@ class PayloadWriter {
   BlockKind block_kind_ = BlockKind::kHeap;
   absl::CordBuffer small_;   // kCordBuffer: owns block_ (not movable: it
                              // may hold the bytes inline)
+
+  // Pool blocks taken ahead by WritableSpans(), in payload order; they
+  // follow block_ and are counted in reserved_.
+  char* ahead_[kMaxBlocksAhead] = {};
+  size_t ahead_count_ = 0;
+  size_t lend_limit_ = 1;   // spans the next WritableSpans() may lend
+  uint64_t lent_total_ = 0;  // bytes the last WritableSpans() lent
 };
 
 }  // namespace lpframe

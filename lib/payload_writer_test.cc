@@ -46,6 +46,118 @@ TEST(PayloadWriterTest, EmptyPayload) {
   EXPECT_TRUE(w.Finish().empty());
 }
 
+// WritableSpans(): one span at first, twice as many after each Commit()
+// that filled everything lent, never more than `max`, whole pool blocks
+// only after the first, never past the payload's end; storage stays below
+// twice the bytes committed plus one block.
+TEST(PayloadWriterSpansTest, LendingDoublesAfterFullCommitsWithinTheBounds) {
+  constexpr size_t kBlock = 1024;
+  auto pool = BlockPool::Create(kBlock, 1 << 20);
+  const std::string data = PatternBytes(100 * kBlock + 300, 3);
+  PayloadWriter w(pool);
+  w.Begin(data.size());
+  absl::Span<char> spans[PayloadWriter::kMaxBlocksAhead + 1];
+  size_t committed = 0;
+  size_t expected_count = 1;
+  int round = 0;
+  while (w.remaining() > 0) {
+    SCOPED_TRACE(absl::StrCat("round ", round, ", committed ", committed));
+    const size_t count = w.WritableSpans(spans, std::size(spans));
+    ASSERT_GE(count, 1u);
+    const uint64_t whole_blocks_left = (w.remaining() - spans[0].size()) / kBlock;
+    EXPECT_EQ(count, std::min<uint64_t>(expected_count, 1 + whole_blocks_left));
+    size_t total = 0;
+    for (size_t i = 0; i < count; ++i) {
+      if (i > 0) EXPECT_EQ(spans[i].size(), kBlock) << "span " << i;
+      total += spans[i].size();
+    }
+    EXPECT_LE(total, w.remaining());
+    EXPECT_LE(w.reserved_bytes(), 2 * committed + 2 * kBlock);
+    // Every third round fills only part of what was lent: no doubling.
+    const bool partial = round % 3 == 2 && total > 1;
+    const size_t n = partial ? total - 1 : total;
+    size_t written = 0;
+    for (size_t i = 0; i < count && written < n; ++i) {
+      const size_t part = std::min(spans[i].size(), n - written);
+      std::memcpy(spans[i].data(), data.data() + committed + written, part);
+      written += part;
+    }
+    w.Commit(n);
+    committed += n;
+    if (!partial) expected_count = std::min(2 * expected_count, std::size(spans));
+    ++round;
+  }
+  const absl::Cord cord = w.Finish();
+  EXPECT_EQ(std::string(cord), data);
+  EXPECT_EQ(w.reserved_bytes(), 0u);
+  EXPECT_LT(round, 30) << "lending did not grow";
+}
+
+TEST(PayloadWriterSpansTest, MaxLimitsTheSpansAndOneSpanIsWritableSpan) {
+  auto pool = BlockPool::Create(1024, 1 << 20);
+  PayloadWriter w(pool);
+  w.Begin(64 * 1024);
+  absl::Span<char> spans[PayloadWriter::kMaxBlocksAhead + 1];
+  for (int i = 0; i < 6; ++i) {  // grow the limit
+    const size_t count = w.WritableSpans(spans, std::size(spans));
+    size_t total = 0;
+    for (size_t k = 0; k < count; ++k) total += spans[k].size();
+    w.Commit(total);
+  }
+  ASSERT_EQ(w.WritableSpans(spans, 2), 2u);
+  ASSERT_EQ(w.WritableSpans(spans, 1), 1u);
+  EXPECT_EQ(spans[0].data(), w.WritableSpan().data());
+}
+
+// Blocks taken ahead belong to the writer until they are filled: Abandon()
+// (and Begin() of the next payload) gives them back to the pool, and the
+// pool's mappings all end up cached again.
+TEST(PayloadWriterSpansTest, AbandonReturnsTheBlocksTakenAhead) {
+  constexpr size_t kBlock = 1024;
+  auto pool = BlockPool::Create(kBlock, 1 << 20);
+  {
+    PayloadWriter w(pool);
+    w.Begin(40 * kBlock);
+    absl::Span<char> spans[PayloadWriter::kMaxBlocksAhead + 1];
+    for (int i = 0; i < 4; ++i) {  // 1 + 2 + 4 blocks filled, 8 lent
+      const size_t count = w.WritableSpans(spans, std::size(spans));
+      size_t total = 0;
+      for (size_t k = 0; k < count; ++k) total += spans[k].size();
+      w.Commit(i < 3 ? total : 10);
+    }
+    EXPECT_EQ(w.WritableSpans(spans, std::size(spans)), 8u);
+    EXPECT_EQ(w.reserved_bytes(), (7 + 8) * kBlock);
+    w.Begin(5);  // abandons the payload, its sealed blocks and those ahead
+    EXPECT_EQ(w.reserved_bytes(), 0u);
+  }
+  EXPECT_EQ(pool->cached_blocks() * kBlock, pool->mapped_bytes());
+}
+
+// The final piece shorter than a block is never taken ahead: it is
+// allocated at its exact size when the bytes before it are in.
+TEST(PayloadWriterSpansTest, TheShortFinalPieceIsNotLentAhead) {
+  constexpr size_t kBlock = 1024;
+  auto pool = BlockPool::Create(kBlock, 1 << 20);
+  const std::string data = PatternBytes(2 * kBlock + 100, 9);
+  PayloadWriter w(pool);
+  w.Begin(data.size());
+  absl::Span<char> spans[PayloadWriter::kMaxBlocksAhead + 1];
+  size_t committed = 0;
+  while (w.remaining() > 0) {
+    const size_t count = w.WritableSpans(spans, std::size(spans));
+    size_t total = 0;
+    for (size_t k = 0; k < count; ++k) {
+      std::memcpy(spans[k].data(), data.data() + committed + total, spans[k].size());
+      total += spans[k].size();
+    }
+    w.Commit(total);
+    committed += total;
+  }
+  const absl::Cord cord = w.Finish();
+  EXPECT_EQ(std::string(cord), data);
+  EXPECT_EQ(ChunkSizes(cord), (std::vector<size_t>{kBlock, kBlock, 100}));
+}
+
 TEST(PayloadWriterTest, SmallPayloadIsOneExactAllocation) {
   auto pool = BlockPool::Create(1024, 1 << 20);
   PayloadWriter w(pool);
