@@ -332,11 +332,13 @@ absl::Status FramedConnection::Receive(Message* out, absl::Time deadline) {
       wait = message_start_ + options_.stall_timeout;
       timeout = FrameErrorCode::kStallTimeout;
     }
-    absl::Span<char> span = decoder_->PrepareRead(options_.read_size);
-    size_t want = span.size();
-    if (options_.read_mode == ReadMode::kFixed || !decoder_->read_is_direct()) {
-      want = std::min(want, options_.read_size);
-    }
+    // kDirect reads a large payload into several of its blocks at once
+    // (one recvmsg); kFixed keeps every read within read_size.
+    const bool fixed = options_.read_mode == ReadMode::kFixed;
+    absl::Span<const absl::Span<char>> spans = decoder_->PrepareReadSpans(
+        options_.read_size, fixed ? 1 : FrameDecoder::kMaxReadSpans);
+    size_t want = spans[0].size();
+    if (fixed || !decoder_->read_is_direct()) want = std::min(want, options_.read_size);
     // Just after a write at a frame boundary, the answer is most likely
     // not there yet: wait first and save the recv that would fail.
     // (In kBlockWhenUnbounded a wait without a time limit blocks in recv.)
@@ -347,7 +349,13 @@ absl::Status FramedConnection::Receive(Message* out, absl::Time deadline) {
     const absl::Status ready = wait_first ? socket_.WaitReadable(wait) : absl::OkStatus();
     absl::StatusOr<size_t> n = size_t{0};
     if (ready.ok()) {
-      n = socket_.Read(span.subspan(0, want), wait);
+      if (spans.size() == 1) {
+        n = socket_.Read(spans[0].subspan(0, want), wait);
+      } else {
+        struct iovec iov[FrameDecoder::kMaxReadSpans];
+        for (size_t i = 0; i < spans.size(); ++i) iov[i] = {spans[i].data(), spans[i].size()};
+        n = socket_.Readv(iov, static_cast<int>(spans.size()), wait);
+      }
       ++stats_.read_calls;
     } else {
       n = ready;

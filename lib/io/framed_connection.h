@@ -25,7 +25,9 @@
 // bytes (8 KiB by default) fed to a FrameDecoder. In ReadMode::kDirect (the
 // default), once a header announces a large payload the connection reads
 // straight into the payload's storage with large reads: one copy, by the
-// kernel. ReadMode::kFixed keeps every read at `read_size` bytes (still into
+// kernel. Each read is one recvmsg scattered over up to 16 of the payload's
+// blocks (FrameDecoder::PrepareReadSpans), as many as earlier reads of the
+// payload proved the peer delivers. ReadMode::kFixed keeps every read at `read_size` bytes (still into
 // the payload's storage), as a tutorial receiver would.
 //
 // Errors are absl::Status with a FrameErrorCode (lib/frame_error.h):

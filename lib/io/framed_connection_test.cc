@@ -986,6 +986,41 @@ TEST(FramedConnectionWaitModeTest, DeadlinesAndTimeoutsHold) {
   }
 }
 
+// --- Scatter reads of large payloads ----------------------------------------------
+
+// With a whole 2 MiB message already in the socket, ReadMode::kDirect reads
+// its payload into several 256 KiB blocks per recvmsg (1, then 2, then 4
+// blocks...), so it takes a handful of reads, not one per block; kFixed
+// keeps every read at read_size.
+TEST(FramedConnectionScatterReadTest, ALargePayloadTakesFewReads) {
+  const uint64_t size = 2 * kMiB;
+  for (ReadMode mode : {ReadMode::kDirect, ReadMode::kFixed}) {
+    SCOPED_TRACE(ReadModeName(mode));
+    auto [sender, receiver] = SocketPairConnections({}, WithReadMode(mode));
+    const int want = 4 << 20;
+    ASSERT_EQ(setsockopt(sender.socket().fd(), SOL_SOCKET, SO_SNDBUF, &want, sizeof(want)), 0);
+    int have = 0;
+    socklen_t len = sizeof(have);
+    ASSERT_EQ(getsockopt(sender.socket().fd(), SOL_SOCKET, SO_SNDBUF, &have, &len), 0);
+    if (static_cast<uint64_t>(have) < 2 * size) {
+      GTEST_SKIP() << "SO_SNDBUF is capped at " << have << " bytes (net.core.wmem_max): "
+                   << "a " << size << "-byte message does not fit in the socket";
+    }
+    ASSERT_TRUE(sender.Send(TestMessage(1, size), In(kSafety)).ok());
+    ASSERT_EQ(sender.queued_bytes(), 0u) << "the message is not all in the socket";
+    absl::StatusOr<Message> m = receiver.Receive(In(kSafety));
+    ASSERT_TRUE(m.ok()) << m.status();
+    ExpectTestMessage(*m, 1, size);
+    const uint64_t reads = receiver.stats().read_calls;
+    if (mode == ReadMode::kDirect) {
+      // 8 KiB (header, envelope, payload start), then 1 + 2 + 4 + 1 blocks.
+      EXPECT_LE(reads, 6u);
+    } else {
+      EXPECT_GE(reads, size / 8192);
+    }
+  }
+}
+
 // --- Send fast path, partial writes, batch buffer reuse ------------------------
 
 // Counts operator new calls of the current thread while enabled.

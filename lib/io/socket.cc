@@ -228,6 +228,28 @@ absl::StatusOr<size_t> Socket::Read(absl::Span<char> buffer, absl::Time deadline
   }
 }
 
+absl::StatusOr<size_t> Socket::Readv(const struct iovec* iov, int count, absl::Time deadline) {
+  msghdr msg;
+  std::memset(&msg, 0, sizeof(msg));
+  msg.msg_iov = const_cast<struct iovec*>(iov);
+  msg.msg_iovlen = static_cast<size_t>(count > IOV_MAX ? IOV_MAX : count);
+  // MSG_DONTWAIT makes a finite deadline hold on a blocking descriptor too.
+  const int flags = deadline == absl::InfiniteFuture() ? 0 : MSG_DONTWAIT;
+  while (true) {
+    const ssize_t n = ::recvmsg(fd_, &msg, flags);
+    if (n >= 0) return static_cast<size_t>(n);
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      absl::Status ready = WaitReadable(deadline);
+      if (!ready.ok()) return ready;
+      continue;
+    }
+    // Describe() makes system calls that overwrite errno: read it first.
+    const int error_number = errno;
+    return ErrnoStatus(error_number, absl::StrCat("recvmsg from ", Describe()));
+  }
+}
+
 absl::StatusOr<size_t> Socket::Writev(const struct iovec* iov, int count,
                                       absl::Time deadline) {
   msghdr msg;

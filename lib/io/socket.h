@@ -5,7 +5,7 @@
 // blocking behaviour is emulated with poll(2) up to a deadline, so one
 // thread can bound every wait.
 //
-// Read() and Writev() also honour their deadline on a descriptor that an
+// Read(), Readv() and Writev() also honour their deadline on a descriptor that an
 // owner made blocking with SetNonBlocking(false) (FramedConnection does so
 // by default, see WaitMode): with a finite deadline they pass
 // MSG_DONTWAIT and wait in poll(2); with InfiniteFuture() they block in
@@ -88,6 +88,9 @@ class Socket {
   // Reads up to buffer.size() bytes, waiting until `deadline` for some to
   // arrive. Returns 0 at end of stream (the peer shut down its writing).
   absl::StatusOr<size_t> Read(absl::Span<char> buffer, absl::Time deadline);
+  // The same into the iovecs in order (at most IOV_MAX of them), with one
+  // recvmsg(2): a scatter read.
+  absl::StatusOr<size_t> Readv(const struct iovec* iov, int count, absl::Time deadline);
 
   // Writes a prefix of the iovecs (at most IOV_MAX of them), waiting until
   // `deadline` for the socket to accept at least one byte. Returns the

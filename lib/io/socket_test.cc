@@ -594,5 +594,38 @@ TEST(SocketTest, BlockingDescriptorStillHonoursFiniteDeadlines) {
   ASSERT_TRUE(a.SetNonBlocking(true).ok());
   EXPECT_TRUE(IsNonBlocking(a.fd()));
 }
+
+// Readv() scatters one read over its iovecs in order, waits up to its
+// deadline on a non-blocking socket, and returns 0 at end of stream.
+TEST(SocketTest, ReadvScattersInOrderAndHonoursTheDeadline) {
+  absl::StatusOr<std::pair<Socket, Socket>> pair = Socket::Pair(SOCK_STREAM);
+  ASSERT_TRUE(pair.ok()) << pair.status();
+  Socket& a = pair->first;
+  Socket& b = pair->second;
+  char x[4], y[3], z[16];
+  struct iovec iov[3] = {{x, sizeof(x)}, {y, sizeof(y)}, {z, sizeof(z)}};
+
+  absl::Time start = absl::Now();
+  absl::StatusOr<size_t> n = a.Readv(iov, 3, start + absl::Milliseconds(50));
+  EXPECT_EQ(n.status().code(), absl::StatusCode::kDeadlineExceeded) << n.status();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+
+  std::thread late([&] {
+    absl::SleepFor(absl::Milliseconds(20));
+    EXPECT_TRUE(b.WriteAll("abcdefghij", In(kSafety)).ok());
+  });
+  n = a.Readv(iov, 3, In(kSafety));
+  late.join();
+  ASSERT_TRUE(n.ok()) << n.status();
+  ASSERT_EQ(*n, 10u);
+  EXPECT_EQ(absl::string_view(x, 4), "abcd");
+  EXPECT_EQ(absl::string_view(y, 3), "efg");
+  EXPECT_EQ(absl::string_view(z, 3), "hij");
+
+  b.Close();
+  n = a.Readv(iov, 3, In(kSafety));
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, 0u);
+}
 }  // namespace
 }  // namespace lpframe
