@@ -1,6 +1,7 @@
 #include "lib/io/framed_connection.h"
 
 #include <limits.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <utility>
@@ -26,6 +27,27 @@ DecoderOptions DecoderOptionsFor(const ConnectionOptions& options) {
   return d;
 }
 
+namespace {
+
+// How many payload blocks one kDirect read may fill: see
+// ConnectionOptions::direct_read_max_bytes.
+size_t DirectReadSpans(const ConnectionOptions& options, const Socket& socket) {
+  if (options.direct_read_max_bytes == 0) {
+    sockaddr_storage address;
+    socklen_t length = sizeof(address);
+    const bool tcp = socket.valid() &&
+                     ::getsockname(socket.fd(), reinterpret_cast<sockaddr*>(&address),
+                                   &length) == 0 &&
+                     (address.ss_family == AF_INET || address.ss_family == AF_INET6);
+    return tcp ? 1 : FrameDecoder::kMaxReadSpans;
+  }
+  const size_t block =
+      (options.pool != nullptr ? options.pool : BlockPool::Default())->block_size();
+  return std::clamp<size_t>(options.direct_read_max_bytes / block, 1,
+                            FrameDecoder::kMaxReadSpans);
+}
+
+}  // namespace
 
 FramedConnection::FramedConnection(Socket socket, ConnectionOptions options)
     : socket_(std::move(socket)),
@@ -38,6 +60,7 @@ FramedConnection::FramedConnection(Socket socket, ConnectionOptions options)
   if (options_.wait_mode == WaitMode::kBlockWhenUnbounded && socket_.valid()) {
     (void)socket_.SetNonBlocking(false);
   }
+  direct_read_spans_ = DirectReadSpans(options_, socket_);
 }
 
 absl::StatusOr<FramedConnection> FramedConnection::Dial(absl::string_view uri,
@@ -335,8 +358,8 @@ absl::Status FramedConnection::Receive(Message* out, absl::Time deadline) {
     // kDirect reads a large payload into several of its blocks at once
     // (one recvmsg); kFixed keeps every read within read_size.
     const bool fixed = options_.read_mode == ReadMode::kFixed;
-    absl::Span<const absl::Span<char>> spans = decoder_->PrepareReadSpans(
-        options_.read_size, fixed ? 1 : FrameDecoder::kMaxReadSpans);
+    absl::Span<const absl::Span<char>> spans =
+        decoder_->PrepareReadSpans(options_.read_size, fixed ? 1 : direct_read_spans_);
     size_t want = spans[0].size();
     if (fixed || !decoder_->read_is_direct()) want = std::min(want, options_.read_size);
     // Just after a write at a frame boundary, the answer is most likely

@@ -25,9 +25,10 @@
 // bytes (8 KiB by default) fed to a FrameDecoder. In ReadMode::kDirect (the
 // default), once a header announces a large payload the connection reads
 // straight into the payload's storage with large reads: one copy, by the
-// kernel. Each read is one recvmsg scattered over up to 16 of the payload's
-// blocks (FrameDecoder::PrepareReadSpans), as many as earlier reads of the
-// payload proved the peer delivers. ReadMode::kFixed keeps every read at `read_size` bytes (still into
+// kernel. On AF_UNIX each such read is one recvmsg scattered over up to 16
+// of the payload's blocks (FrameDecoder::PrepareReadSpans), as many as
+// earlier reads of the payload proved the peer delivers; on TCP it stays
+// within one block (see direct_read_max_bytes). ReadMode::kFixed keeps every read at `read_size` bytes (still into
 // the payload's storage), as a tutorial receiver would.
 //
 // Errors are absl::Status with a FrameErrorCode (lib/frame_error.h):
@@ -107,6 +108,14 @@ struct ConnectionOptions {
   bool checksum = false;    // send frames with the CHECKSUM trailer (native)
   size_t read_size = 8192;  // bytes per read outside large payloads
   ReadMode read_mode = ReadMode::kDirect;
+  // kDirect: the most bytes one read into a large payload asks for, in
+  // whole payload blocks (at least one, at most 16). 0 picks by the
+  // socket's family. TCP: one block (256 KiB), because a longer recv holds
+  // the socket lock while the sender's segments wait in its backlog (TCP
+  // loopback, 16 MiB payloads: 6.6 GB/s with 256 KiB reads, 4.0 GB/s with
+  // 4 MiB). Other stream sockets (AF_UNIX): 16 blocks, which saves wake-ups
+  // (7.5 against 6.4 GB/s). Figures: bench/RESULTS.md, 2026-12-04 22:40.
+  size_t direct_read_max_bytes = 0;
   std::shared_ptr<BlockPool> pool;  // payload storage; null: BlockPool::Default()
   // Between messages: from the end of the last message received (or the
   // connection's start) to the first byte of the next.
@@ -220,6 +229,8 @@ class FramedConnection {
   // stats_.write_calls when Receive last read: a write since then (a
   // request just sent) predicts that the answer is not there yet.
   uint64_t writes_at_last_read_ = 0;
+  // Payload blocks one kDirect read may fill (direct_read_max_bytes).
+  size_t direct_read_spans_ = 1;
 };
 
 }  // namespace lpframe

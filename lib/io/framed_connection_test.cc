@@ -988,15 +988,37 @@ TEST(FramedConnectionWaitModeTest, DeadlinesAndTimeoutsHold) {
 
 // --- Scatter reads of large payloads ----------------------------------------------
 
-// With a whole 2 MiB message already in the socket, ReadMode::kDirect reads
-// its payload into several 256 KiB blocks per recvmsg (1, then 2, then 4
-// blocks...), so it takes a handful of reads, not one per block; kFixed
-// keeps every read at read_size.
-TEST(FramedConnectionScatterReadTest, ALargePayloadTakesFewReads) {
+// With a whole 2 MiB message already in the socket, ReadMode::kDirect on
+// AF_UNIX reads its payload into several 256 KiB blocks per recvmsg (1, then
+// 2, then 4 blocks...): a handful of reads, not one per block. On TCP, or
+// with direct_read_max_bytes of one block, every read stays within one
+// block; kFixed keeps every read at read_size.
+TEST(FramedConnectionScatterReadTest, ReadsPerLargePayloadFollowTheTransportAndOptions) {
   const uint64_t size = 2 * kMiB;
-  for (ReadMode mode : {ReadMode::kDirect, ReadMode::kFixed}) {
-    SCOPED_TRACE(ReadModeName(mode));
-    auto [sender, receiver] = SocketPairConnections({}, WithReadMode(mode));
+  const uint64_t blocks = size / BlockPool::kDefaultBlockSize;
+  struct Case {
+    const char* name;
+    TransportKind kind;
+    ReadMode mode;
+    size_t direct_read_max_bytes;
+    uint64_t min_reads, max_reads;
+  } const kCases[] = {
+      {"unix direct (auto: 16 blocks)", TransportKind::kSocketPair, ReadMode::kDirect, 0,
+       2, 6},
+      {"unix direct, one block", TransportKind::kSocketPair, ReadMode::kDirect,
+       BlockPool::kDefaultBlockSize, blocks + 1, UINT64_MAX},
+      {"unix fixed", TransportKind::kSocketPair, ReadMode::kFixed, 0, size / 8192,
+       UINT64_MAX},
+      {"tcp direct (auto: one block)", TransportKind::kTcp4, ReadMode::kDirect, 0,
+       blocks + 1, UINT64_MAX},
+  };
+  for (const Case& c : kCases) {
+    SCOPED_TRACE(c.name);
+    ConnectionOptions options = WithReadMode(c.mode);
+    options.direct_read_max_bytes = c.direct_read_max_bytes;
+    auto connections = ConnectedConnections(c.kind, {}, options);
+    ASSERT_TRUE(connections.ok()) << connections.status();
+    auto& [sender, receiver] = *connections;
     const int want = 4 << 20;
     ASSERT_EQ(setsockopt(sender.socket().fd(), SOL_SOCKET, SO_SNDBUF, &want, sizeof(want)), 0);
     int have = 0;
@@ -1006,18 +1028,17 @@ TEST(FramedConnectionScatterReadTest, ALargePayloadTakesFewReads) {
       GTEST_SKIP() << "SO_SNDBUF is capped at " << have << " bytes (net.core.wmem_max): "
                    << "a " << size << "-byte message does not fit in the socket";
     }
-    ASSERT_TRUE(sender.Send(TestMessage(1, size), In(kSafety)).ok());
-    ASSERT_EQ(sender.queued_bytes(), 0u) << "the message is not all in the socket";
+    std::thread send([&, &sender = sender] {
+      EXPECT_TRUE(sender.Send(TestMessage(1, size), In(kSafety)).ok());
+    });
+    if (c.kind == TransportKind::kSocketPair) send.join();  // all in the socket
     absl::StatusOr<Message> m = receiver.Receive(In(kSafety));
+    if (send.joinable()) send.join();
     ASSERT_TRUE(m.ok()) << m.status();
     ExpectTestMessage(*m, 1, size);
     const uint64_t reads = receiver.stats().read_calls;
-    if (mode == ReadMode::kDirect) {
-      // 8 KiB (header, envelope, payload start), then 1 + 2 + 4 + 1 blocks.
-      EXPECT_LE(reads, 6u);
-    } else {
-      EXPECT_GE(reads, size / 8192);
-    }
+    EXPECT_GE(reads, c.min_reads);
+    EXPECT_LE(reads, c.max_reads);
   }
 }
 
