@@ -19,6 +19,9 @@
 //       payload with one recv() call per wake-up. Senders: one sendmsg per
 //       message (raw, blocking socket) / FramedConnection::Send (default
 //       options). ratio = median over pairs of lpframe GB/s / raw GB/s.
+//       TCP stream connections (raw and lpframe alike) have SO_RCVBUF of
+//       2 MiB on both ends: receive-buffer autotuning off, so both run with
+//       the same window (see kTcpStreamReceiveBuffer).
 //   PairedPingPong/<net>/64B/<lp|lp_poll|raw_poll>  64 B request/echo round
 //       trips in blocks of 500, the raw loop (blocking recv) and the variant
 //       alternately (order swapped every pair); p50/p99 of each over all its
@@ -77,6 +80,12 @@ constexpr int kReceiverCpu = 1;
 
 constexpr size_t kSliceBytes = 64 * kMiB;
 constexpr int kStreamPairs = 16;  // measured, after one warm-up pair
+// SO_RCVBUF of both ends of every TCP stream connection, raw and lpframe.
+// With Linux's receive-buffer autotuning each new connection settles on its
+// own window, and single TCP slices of one build ranged from 0.45x to 1.9x
+// (bench/RESULTS.md, 2026-12-04 22:45); with the same fixed buffer on both
+// the ratios of fixed mode stayed within 0.89-1.00x.
+constexpr int kTcpStreamReceiveBuffer = 2 << 20;
 constexpr int kPingBlock = 500;   // round trips per block
 constexpr int kPingPairs = 20;    // measured, after one warm-up pair
 constexpr size_t kPingSize = 64;
@@ -128,8 +137,8 @@ void Skip(benchmark::State& state, const std::string& error) {
 // Paired one-way streams.
 
 void BM_PairedStream(benchmark::State& state, Net net, size_t size, bool fixed) {
-  absl::StatusOr<Endpoints> raw_ends = Connect(net);
-  absl::StatusOr<Endpoints> lp_ends = Connect(net);
+  absl::StatusOr<Endpoints> raw_ends = Connect(net, kTcpStreamReceiveBuffer);
+  absl::StatusOr<Endpoints> lp_ends = Connect(net, kTcpStreamReceiveBuffer);
   if (!raw_ends.ok() || !lp_ends.ok()) {
     Skip(state, (raw_ends.ok() ? lp_ends.status() : raw_ends.status()).ToString());
     return;
@@ -427,7 +436,8 @@ class SummaryReporter : public SummaryReporterBase {
            "bytes/s;\n## load average at start: "
         << load_at_start() << ", at end: " << LoadAverage() << ")\n\n";
     std::vector<std::string> targets;
-    out << "### One-way streams: lpframe and the raw loop in alternating slices\n\n"
+    out << "### One-way streams: lpframe and the raw loop in alternating slices (TCP: "
+           "SO_RCVBUF " << (kTcpStreamReceiveBuffer >> 20) << " MiB on every connection)\n\n"
         << "| transport | payload | read mode | raw GB/s | lpframe GB/s | ratio (median of "
            "pairs) | min - max over pairs | target |\n"
         << "|---|---|---|---:|---:|---:|---:|---|\n";

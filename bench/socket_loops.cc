@@ -14,6 +14,7 @@
 #include <cstring>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "lib/io/listener.h"
@@ -53,7 +54,7 @@ double Median(std::vector<double> v) {
   return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-absl::StatusOr<Endpoints> Connect(Net net) {
+absl::StatusOr<Endpoints> Connect(Net net, int tcp_receive_buffer) {
   if (net == Net::kUnix) {
     absl::StatusOr<std::pair<Socket, Socket>> pair = Socket::Pair(SOCK_STREAM);
     if (!pair.ok()) return pair.status();
@@ -66,6 +67,14 @@ absl::StatusOr<Endpoints> Connect(Net net) {
   if (!client.ok()) return client.status();
   absl::StatusOr<Socket> server = listener->Accept(deadline);
   if (!server.ok()) return server.status();
+  if (tcp_receive_buffer > 0) {
+    for (int fd : {client->fd(), server->fd()}) {
+      if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &tcp_receive_buffer,
+                       sizeof(tcp_receive_buffer)) != 0) {
+        return absl::InternalError(absl::StrCat("setsockopt(SO_RCVBUF): ", std::strerror(errno)));
+      }
+    }
+  }
   return Endpoints{*std::move(client), *std::move(server)};
 }
 

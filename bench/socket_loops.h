@@ -43,12 +43,14 @@ double Percentile(const std::vector<int64_t>& sorted, double p);
 double Median(std::vector<double> v);
 
 // Two connected stream sockets: a socketpair for kUnix, a 127.0.0.1
-// listener's accepted connection for kTcp (TCP_NODELAY on both ends).
+// listener's accepted connection for kTcp (TCP_NODELAY on both ends). With
+// `tcp_receive_buffer` > 0, kTcp sets SO_RCVBUF to it on both ends, which
+// turns Linux's receive-buffer autotuning off for the connection.
 struct Endpoints {
   lpframe::Socket sender;    // the client side for ping-pong
   lpframe::Socket receiver;  // the server side for ping-pong
 };
-absl::StatusOr<Endpoints> Connect(Net net);
+absl::StatusOr<Endpoints> Connect(Net net, int tcp_receive_buffer = 0);
 
 // Releases `socket`'s descriptor, made blocking (the caller closes it): the
 // raw loops use blocking sockets, as a plain program would.
