@@ -114,7 +114,7 @@ struct ConnectionOptions {
   // the socket lock while the sender's segments wait in its backlog (TCP
   // loopback, 16 MiB payloads: 6.6 GB/s with 256 KiB reads, 4.0 GB/s with
   // 4 MiB). Other stream sockets (AF_UNIX): 16 blocks, which saves wake-ups
-  // (7.5 against 6.4 GB/s). Figures: bench/RESULTS.md, 2026-12-04 22:40.
+  // (7.5 against 6.4 GB/s). Figures: bench/RESULTS.md, 2026-12-04 22:25.
   size_t direct_read_max_bytes = 0;
   std::shared_ptr<BlockPool> pool;  // payload storage; null: BlockPool::Default()
   // Between messages: from the end of the last message received (or the
