@@ -173,7 +173,10 @@ void FrameDecoder::CommitRead(size_t n) {
   received_ += n;
   if (lent_direct_) {
     lent_direct_ = false;
-    if (n == 0) return;
+    if (n == 0) {
+      payload_.Commit(0);  // forgets what was lent
+      return;
+    }
     if (checksum_) {
       size_t left = n;
       for (size_t i = 0; i < lent_count_ && left > 0; ++i) {

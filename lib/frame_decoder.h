@@ -134,7 +134,8 @@ class FrameDecoder {
   absl::Span<const absl::Span<char>> PrepareReadSpans(size_t min_size, size_t max_spans);
   static constexpr size_t kMaxReadSpans = PayloadWriter::kMaxBlocksAhead + 1;
   void CommitRead(size_t n);
-  // True when the last PrepareRead() lent payload storage.
+  // True when the last PrepareRead() or PrepareReadSpans() lent payload
+  // storage.
   bool read_is_direct() const { return lent_direct_; }
 
   // --- Introspection -------------------------------------------------------

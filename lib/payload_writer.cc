@@ -17,6 +17,8 @@ void PayloadWriter::Begin(uint64_t length) {
 }
 
 absl::Span<char> PayloadWriter::WritableSpan() {
+  lent_count_ = 0;
+  lent_total_ = 0;
   if (remaining_ == 0) return {};
   if (block_ == nullptr) StartBlock();
   const size_t room = std::min<uint64_t>(block_size_ - block_used_, remaining_);
@@ -53,8 +55,8 @@ void PayloadWriter::StartBlock() {
 
 size_t PayloadWriter::WritableSpans(absl::Span<char>* spans, size_t max) {
   const absl::Span<char> first = WritableSpan();
-  lent_total_ = first.size();
   if (first.empty()) return 0;
+  lent_total_ = first.size();
   spans[0] = first;
   size_t count = 1;
   const size_t limit = std::min({max, lend_limit_, kMaxBlocksAhead + 1});
@@ -70,11 +72,15 @@ size_t PayloadWriter::WritableSpans(absl::Span<char>* spans, size_t max) {
     beyond -= block;
     lent_total_ += block;
   }
+  lent_count_ = count;
   return count;
 }
 
 void PayloadWriter::Commit(size_t n) {
-  if (n > 0 && n == lent_total_ && lend_limit_ <= kMaxBlocksAhead) lend_limit_ *= 2;
+  if (n > 0 && n == lent_total_) {
+    lend_limit_ = std::min(2 * lent_count_, kMaxBlocksAhead + 1);
+  }
+  lent_count_ = 0;
   lent_total_ = 0;
   while (true) {
     const size_t take = std::min(n, block_size_ - block_used_);
@@ -146,6 +152,7 @@ void PayloadWriter::Abandon() {
   for (size_t i = 0; i < ahead_count_; ++i) pool_->Release(ahead_[i]);
   ahead_count_ = 0;
   lend_limit_ = 1;
+  lent_count_ = 0;
   lent_total_ = 0;
   block_size_ = block_used_ = 0;
   cord_.Clear();

@@ -6,7 +6,8 @@
 // moved again: each full block becomes one Cord chunk.
 //
 // Storage follows arrival: a block is allocated only when the next byte
-// needs it, so a payload declared as 1 GiB of which 10 bytes arrived holds
+// needs it (or lent ahead by WritableSpans(), within twice the bytes that
+// arrived), so a payload declared as 1 GiB of which 10 bytes arrived holds
 // one block. Blocks of the pool's size come from the BlockPool and return
 // to it when the last Cord referencing them is destroyed; the final,
 // shorter piece of a payload is allocated at its exact size.
@@ -52,9 +53,9 @@ class PayloadWriter {
   // order, so one readv/recvmsg can fill several blocks: the room of the
   // block being filled, then whole pool blocks taken ahead while the
   // payload's remainder has room for them. Storage still follows arrival:
-  // the first call of a payload lends one span, and the number lent doubles
-  // after each Commit() that filled everything lent, up to `max`, so the
-  // storage held stays below twice the bytes committed plus one block.
+  // the first call of a payload lends one span, and the next may lend twice
+  // as many as a Commit() filled completely, up to `max`, so the storage
+  // held stays at most twice the bytes committed plus one block.
   // Writes the spans to `spans[0..count)` and returns the count (0 when
   // remaining() == 0). Write a prefix of their concatenation, then Commit(n).
   size_t WritableSpans(absl::Span<char>* spans, size_t max);
@@ -111,7 +112,8 @@ class PayloadWriter {
   char* ahead_[kMaxBlocksAhead] = {};
   size_t ahead_count_ = 0;
   size_t lend_limit_ = 1;   // spans the next WritableSpans() may lend
-  uint64_t lent_total_ = 0;  // bytes the last WritableSpans() lent
+  size_t lent_count_ = 0;    // spans the last WritableSpans() lent
+  uint64_t lent_total_ = 0;  // and their bytes (0 after WritableSpan())
 };
 
 }  // namespace lpframe

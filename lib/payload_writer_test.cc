@@ -48,8 +48,9 @@ TEST(PayloadWriterTest, EmptyPayload) {
 
 // WritableSpans(): one span at first, twice as many after each Commit()
 // that filled everything lent, never more than `max`, whole pool blocks
-// only after the first, never past the payload's end; storage stays below
-// twice the bytes committed plus one block.
+// only after the first, never past the payload's end; storage stays at
+// most twice the bytes committed plus one block, and every block goes back
+// to the pool.
 TEST(PayloadWriterSpansTest, LendingDoublesAfterFullCommitsWithinTheBounds) {
   constexpr size_t kBlock = 1024;
   auto pool = BlockPool::Create(kBlock, 1 << 20);
@@ -72,7 +73,7 @@ TEST(PayloadWriterSpansTest, LendingDoublesAfterFullCommitsWithinTheBounds) {
       total += spans[i].size();
     }
     EXPECT_LE(total, w.remaining());
-    EXPECT_LE(w.reserved_bytes(), 2 * committed + 2 * kBlock);
+    EXPECT_LE(w.reserved_bytes(), 2 * committed + kBlock);
     // Every third round fills only part of what was lent: no doubling.
     const bool partial = round % 3 == 2 && total > 1;
     const size_t n = partial ? total - 1 : total;
@@ -87,10 +88,40 @@ TEST(PayloadWriterSpansTest, LendingDoublesAfterFullCommitsWithinTheBounds) {
     if (!partial) expected_count = std::min(2 * expected_count, std::size(spans));
     ++round;
   }
-  const absl::Cord cord = w.Finish();
-  EXPECT_EQ(std::string(cord), data);
-  EXPECT_EQ(w.reserved_bytes(), 0u);
+  {
+    const absl::Cord cord = w.Finish();
+    EXPECT_EQ(std::string(cord), data);
+    EXPECT_EQ(w.reserved_bytes(), 0u);
+  }
   EXPECT_LT(round, 30) << "lending did not grow";
+  EXPECT_EQ(pool->cached_blocks() * kBlock, pool->mapped_bytes()) << "a block was not returned";
+}
+
+// Lending grows from what was really lent: commits of single spans (max 1)
+// do not entitle a later call with a larger max to more than two.
+TEST(PayloadWriterSpansTest, GrowthFollowsTheSpansReallyLent) {
+  constexpr size_t kBlock = 1024;
+  auto pool = BlockPool::Create(kBlock, 1 << 20);
+  PayloadWriter w(pool);
+  w.Begin(64 * kBlock);
+  absl::Span<char> spans[PayloadWriter::kMaxBlocksAhead + 1];
+  uint64_t committed = 0;
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_EQ(w.WritableSpans(spans, 1), 1u);
+    w.Commit(spans[0].size());
+    committed += spans[0].size();
+  }
+  EXPECT_EQ(w.WritableSpans(spans, std::size(spans)), 2u);
+  EXPECT_LE(w.reserved_bytes(), 2 * committed + kBlock);
+  // A Commit(0) forgets the lend: a later commit of the same size through
+  // WritableSpan() (the copy path) does not count as filling it.
+  w.Begin(64 * kBlock);
+  ASSERT_EQ(w.WritableSpans(spans, std::size(spans)), 1u);
+  w.Commit(0);
+  absl::Span<char> one = w.WritableSpan();
+  ASSERT_EQ(one.size(), kBlock);
+  w.Commit(one.size());
+  EXPECT_EQ(w.WritableSpans(spans, std::size(spans)), 1u);
 }
 
 TEST(PayloadWriterSpansTest, MaxLimitsTheSpansAndOneSpanIsWritableSpan) {
