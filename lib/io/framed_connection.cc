@@ -57,8 +57,8 @@ FramedConnection::FramedConnection(Socket socket, ConnectionOptions options)
       last_message_end_(absl::Now()) {
   if (options_.read_size == 0) options_.read_size = 8192;
   // Best effort: Socket honours deadlines whether or not this succeeds.
-  if (options_.wait_mode == WaitMode::kBlockWhenUnbounded && socket_.valid()) {
-    (void)socket_.SetNonBlocking(false);
+  if (socket_.valid()) {
+    (void)socket_.SetNonBlocking(options_.wait_mode == WaitMode::kAlwaysPoll);
   }
   direct_read_spans_ = DirectReadSpans(options_, socket_);
 }

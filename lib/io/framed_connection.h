@@ -28,8 +28,9 @@
 // kernel. On AF_UNIX each such read is one recvmsg scattered over up to 16
 // of the payload's blocks (FrameDecoder::PrepareReadSpans), as many as
 // earlier reads of the payload proved the peer delivers; on TCP it stays
-// within one block (see direct_read_max_bytes). ReadMode::kFixed keeps every read at `read_size` bytes (still into
-// the payload's storage), as a tutorial receiver would.
+// within one block (see direct_read_max_bytes). ReadMode::kFixed keeps
+// every read at `read_size` bytes (still into the payload's storage), as a
+// tutorial receiver would.
 //
 // Errors are absl::Status with a FrameErrorCode (lib/frame_error.h):
 //   END_OF_STREAM (kOutOfRange)    the peer closed at a frame boundary
@@ -96,7 +97,7 @@ enum class WaitMode {
   // poll + recv takes 1.11-1.16x as long as one that blocks in recv
   // (bench/RESULTS.md, 2026-12-04 22:00).
   kBlockWhenUnbounded,
-  // The socket keeps O_NONBLOCK and every wait is poll(2). Use it when the
+  // The connection sets O_NONBLOCK on its socket and every wait is poll(2). Use it when the
   // descriptor (or a dup() of it, which shares O_NONBLOCK) is also used by
   // code that expects a non-blocking socket, such as an epoll loop.
   kAlwaysPoll,
@@ -110,7 +111,7 @@ struct ConnectionOptions {
   ReadMode read_mode = ReadMode::kDirect;
   // kDirect: the most bytes one read into a large payload asks for, in
   // whole payload blocks (at least one, at most 16). 0 picks by the
-  // socket's family. TCP: one block (256 KiB), because a longer recv holds
+  // socket's family. TCP: one pool block (256 KiB by default), because a longer recv holds
   // the socket lock while the sender's segments wait in its backlog (TCP
   // loopback, 16 MiB payloads: 6.6 GB/s with 256 KiB reads, 4.0 GB/s with
   // 4 MiB). Other stream sockets (AF_UNIX): 16 blocks, which saves wake-ups

@@ -542,6 +542,11 @@ TEST(SocketTest, BlockingDescriptorStillHonoursFiniteDeadlines) {
   absl::StatusOr<size_t> n = a.Read(absl::MakeSpan(buffer), start + absl::Milliseconds(50));
   EXPECT_EQ(n.status().code(), absl::StatusCode::kDeadlineExceeded) << n.status();
   EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+  struct iovec halves[2] = {{buffer, 32}, {buffer + 32, 32}};
+  start = absl::Now();
+  n = a.Readv(halves, 2, start + absl::Milliseconds(50));
+  EXPECT_EQ(n.status().code(), absl::StatusCode::kDeadlineExceeded) << n.status();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
 
   // Fill the socket: a finite deadline returns instead of blocking.
   const int small = 4096;
