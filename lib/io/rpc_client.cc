@@ -87,20 +87,26 @@ absl::StatusOr<std::unique_ptr<RpcClient>> RpcClient::Create(FramedConnection co
   }
   absl::Status flushed = connection.Flush();
   if (!flushed.ok()) return flushed;
+  // Socket(fd) sets O_NONBLOCK on the shared open file: wrap `control`
+  // before the sender, whose FramedConnection then applies its wait mode.
+  const int control_fd = ::fcntl(connection.socket().fd(), F_DUPFD_CLOEXEC, 0);
+  if (control_fd < 0) return ErrnoStatus(errno, "RpcClient: dup of the connection's socket");
+  Socket control(control_fd);
   const int fd = ::fcntl(connection.socket().fd(), F_DUPFD_CLOEXEC, 0);
   if (fd < 0) return ErrnoStatus(errno, "RpcClient: dup of the connection's socket");
   FramedConnection sender(Socket(fd), connection.options());
-  return std::unique_ptr<RpcClient>(
-      new RpcClient(std::move(connection), std::move(sender), std::move(options), std::move(peer)));
+  return std::unique_ptr<RpcClient>(new RpcClient(std::move(connection), std::move(sender),
+                                                  std::move(control), std::move(options),
+                                                  std::move(peer)));
 }
 
-RpcClient::RpcClient(FramedConnection receiver, FramedConnection sender, RpcClientOptions options,
-                     std::string peer)
+RpcClient::RpcClient(FramedConnection receiver, FramedConnection sender, Socket control,
+                     RpcClientOptions options, std::string peer)
     : options_(std::move(options)),
       peer_(std::move(peer)),
       sender_(std::move(sender)),
       receiver_(std::move(receiver)),
-      fd_(receiver_.socket().fd()) {
+      control_(std::move(control)) {
   reader_ = std::thread([this] { ReadLoop(); });
 }
 
@@ -447,7 +453,7 @@ void RpcClient::FailAll(absl::Status status) {
     }
     pending_.clear();
   }
-  ::shutdown(fd_, SHUT_RDWR);  // wakes the reader; later sends fail
+  ::shutdown(control_.fd(), SHUT_RDWR);  // wakes the reader; later sends fail
 }
 
 }  // namespace lpframe

@@ -172,8 +172,8 @@ class RpcClient {
  private:
   struct Pending;
 
-  RpcClient(FramedConnection receiver, FramedConnection sender, RpcClientOptions options,
-            std::string peer);
+  RpcClient(FramedConnection receiver, FramedConnection sender, Socket control,
+            RpcClientOptions options, std::string peer);
   static absl::StatusOr<std::unique_ptr<RpcClient>> Create(FramedConnection connection,
                                                            RpcClientOptions options,
                                                            std::string peer);
@@ -197,7 +197,11 @@ class RpcClient {
   absl::Mutex send_mu_;
   FramedConnection sender_ ABSL_GUARDED_BY(send_mu_);
   FramedConnection receiver_;  // reader thread only
-  const int fd_;               // the receiver's descriptor, for shutdown(2)
+  // Another dup of the connection's socket, only for shutdown(2): open for
+  // the client's whole life, unlike the receiver's and the sender's
+  // descriptors, which a failed Receive()/Send() closes (and the number may
+  // then be reused by an unrelated socket).
+  Socket control_;
 
   mutable absl::Mutex mu_;
   absl::flat_hash_map<uint64_t, std::shared_ptr<Pending>> pending_ ABSL_GUARDED_BY(mu_);
