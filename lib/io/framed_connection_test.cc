@@ -894,6 +894,10 @@ TEST(FramedConnectionWaitModeTest, OnlyAlwaysPollKeepsTheSocketNonBlocking) {
   auto [by_default, polled] = SocketPairConnections({}, polling);
   EXPECT_FALSE(IsNonBlocking(by_default.socket().fd()));
   EXPECT_TRUE(IsNonBlocking(polled.socket().fd()));
+  // A socket handed over blocking (here: taken from a default-mode
+  // connection) is made non-blocking by kAlwaysPoll.
+  FramedConnection adopted(std::move(by_default.socket()), polling);
+  EXPECT_TRUE(IsNonBlocking(adopted.socket().fd()));
 }
 
 // Round trips of every size both ways (in kBlockWhenUnbounded, blocking
