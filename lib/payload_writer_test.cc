@@ -30,6 +30,14 @@ std::string PatternBytes(size_t n, uint32_t salt) {
   return s;
 }
 
+// Lends spans (up to all PayloadWriter allows) and returns their total size.
+size_t LendAll(PayloadWriter& w, absl::Span<char> (&spans)[PayloadWriter::kMaxBlocksAhead + 1]) {
+  const size_t count = w.WritableSpans(spans, std::size(spans));
+  size_t total = 0;
+  for (size_t k = 0; k < count; ++k) total += spans[k].size();
+  return total;
+}
+
 std::vector<size_t> ChunkSizes(const absl::Cord& cord) {
   std::vector<size_t> out;
   for (absl::string_view c : cord.Chunks()) out.push_back(c.size());
@@ -129,12 +137,7 @@ TEST(PayloadWriterSpansTest, MaxLimitsTheSpansAndOneSpanIsWritableSpan) {
   PayloadWriter w(pool);
   w.Begin(64 * 1024);
   absl::Span<char> spans[PayloadWriter::kMaxBlocksAhead + 1];
-  for (int i = 0; i < 6; ++i) {  // grow the limit
-    const size_t count = w.WritableSpans(spans, std::size(spans));
-    size_t total = 0;
-    for (size_t k = 0; k < count; ++k) total += spans[k].size();
-    w.Commit(total);
-  }
+  for (int i = 0; i < 6; ++i) w.Commit(LendAll(w, spans));  // grow the limit
   ASSERT_EQ(w.WritableSpans(spans, 2), 2u);
   ASSERT_EQ(w.WritableSpans(spans, 1), 1u);
   EXPECT_EQ(spans[0].data(), w.WritableSpan().data());
@@ -151,9 +154,7 @@ TEST(PayloadWriterSpansTest, AbandonReturnsTheBlocksTakenAhead) {
     w.Begin(40 * kBlock);
     absl::Span<char> spans[PayloadWriter::kMaxBlocksAhead + 1];
     for (int i = 0; i < 4; ++i) {  // 1 + 2 + 4 blocks filled, 8 lent
-      const size_t count = w.WritableSpans(spans, std::size(spans));
-      size_t total = 0;
-      for (size_t k = 0; k < count; ++k) total += spans[k].size();
+      const size_t total = LendAll(w, spans);
       w.Commit(i < 3 ? total : 10);
     }
     EXPECT_EQ(w.WritableSpans(spans, std::size(spans)), 8u);
