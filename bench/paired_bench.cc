@@ -261,25 +261,6 @@ const char* PingVariantName(PingVariant v) {
   return "?";
 }
 
-// One echo of the raw loop: false when the client is gone.
-bool RawEcho(int fd, BufferedReader& reader, std::vector<char>& payload, uint64_t* calls) {
-  size_t got = 0;
-  if (!reader.ReadMessage(payload.data(), payload.size(), &got)) return false;
-  uint64_t len = got;
-  struct iovec iov[2] = {{&len, 8}, {payload.data(), got}};
-  return SendAllV(fd, iov, 2, calls);
-}
-
-// One round trip of the raw loop.
-bool RawRoundTrip(int fd, BufferedReader& reader, const std::string& request,
-                  std::vector<char>& reply, uint64_t* calls) {
-  uint64_t len = request.size();
-  struct iovec iov[2] = {{&len, 8}, {const_cast<char*>(request.data()), request.size()}};
-  size_t got = 0;
-  return SendAllV(fd, iov, 2, calls) && reader.ReadMessage(reply.data(), reply.size(), &got) &&
-         got == request.size();
-}
-
 void BM_PairedPingPong(benchmark::State& state, Net net, PingVariant variant) {
   absl::StatusOr<Endpoints> raw_ends = Connect(net);
   absl::StatusOr<Endpoints> lp_ends = Connect(net);

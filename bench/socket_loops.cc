@@ -176,6 +176,23 @@ bool BufferedReader::Fill() {
   }
 }
 
+bool RawEcho(int fd, BufferedReader& reader, std::vector<char>& payload, uint64_t* calls) {
+  size_t got = 0;
+  if (!reader.ReadMessage(payload.data(), payload.size(), &got)) return false;
+  uint64_t len = got;
+  struct iovec iov[2] = {{&len, 8}, {payload.data(), got}};
+  return SendAllV(fd, iov, 2, calls);
+}
+
+bool RawRoundTrip(int fd, BufferedReader& reader, const std::string& request,
+                  std::vector<char>& reply, uint64_t* calls) {
+  uint64_t len = request.size();
+  struct iovec iov[2] = {{&len, 8}, {const_cast<char*>(request.data()), request.size()}};
+  size_t got = 0;
+  return SendAllV(fd, iov, 2, calls) && reader.ReadMessage(reply.data(), reply.size(), &got) &&
+         got == request.size();
+}
+
 lpframe::Envelope MessageEnvelope(uint64_t id) {
   lpframe::Envelope envelope;
   envelope.set_id(id);

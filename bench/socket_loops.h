@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -89,6 +90,16 @@ class BufferedReader {
   size_t start_ = 0, end_ = 0;
   uint64_t calls_ = 0;
 };
+
+// One echo of the raw ping-pong loop: reads a length-prefixed message into
+// `payload` (its size is the most accepted) and sends it back. False when
+// the client is gone or on an error.
+bool RawEcho(int fd, BufferedReader& reader, std::vector<char>& payload, uint64_t* calls);
+
+// One round trip of the raw ping-pong loop: sends `request` length-prefixed
+// and reads the reply into `reply`; true when a reply of the same size came.
+bool RawRoundTrip(int fd, BufferedReader& reader, const std::string& request,
+                  std::vector<char>& reply, uint64_t* calls);
 
 // KIND_MESSAGE with `id`: what the lpframe senders send.
 lpframe::Envelope MessageEnvelope(uint64_t id);

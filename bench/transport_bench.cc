@@ -620,11 +620,7 @@ void BM_PingPong(benchmark::State& state, Net net, bool lp, lpframe::WaitMode wa
     std::vector<char> reply(kPingSize);
     uint64_t calls = 0;
     auto round_trip = [&]() -> bool {
-      uint64_t len = kPingSize;
-      struct iovec iov[2] = {{&len, 8}, {const_cast<char*>(payload_bytes.data()), kPingSize}};
-      size_t got = 0;
-      if (!SendAllV(fd, iov, 2, &calls) ||
-          !reader.ReadMessage(reply.data(), reply.size(), &got) || got != kPingSize) {
+      if (!RawRoundTrip(fd, reader, payload_bytes, reply, &calls)) {
         error = "raw round trip failed";
         return false;
       }
