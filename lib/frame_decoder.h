@@ -195,8 +195,6 @@ class FrameDecoder {
   uint64_t payload_remaining_ = 0;
   bool payload_started_ = false;  // payload_ holds this frame's bytes
   bool checksum_ = false;
-  absl::Span<char> lent_[kMaxReadSpans];  // payload spans lent by PrepareRead*
-  size_t lent_count_ = 0;
   std::string envelope_buf_;  // partial envelope bytes
   char trailer_[kChecksumTrailerSize];
   size_t trailer_have_ = 0;
@@ -208,6 +206,9 @@ class FrameDecoder {
   uint64_t offset_ = 0;
   uint64_t received_ = 0;
   uint64_t messages_ = 0;
+  // Last (cold): the spans PrepareRead*() lent.
+  absl::Span<char> lent_[kMaxReadSpans];
+  size_t lent_count_ = 0;
 };
 
 }  // namespace lpframe
