@@ -210,67 +210,55 @@ absl::Status Socket::SetNonBlocking(bool on) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<size_t> Socket::Read(absl::Span<char> buffer, absl::Time deadline) {
+absl::StatusOr<size_t> Socket::Transfer(absl::FunctionRef<ssize_t(int)> call, int flags,
+                                        short events, absl::Time deadline,
+                                        absl::string_view what) const {
   // MSG_DONTWAIT makes a finite deadline hold on a blocking descriptor too.
-  const int flags = deadline == absl::InfiniteFuture() ? 0 : MSG_DONTWAIT;
+  if (deadline != absl::InfiniteFuture()) flags |= MSG_DONTWAIT;
   while (true) {
-    const ssize_t n = ::recv(fd_, buffer.data(), buffer.size(), flags);
+    const ssize_t n = call(flags);
     if (n >= 0) return static_cast<size_t>(n);
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      absl::Status ready = WaitReadable(deadline);
+      absl::Status ready = events == POLLIN ? WaitReadable(deadline) : WaitWritable(deadline);
       if (!ready.ok()) return ready;
       continue;
     }
     // Describe() makes system calls that overwrite errno: read it first.
     const int error_number = errno;
-    return ErrnoStatus(error_number, absl::StrCat("recv from ", Describe()));
+    return ErrnoStatus(error_number, absl::StrCat(what, Describe()));
   }
 }
 
-absl::StatusOr<size_t> Socket::Readv(const struct iovec* iov, int count, absl::Time deadline) {
+absl::StatusOr<size_t> Socket::Read(absl::Span<char> buffer, absl::Time deadline) {
+  return Transfer(
+      [&](int flags) { return ::recv(fd_, buffer.data(), buffer.size(), flags); }, 0, POLLIN,
+      deadline, "recv from ");
+}
+
+namespace {
+
+msghdr MessageOf(const struct iovec* iov, int count) {
   msghdr msg;
   std::memset(&msg, 0, sizeof(msg));
   msg.msg_iov = const_cast<struct iovec*>(iov);
   msg.msg_iovlen = static_cast<size_t>(count > IOV_MAX ? IOV_MAX : count);
-  // MSG_DONTWAIT makes a finite deadline hold on a blocking descriptor too.
-  const int flags = deadline == absl::InfiniteFuture() ? 0 : MSG_DONTWAIT;
-  while (true) {
-    const ssize_t n = ::recvmsg(fd_, &msg, flags);
-    if (n >= 0) return static_cast<size_t>(n);
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      absl::Status ready = WaitReadable(deadline);
-      if (!ready.ok()) return ready;
-      continue;
-    }
-    // Describe() makes system calls that overwrite errno: read it first.
-    const int error_number = errno;
-    return ErrnoStatus(error_number, absl::StrCat("recvmsg from ", Describe()));
-  }
+  return msg;
+}
+
+}  // namespace
+
+absl::StatusOr<size_t> Socket::Readv(const struct iovec* iov, int count, absl::Time deadline) {
+  msghdr msg = MessageOf(iov, count);
+  return Transfer([&](int flags) { return ::recvmsg(fd_, &msg, flags); }, 0, POLLIN, deadline,
+                  "recvmsg from ");
 }
 
 absl::StatusOr<size_t> Socket::Writev(const struct iovec* iov, int count,
                                       absl::Time deadline) {
-  msghdr msg;
-  std::memset(&msg, 0, sizeof(msg));
-  msg.msg_iov = const_cast<struct iovec*>(iov);
-  msg.msg_iovlen = static_cast<size_t>(count > IOV_MAX ? IOV_MAX : count);
-  // MSG_DONTWAIT makes a finite deadline hold on a blocking descriptor too.
-  const int flags = MSG_NOSIGNAL | (deadline == absl::InfiniteFuture() ? 0 : MSG_DONTWAIT);
-  while (true) {
-    const ssize_t n = ::sendmsg(fd_, &msg, flags);
-    if (n >= 0) return static_cast<size_t>(n);
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      absl::Status ready = WaitWritable(deadline);
-      if (!ready.ok()) return ready;
-      continue;
-    }
-    // Describe() makes system calls that overwrite errno: read it first.
-    const int error_number = errno;
-    return ErrnoStatus(error_number, absl::StrCat("send to ", Describe()));
-  }
+  const msghdr msg = MessageOf(iov, count);
+  return Transfer([&](int flags) { return ::sendmsg(fd_, &msg, flags); }, MSG_NOSIGNAL,
+                  POLLOUT, deadline, "send to ");
 }
 
 absl::Status Socket::WriteAll(absl::string_view bytes, absl::Time deadline) {

@@ -32,6 +32,7 @@
 #include <string>
 #include <utility>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -115,6 +116,12 @@ class Socket {
 
  private:
   absl::Status Wait(short events, absl::Time deadline, absl::string_view what) const;
+  // Runs `call(flags)` (one recv/recvmsg/sendmsg) until it transfers bytes,
+  // reaches end of stream or fails: EINTR retried, EAGAIN waits for
+  // `events` until `deadline` (MSG_DONTWAIT is added to `flags` when the
+  // deadline is finite). Errors name `what` and the peer.
+  absl::StatusOr<size_t> Transfer(absl::FunctionRef<ssize_t(int)> call, int flags, short events,
+                                  absl::Time deadline, absl::string_view what) const;
   std::string Describe() const;
 
   int fd_ = -1;
