@@ -733,12 +733,9 @@ class SummaryReporter : public SummaryReporterBase {
   explicit SummaryReporter(OutputOptions options) : SummaryReporterBase(options, "req/s") {}
 
   void Finalize() override {
-    benchmark::ConsoleReporter::Finalize();
-    std::ostream& out = GetOutputStream();
-    out << "\n## Summary (medians over repetitions; closed loop, 1 request in flight per "
-           "connection;\n## ratio = lpframe server / raw epoll echo within this run; "
-           "load average at start: "
-        << load_at_start() << ", at end: " << LoadAverage() << ")\n\n";
+    std::ostream& out = BeginSummary(
+        "medians over repetitions; closed loop, 1 request in flight per connection;\n## ratio = "
+        "lpframe server / raw epoll echo within this run; ");
     for (Net net : {Net::kTcp, Net::kUnix}) PrintTable(out, net);
     PrintTargets(out);
     PrintPaired(out);

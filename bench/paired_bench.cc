@@ -411,11 +411,8 @@ class SummaryReporter : public SummaryReporterBase {
   using SummaryReporterBase::SummaryReporterBase;
 
   void Finalize() override {
-    benchmark::ConsoleReporter::Finalize();
-    std::ostream& out = GetOutputStream();
-    out << "\n## Summary (paired slices; medians over repetitions; GB/s = 10^9 payload "
-           "bytes/s;\n## load average at start: "
-        << load_at_start() << ", at end: " << LoadAverage() << ")\n\n";
+    std::ostream& out = BeginSummary(
+        "paired slices; medians over repetitions; GB/s = 10^9 payload bytes/s;\n## ");
     std::vector<std::string> targets;
     out << "### One-way streams: lpframe and the raw loop in alternating slices (TCP: "
            "SO_RCVBUF " << (kTcpStreamReceiveBuffer >> 20) << " MiB on every connection)\n\n"

@@ -53,6 +53,14 @@ const SummaryReporterBase::Result* SummaryReporterBase::Find(const std::string& 
   return it == results_.end() ? nullptr : &it->second;
 }
 
+std::ostream& SummaryReporterBase::BeginSummary(absl::string_view description) {
+  benchmark::ConsoleReporter::Finalize();
+  std::ostream& out = GetOutputStream();
+  out << "\n## Summary (" << description << "load average at start: " << load_start_
+      << ", at end: " << LoadAverage() << ")\n\n";
+  return out;
+}
+
 void SummaryReporterBase::PrintErrors(std::ostream& out) const {
   if (errors_.empty()) return;
   out << "### Errors\n\n";

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "benchmark/benchmark.h"
 
 namespace lpframe_bench {
@@ -44,8 +45,10 @@ class SummaryReporterBase : public benchmark::ConsoleReporter {
   // The benchmark `name` (function name, without the iterations/min_time
   // suffixes); null when it did not run or failed.
   const Result* Find(const std::string& name) const;
-  // /proc/loadavg when the run started.
-  const std::string& load_at_start() const { return load_start_; }
+  // Ends the console table (ConsoleReporter::Finalize) and prints the
+  // summary's title line: "## Summary (<description>load average at start:
+  // ..., at end: ...)". Returns the output stream for the rest.
+  std::ostream& BeginSummary(absl::string_view description);
   // "### Errors" and one line per failed run; nothing when none failed.
   void PrintErrors(std::ostream& out) const;
 

@@ -791,12 +791,9 @@ class SummaryReporter : public SummaryReporterBase {
   using SummaryReporterBase::SummaryReporterBase;
 
   void Finalize() override {
-    benchmark::ConsoleReporter::Finalize();
-    std::ostream& out = GetOutputStream();
-    out << "\n## Summary (medians over repetitions; GB/s = 10^9 PAYLOAD bytes/s; "
-           "wall-clock time;\n## ratio = lpframe / its raw baseline within this run; "
-           "load average at start: "
-        << load_at_start() << ", at end: " << LoadAverage() << ")\n\n";
+    std::ostream& out = BeginSummary(
+        "medians over repetitions; GB/s = 10^9 PAYLOAD bytes/s; wall-clock time;\n## ratio = "
+        "lpframe / its raw baseline within this run; ");
     for (Net net : {Net::kTcp, Net::kUnix}) PrintStreams(out, net);
     PrintPingPong(out);
     PrintRss(out);
