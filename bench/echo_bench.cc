@@ -21,7 +21,12 @@
 //              periods of the shared VM hits both alike. Reports pooled
 //              req/s and p50 of each and the median over pairs of the
 //              lp/raw ratios (the verdicts to trust when the Echo/ ratios
-//              of consecutive benchmarks disagree).
+//              of consecutive benchmarks disagree). Also the server CPU
+//              per request of each (srv_us/req as below), its user-mode
+//              part (srv_usr_us/req: the servers' own code, without the
+//              kernel's socket work) and the median of the per-pair ratio of
+//              srv_us/req (srv_ratio): when the client limits the loop,
+//              req/s ratios hide a server that costs more per request.
 //
 // The raw server: one thread, epoll level-triggered, non-blocking sockets.
 // On EPOLLIN it recv()s up to 256 KiB into one scratch buffer and send()s
@@ -162,10 +167,11 @@ void PinOrWarn(int cpu, const char* who) {
   }
 }
 
-double RusageSeconds(int who) {
+double RusageSeconds(int who, bool user_only = false) {
   struct rusage ru;
   getrusage(who, &ru);
-  return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + 1e-6 * (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+  const double user = ru.ru_utime.tv_sec + 1e-6 * ru.ru_utime.tv_usec;
+  return user_only ? user : user + ru.ru_stime.tv_sec + 1e-6 * ru.ru_stime.tv_usec;
 }
 
 long InvoluntarySwitches() {
@@ -396,6 +402,8 @@ struct ClientResult {
   std::vector<int64_t> latencies_ns;  // requests sent and answered in the window
   double client_cpu_seconds = 0;      // client thread, over the window
   double process_cpu_seconds = 0;     // whole process, over the window
+  double client_user_seconds = 0;     // the same two in user mode only
+  double process_user_seconds = 0;
   long ivcsw = 0;
 };
 
@@ -486,7 +494,7 @@ ClientResult RunClient(const std::string& address, int conn_count, const std::st
   const int64_t window_start = t_start + static_cast<int64_t>(kWarmupSeconds * 1e9);
   const int64_t window_end = window_start + static_cast<int64_t>(kMeasureSeconds * 1e9);
   bool in_window = false;
-  double cpu_client0 = 0, cpu_proc0 = 0;
+  double cpu_client0 = 0, cpu_proc0 = 0, user_client0 = 0, user_proc0 = 0;
   long ivcsw0 = 0;
   int64_t snap0 = 0, snap1 = 0;
   result.window_seconds = kMeasureSeconds;
@@ -540,6 +548,8 @@ ClientResult RunClient(const std::string& address, int conn_count, const std::st
         in_window = true;
         cpu_client0 = RusageSeconds(RUSAGE_THREAD);
         cpu_proc0 = RusageSeconds(RUSAGE_SELF);
+        user_client0 = RusageSeconds(RUSAGE_THREAD, /*user_only=*/true);
+        user_proc0 = RusageSeconds(RUSAGE_SELF, /*user_only=*/true);
         ivcsw0 = InvoluntarySwitches();
         snap0 = now;
       }
@@ -554,6 +564,8 @@ ClientResult RunClient(const std::string& address, int conn_count, const std::st
         result.cpu_window_seconds = 1e-9 * static_cast<double>(snap1 - snap0);
         result.client_cpu_seconds = RusageSeconds(RUSAGE_THREAD) - cpu_client0;
         result.process_cpu_seconds = RusageSeconds(RUSAGE_SELF) - cpu_proc0;
+        result.client_user_seconds = RusageSeconds(RUSAGE_THREAD, true) - user_client0;
+        result.process_user_seconds = RusageSeconds(RUSAGE_SELF, true) - user_proc0;
         result.ivcsw = InvoluntarySwitches() - ivcsw0;
       }
     }
@@ -641,8 +653,10 @@ constexpr int kEchoPairs = 6;
 
 void BM_EchoPaired(benchmark::State& state, Net net, size_t size, int conns) {
   const std::string& request = RequestBytes(size);
-  std::vector<double> rps_ratios, p50_ratios;
+  std::vector<double> rps_ratios, p50_ratios, srv_ratios;
   std::vector<int64_t> pooled[2];  // [0] raw, [1] lpframe
+  // Server CPU (all, and user mode only) and the requests it served.
+  double srv_seconds[2] = {0, 0}, srv_user_seconds[2] = {0, 0}, srv_requests[2] = {0, 0};
   double requests[2] = {0, 0}, seconds[2] = {0, 0};
   std::string error;
   for (auto _ : state) {
@@ -662,8 +676,17 @@ void BM_EchoPaired(benchmark::State& state, Net net, size_t size, int conns) {
         error = result[which].error;
       }
       if (!error.empty()) break;
-      double p50[2];
+      double p50[2], srv_us[2];
       for (int which = 0; which < 2; ++which) {
+        const ClientResult& r = result[which];
+        // Requests over the CPU snapshot interval, at the window's rate.
+        const double cpu_requests =
+            r.requests / r.window_seconds * r.cpu_window_seconds;
+        const double server_cpu = r.process_cpu_seconds - r.client_cpu_seconds;
+        srv_us[which] = 1e6 * server_cpu / cpu_requests;
+        srv_seconds[which] += server_cpu;
+        srv_user_seconds[which] += r.process_user_seconds - r.client_user_seconds;
+        srv_requests[which] += cpu_requests;
         std::vector<int64_t>& lat = result[which].latencies_ns;
         std::sort(lat.begin(), lat.end());
         p50[which] = Percentile(lat, 0.50);
@@ -674,6 +697,7 @@ void BM_EchoPaired(benchmark::State& state, Net net, size_t size, int conns) {
       rps_ratios.push_back((result[1].requests / result[1].window_seconds) /
                            (result[0].requests / result[0].window_seconds));
       p50_ratios.push_back(p50[1] / p50[0]);
+      srv_ratios.push_back(srv_us[1] / srv_us[0]);
     }
     const absl::Time until = absl::Now() + absl::Seconds(3);
     while (lp.stats().active > 0 && absl::Now() < until) absl::SleepFor(absl::Milliseconds(1));
@@ -695,6 +719,11 @@ void BM_EchoPaired(benchmark::State& state, Net net, size_t size, int conns) {
   state.counters["rps_ratio_min"] = *std::min_element(rps_ratios.begin(), rps_ratios.end());
   state.counters["rps_ratio_max"] = *std::max_element(rps_ratios.begin(), rps_ratios.end());
   state.counters["p50_ratio"] = Median(p50_ratios);
+  state.counters["raw_srv_us/req"] = 1e6 * srv_seconds[0] / srv_requests[0];
+  state.counters["lp_srv_us/req"] = 1e6 * srv_seconds[1] / srv_requests[1];
+  state.counters["srv_ratio"] = Median(srv_ratios);
+  state.counters["raw_srv_usr_us/req"] = 1e6 * srv_user_seconds[0] / srv_requests[0];
+  state.counters["lp_srv_usr_us/req"] = 1e6 * srv_user_seconds[1] / srv_requests[1];
 }
 
 void RegisterAll() {
@@ -827,10 +856,14 @@ class SummaryReporter : public SummaryReporterBase {
         const double rps = r.Get("rps_ratio");
         const double p50 = r.Get("p50_ratio");
         absl::StrAppendFormat(&table, "| %s | %d | %.1f k | %.1f k | %.2fx | %.2f - %.2f | "
-                              "%.1f | %.1f | %.2fx |\n", NetName(net), conns,
-                              r.Get("raw_req/s") / 1e3, r.Get("lp_req/s") / 1e3, rps,
+                              "%.1f | %.1f | %.2fx | %.2f | %.2f | %.2fx | %.2f | %.2f |\n",
+                              NetName(net),
+                              conns, r.Get("raw_req/s") / 1e3, r.Get("lp_req/s") / 1e3, rps,
                               r.Get("rps_ratio_min"), r.Get("rps_ratio_max"),
-                              r.Get("raw_p50_us"), r.Get("lp_p50_us"), p50);
+                              r.Get("raw_p50_us"), r.Get("lp_p50_us"), p50,
+                              r.Get("raw_srv_us/req"), r.Get("lp_srv_us/req"),
+                              r.Get("srv_ratio"), r.Get("raw_srv_usr_us/req"),
+                              r.Get("lp_srv_usr_us/req"));
         absl::StrAppendFormat(&targets,
                               "- paired %s 64B %dc: req/s >= 0.9x raw: %.2fx %s; p50 <= 1.1x "
                               "raw: %.2fx %s\n", NetName(net), conns, rps,
@@ -841,8 +874,10 @@ class SummaryReporter : public SummaryReporterBase {
     out << "### Paired: raw and lp_reactor side by side, the client alternating windows "
            "(64 B)\n\n"
         << "| transport | conns | raw req/s | lp req/s | req/s ratio (median of pairs) | "
-           "min - max | raw p50 us | lp p50 us | p50 ratio (median of pairs) |\n"
-        << "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+           "min - max | raw p50 us | lp p50 us | p50 ratio (median of pairs) | "
+           "raw server CPU us/req | lp server CPU us/req | CPU ratio (median of pairs) | "
+           "raw server user-mode us/req | lp server user-mode us/req |\n"
+        << "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
         << table << "\n" << targets << "\n";
   }
 
