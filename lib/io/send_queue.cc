@@ -9,8 +9,10 @@ namespace lpframe {
 
 void SendQueue::AppendBytes(absl::string_view bytes) {
   if (bytes.empty()) return;
+  // An empty run (kept by Consume()) takes any bytes: its capacity is reused.
   if (pieces_.empty() || pieces_.back().is_cord ||
-      pieces_.back().bytes.size() + bytes.size() > run_bytes_ + 4096) {
+      (!pieces_.back().bytes.empty() &&
+       pieces_.back().bytes.size() + bytes.size() > run_bytes_ + 4096)) {
     pieces_.emplace_back();
     std::string& run = pieces_.back().bytes;
     run.swap(spare_);
@@ -47,8 +49,10 @@ void SendQueue::FillIovecs(std::vector<struct iovec>* iov, size_t max_iovecs) co
   for (const Piece& piece : pieces_) {
     if (iov->size() >= max_iovecs) break;
     if (!piece.is_cord) {
-      iov->push_back({const_cast<char*>(piece.bytes.data()) + skip,
-                      static_cast<size_t>(piece.bytes.size() - skip)});
+      if (piece.bytes.size() > skip) {  // not an empty run kept by Consume()
+        iov->push_back({const_cast<char*>(piece.bytes.data()) + skip,
+                        static_cast<size_t>(piece.bytes.size() - skip)});
+      }
     } else {
       for (absl::string_view chunk : piece.cord.Chunks()) {
         if (skip >= chunk.size()) {
@@ -75,12 +79,16 @@ void SendQueue::Consume(uint64_t n) {
       return;
     }
     n -= rest;
-    if (!front.is_cord && front.bytes.capacity() > spare_.capacity() &&
-        front.bytes.capacity() <= 2 * run_bytes_ + 8192) {
-      spare_.swap(front.bytes);
-    }
-    pieces_.pop_front();
     front_sent_ = 0;
+    const bool reusable = !front.is_cord && front.bytes.capacity() <= 2 * run_bytes_ + 8192;
+    if (reusable && pieces_.size() == 1) {
+      // The queue is empty now: keep the run for the next bytes, so a
+      // request/response connection does not pop and push a piece per frame.
+      front.bytes.clear();
+      return;
+    }
+    if (reusable && front.bytes.capacity() > spare_.capacity()) spare_.swap(front.bytes);
+    pieces_.pop_front();
   }
 }
 

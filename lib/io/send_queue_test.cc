@@ -76,5 +76,31 @@ TEST(SendQueueTest, AppendAfterPartialConsumeKeepsOrder) {
   EXPECT_EQ(Drain(queue, 4), "llo world");
 }
 
+TEST(SendQueueTest, EmptiedRunIsReusedAndNeverYieldsAnEmptyIovec) {
+  SendQueue queue(/*copy_payload_bytes=*/16);
+  std::vector<struct iovec> iov;
+  for (int round = 0; round < 3; ++round) {
+    SCOPED_TRACE(round);
+    queue.AppendBytes("request-reply");
+    queue.FillIovecs(&iov);
+    ASSERT_EQ(iov.size(), 1u);
+    queue.Consume(13);
+    EXPECT_TRUE(queue.empty());
+    queue.FillIovecs(&iov);
+    EXPECT_TRUE(iov.empty());
+  }
+  // A referenced payload after the emptied run comes out first and alone.
+  std::string big(1 << 10, 'y');
+  absl::Cord cord = absl::MakeCordFromExternal(big, [] {});
+  queue.AppendCord(cord);
+  queue.AppendBytes("tail");
+  queue.FillIovecs(&iov);
+  ASSERT_EQ(iov.size(), 2u);
+  EXPECT_EQ(iov[0].iov_base, big.data());
+  EXPECT_EQ(Drain(queue, 100), big + "tail");
+  queue.AppendBytes("again");
+  EXPECT_EQ(Drain(queue, 2), "again");
+}
+
 }  // namespace
 }  // namespace lpframe
