@@ -153,9 +153,7 @@ absl::Span<char> FrameDecoder::PrepareRead(size_t min_size) {
 absl::Span<const absl::Span<char>> FrameDecoder::PrepareReadSpans(size_t min_size,
                                                                   size_t max_spans) {
   lent_direct_ = false;
-  if (error_.ok() && !finished_ && !ready_ && pending_.empty() &&
-      state_ == State::kPayload &&
-      payload_remaining_ >= std::max<size_t>(options_.direct_read_min_bytes, 1)) {
+  if (WantsDirectRead()) {
     if (!payload_started_) {
       payload_.Begin(payload_remaining_);
       payload_started_ = true;

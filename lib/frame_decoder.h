@@ -36,6 +36,7 @@
 #ifndef LPFRAME_LIB_FRAME_DECODER_H_
 #define LPFRAME_LIB_FRAME_DECODER_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -137,6 +138,14 @@ class FrameDecoder {
   // True when the last PrepareRead() or PrepareReadSpans() lent payload
   // storage.
   bool read_is_direct() const { return lent_direct_; }
+  // True when PrepareRead() would lend payload storage now: a payload of at
+  // least direct_read_min_bytes is due and nothing is buffered before it.
+  // Otherwise a caller may as well read into its own buffer and Feed().
+  bool WantsDirectRead() const {
+    return error_.ok() && !finished_ && !ready_ && pending_.empty() &&
+           state_ == State::kPayload &&
+           payload_remaining_ >= std::max<size_t>(options_.direct_read_min_bytes, 1);
+  }
 
   // --- Introspection -------------------------------------------------------
   // True between frames with nothing buffered: EOF now would be clean.

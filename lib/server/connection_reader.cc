@@ -56,20 +56,25 @@ absl::Status ConnectionReader::SetExtraBuffered(uint64_t bytes) {
   return UpdateReservation();
 }
 
-absl::StatusOr<ConnectionReader::ReadOutcome> ConnectionReader::ReadOnce(int fd,
-                                                                          absl::Time now) {
+absl::StatusOr<ConnectionReader::ReadOutcome> ConnectionReader::ReadOnce(
+    int fd, absl::Time now, absl::Span<char> scratch) {
   const bool was_at_boundary = decoder_.at_frame_boundary();
-  absl::Span<char> span = decoder_.PrepareRead(read_size_);
-  const bool direct = decoder_.read_is_direct();
+  const bool use_scratch = !scratch.empty() && !decoder_.WantsDirectRead();
+  absl::Span<char> span = use_scratch ? scratch : decoder_.PrepareRead(read_size_);
+  const bool direct = !use_scratch && decoder_.read_is_direct();
   size_t want = span.size();
   if (fixed_reads_ || !direct) want = std::min(want, read_size_);
   ssize_t n;
   do {
     n = ::recv(fd, span.data(), want, MSG_DONTWAIT);
   } while (n < 0 && errno == EINTR);
+  const int error_number = n < 0 ? errno : 0;
+  if (n > 0 && use_scratch) {
+    decoder_.Feed(absl::string_view(span.data(), static_cast<size_t>(n)));
+  } else if (!use_scratch) {
+    decoder_.CommitRead(n > 0 ? static_cast<size_t>(n) : 0);
+  }
   if (n < 0) {
-    const int error_number = errno;
-    decoder_.CommitRead(0);
     if (error_number == EAGAIN || error_number == EWOULDBLOCK) return ReadOutcome::kWouldBlock;
     return WithFrameErrorCode(
         ErrnoStatus(error_number, absl::StrCat("recv after ", decoder_.bytes_received(),
@@ -78,12 +83,10 @@ absl::StatusOr<ConnectionReader::ReadOutcome> ConnectionReader::ReadOnce(int fd,
         FrameErrorCode::kIoError);
   }
   if (n == 0) {
-    decoder_.CommitRead(0);
     absl::Status end = decoder_.Finish();
     if (!end.ok()) return end;
     return ReadOutcome::kEndOfStream;
   }
-  decoder_.CommitRead(static_cast<size_t>(n));
   if (stall_limited_) {
     last_read_ = now;
     if (was_at_boundary) frame_start_ = now;

@@ -15,6 +15,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "lib/frame_decoder.h"
 #include "lib/message.h"
 #include "lib/server/server_context.h"
@@ -36,9 +37,16 @@ class ConnectionReader {
     kEndOfStream,  // the peer closed at a frame boundary
   };
   // One recv(2) into the decoder. `now` is used for the stall clock.
+  // `scratch`, when not empty, is memory the caller shares between its
+  // connections (one at a time): bytes that do not go straight into a
+  // large payload's storage are read into it and fed to the decoder, which
+  // copies only what it cannot consume yet (the rest of a frame, or frames
+  // after the first). A connection between messages then holds no input
+  // buffer. Reads ask for at most min(read size, scratch.size()) bytes.
   // Errors (fatal to the connection): IO_ERROR, TRUNCATED_* (the peer
   // closed inside a frame), MEMORY_BUDGET_EXCEEDED.
-  absl::StatusOr<ReadOutcome> ReadOnce(int fd, absl::Time now);
+  absl::StatusOr<ReadOutcome> ReadOnce(int fd, absl::Time now,
+                                       absl::Span<char> scratch = {});
 
   // The next decoded message, need-more, or a fatal framing error.
   DecodeStep Next(Message* out, absl::Time now);

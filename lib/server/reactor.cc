@@ -26,8 +26,9 @@ constexpr absl::Duration kSweepInterval = absl::Milliseconds(10);
 }  // namespace
 
 Reactor::Reactor(ServerContext* context, WorkerPool* workers)
-    : context_(context), workers_(workers) {
-}
+    : context_(context),
+      workers_(workers),
+      read_scratch_(std::max<size_t>(context->options().connection.read_size, 1)) {}
 
 Reactor::~Reactor() {
   // Sessions left (Run() not called or interrupted) close without ceremony.
@@ -96,6 +97,7 @@ void Reactor::ScheduleService(std::shared_ptr<ReactorSession> session) {
     absl::MutexLock lock(&cross_mu_);
     was_empty = cross_list_.empty();
     cross_list_.push_back(std::move(session));
+    cross_pending_.store(true, std::memory_order_release);
   }
   if (was_empty) Wake();
 }
@@ -160,8 +162,10 @@ void Reactor::StartShutdown(absl::Time now) {
 }
 
 void Reactor::RunServiceList(absl::Time now) {
-  {
+  // A session scheduled after this check wakes the loop (see Wake()).
+  if (cross_pending_.load(std::memory_order_acquire)) {
     absl::MutexLock lock(&cross_mu_);
+    cross_pending_.store(false, std::memory_order_relaxed);
     for (auto& session : cross_list_) service_list_.push_back(std::move(session));
     cross_list_.clear();
   }

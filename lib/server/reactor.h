@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <memory>
+#include <string>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -22,7 +23,10 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "lib/frame_encoder.h"
 #include "lib/io/listener.h"
+#include "lib/message.h"
 #include "lib/server/reactor_session.h"
 #include "lib/server/server_context.h"
 #include "lib/server/worker_pool.h"
@@ -53,6 +57,20 @@ class Reactor {
   // A session that reached done; erased after the current event batch.
   void Retire(ReactorSession* session);
   bool OnLoopThread() const { return std::this_thread::get_id() == loop_thread_; }
+  // A Message that sessions decode into on the loop thread (handlers take
+  // theirs by move), so a read event constructs no Envelope. Loop thread.
+  Message& decode_scratch() { return decode_scratch_; }
+  // Memory sessions read into on the loop thread (ConnectionReader::
+  // ReadOnce's scratch): read_size bytes, shared by every connection.
+  absl::Span<char> read_scratch() { return absl::MakeSpan(read_scratch_); }
+  // Answers of inline handlers inside a read event: encoded into
+  // encode_scratch() (loop thread) and queued in reply_scratch(), which
+  // FlushLocked() sends from where it is at the end of the event, so a
+  // request/response connection touches no output queue of its own. The
+  // reply scratch belongs to at most one session at a time, which accesses
+  // it under its own mutex (see ReactorSession::reply_).
+  EncodedFrame& encode_scratch() { return encode_scratch_; }
+  std::string& reply_scratch() { return reply_scratch_; }
 
  private:
   void Accept(Listener* listener, absl::Time now);
@@ -78,8 +96,16 @@ class Reactor {
   bool listener_exclusive_ = false;
   std::vector<ReactorSession*> retired_;
 
+  Message decode_scratch_;
+  std::vector<char> read_scratch_;
+  EncodedFrame encode_scratch_;
+  std::string reply_scratch_;
+
   absl::Mutex cross_mu_;
   std::vector<std::shared_ptr<ReactorSession>> cross_list_ ABSL_GUARDED_BY(cross_mu_);
+  // cross_list_ may be non-empty: set under cross_mu_, read by the loop
+  // before it takes the lock, so an idle loop iteration does not lock.
+  std::atomic<bool> cross_pending_{false};
 };
 
 }  // namespace lpframe

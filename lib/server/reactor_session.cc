@@ -59,18 +59,25 @@ absl::Status ReactorSession::Send(const Envelope& envelope, absl::Cord payload) 
   // Encoded under the lock into a reused frame: no allocation per message.
   std::lock_guard<std::mutex> lock(mu_);
   if (send_closed_) return ClosedError();
-  absl::Status encoded = context_->encoder().EncodeTo(envelope, std::move(payload), &scratch_);
+  // An inline handler answering inside OnReadable() (on the loop thread)
+  // uses the reactor's frame and, while nothing else waits, its reply
+  // scratch: sent at the end of the read event.
+  const bool answering = reactor_->OnLoopThread() && in_read_;
+  EncodedFrame& frame = answering ? reactor_->encode_scratch() : scratch_;
+  absl::Status encoded = context_->encoder().EncodeTo(envelope, std::move(payload), &frame);
   if (!encoded.ok()) {
-    scratch_.Clear();
+    frame.Clear();
     return encoded;
   }
+  const ConnectionOptions& connection = context_->options().connection;
   const uint64_t max_output = context_->options().max_output_bytes;
-  const uint64_t frame_size = scratch_.size();
-  if (out_.size() + frame_size > max_output) {
-    scratch_.Clear();
+  const uint64_t frame_size = frame.size();
+  const uint64_t queued = QueuedLocked();
+  if (queued + frame_size > max_output) {
+    frame.Clear();
     absl::Status status = MakeFrameError(
         FrameErrorCode::kOutputBudgetExceeded,
-        absl::StrCat("the peer does not read: ", out_.size(), " bytes are queued and a frame of ",
+        absl::StrCat("the peer does not read: ", queued, " bytes are queued and a frame of ",
                      frame_size, " bytes would pass the output budget of ", max_output,
                      " bytes"));
     send_closed_ = true;
@@ -81,16 +88,33 @@ absl::Status ReactorSession::Send(const Envelope& envelope, absl::Cord payload) 
     ScheduleService();
     return status;
   }
-  out_.Append(scratch_);
-  queued_output_.store(out_.size(), std::memory_order_relaxed);
-  scratch_.Clear();  // the queue holds the payload now
+  // Small frames are copied whatever the queue (see SendQueue).
+  const bool copied = frame.payload().size() <= connection.copy_payload_bytes;
+  if (reply_ == nullptr && answering && copied && out_.empty()) {
+    reply_ = &reactor_->reply_scratch();
+  }
+  if (reply_ != nullptr && copied && reply_->size() + frame_size <= connection.batch_bytes) {
+    frame.AppendTo(reply_);
+  } else {
+    SpillReplyLocked();
+    out_.Append(frame);
+  }
+  queued_output_.store(QueuedLocked(), std::memory_order_relaxed);
+  frame.Clear();  // the queue holds the payload now
   context_->counters().messages_sent.fetch_add(1, std::memory_order_relaxed);
   ScheduleService();
   return absl::OkStatus();
 }
 
+void ReactorSession::SpillReplyLocked() {
+  if (reply_ == nullptr) return;
+  out_.AppendBytes(*reply_);  // out_ is empty while the scratch is held
+  reply_->clear();
+  reply_ = nullptr;
+}
+
 bool ReactorSession::OutputBelowWatermark() const {
-  return out_.size() < context_->options().output_high_watermark;
+  return QueuedLocked() < context_->options().output_high_watermark;
 }
 
 absl::Status ReactorSession::WaitForOutputSpace(absl::Time deadline) {
@@ -110,7 +134,7 @@ absl::Status ReactorSession::WaitForOutputSpace(absl::Time deadline) {
   --space_waiters_;
   if (!met) {
     return absl::DeadlineExceededError(
-        absl::StrCat(out_.size(), " bytes still queued for ", peer_.address,
+        absl::StrCat(QueuedLocked(), " bytes still queued for ", peer_.address,
                      " at the deadline (the peer reads slowly)"));
   }
   return send_closed_ ? ClosedError() : absl::OkStatus();
@@ -255,11 +279,12 @@ void ReactorSession::OnReadable(absl::Time now, bool hangup) {
   }
   if (state_ != State::kOpen) return;
   in_read_ = true;
-  // Reused for every message of this event: the handler's parameter is
+  // The reactor's, reused for every message: the handler's parameter is
   // moved out of it, and the decoder swaps the next one in.
-  Message message;
+  Message& message = reactor_->decode_scratch();
   for (int i = 0; i < kReadsPerEvent && state_ == State::kOpen; ++i) {
-    absl::StatusOr<ConnectionReader::ReadOutcome> outcome = reader_->ReadOnce(socket_.fd(), now);
+    absl::StatusOr<ConnectionReader::ReadOutcome> outcome =
+        reader_->ReadOnce(socket_.fd(), now, reactor_->read_scratch());
     if (!outcome.ok()) {
       const FrameErrorCode code = GetFrameErrorCode(outcome.status());
       if (code == FrameErrorCode::kIoError) {
@@ -334,6 +359,7 @@ void ReactorSession::QueueErrorFrame(const absl::Status& status) {
   absl::StatusOr<EncodedFrame> frame = context_->encoder().Encode(ErrorEnvelope(status), {});
   if (!frame.ok()) return;
   std::lock_guard<std::mutex> lock(mu_);
+  SpillReplyLocked();
   out_.Append(*frame);  // past the output budget if need be: it is small
   queued_output_.store(out_.size(), std::memory_order_relaxed);
 }
@@ -360,6 +386,20 @@ void ReactorSession::Flush() {
 
 void ReactorSession::FlushLocked() {
   bool progressed = false;
+  if (reply_ != nullptr) {
+    // Sent from the reactor's scratch; what the socket does not take (or
+    // all of it, on an error, which the loop below then meets) waits in
+    // out_, which was empty.
+    ssize_t n;
+    do {
+      n = ::send(socket_.fd(), reply_->data(), reply_->size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    } while (n < 0 && errno == EINTR);
+    const size_t sent = n > 0 ? static_cast<size_t>(n) : 0;
+    progressed = sent > 0;
+    if (sent < reply_->size()) out_.AppendBytes(absl::string_view(*reply_).substr(sent));
+    reply_->clear();
+    reply_ = nullptr;
+  }
   while (!out_.empty()) {
     out_.FillIovecs(&iov_);
     ssize_t n;
@@ -441,10 +481,10 @@ void ReactorSession::Service(absl::Time now) {
       lock.lock();
     }
     FlushLocked();
-    if (GetFrameErrorCode(pending_error_) == FrameErrorCode::kIoError) {
+    if (!pending_error_.ok() && GetFrameErrorCode(pending_error_) == FrameErrorCode::kIoError) {
       write_error = std::exchange(pending_error_, absl::OkStatus());
     }
-    output_queued = !out_.empty();
+    output_queued = QueuedLocked() != 0;
   }
   if (!write_error.ok()) {
     context_->Report(peer_, write_error, "write");
@@ -460,12 +500,12 @@ void ReactorSession::Service(absl::Time now) {
     BeginClose(reason, now);
     std::lock_guard<std::mutex> lock(mu_);
     FlushLocked();
-    output_queued = !out_.empty();
+    output_queued = QueuedLocked() != 0;
   }
   if (state_ == State::kClosing && !WorkPending()) {
     {
       std::lock_guard<std::mutex> lock(mu_);
-      output_queued = !out_.empty();
+      output_queued = QueuedLocked() != 0;
       send_closed_ = true;
       NotifySpaceLocked();
     }
@@ -509,7 +549,7 @@ void ReactorSession::CheckTimeouts(absl::Time now) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     blocked_since = write_blocked_since_;
-    queued = out_.size();
+    queued = QueuedLocked();
   }
   const absl::Duration write_timeout = context_->options().write_timeout;
   if (blocked_since != absl::InfiniteFuture() && now - blocked_since >= write_timeout) {
@@ -558,6 +598,10 @@ void ReactorSession::Destroy(const absl::Status& reason) {
     send_closed_ = true;
     destroyed_ = true;
     space_cv_.notify_all();
+    if (reply_ != nullptr) {  // give the reactor's scratch back, unsent
+      reply_->clear();
+      reply_ = nullptr;
+    }
     out_.Clear();
     queued_output_.store(0, std::memory_order_relaxed);
     inbox_.clear();

@@ -24,6 +24,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -88,6 +89,13 @@ class ReactorSession final : public Session {
   void QueueErrorFrame(const absl::Status& status);
   void Flush();
   void FlushLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Moves the frames held in the reactor's reply scratch into out_ and
+  // gives the scratch back. Before anything else is appended to out_.
+  void SpillReplyLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Bytes waiting to be written: out_ and the reply scratch.
+  uint64_t QueuedLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return out_.size() + (reply_ != nullptr ? reply_->size() : 0);
+  }
   void Destroy(const absl::Status& reason);
   void UpdateInterest(bool output_queued);
   void ScheduleService() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -126,7 +134,12 @@ class ReactorSession final : public Session {
   std::condition_variable space_cv_;       // WaitForOutputSpace()
   int space_waiters_ ABSL_GUARDED_BY(mu_) = 0;
   SendQueue out_ ABSL_GUARDED_BY(mu_);
-  EncodedFrame scratch_ ABSL_GUARDED_BY(mu_);  // reused by Send()
+  EncodedFrame scratch_ ABSL_GUARDED_BY(mu_);  // reused by Send() off the loop thread
+  // The reactor's reply scratch while this session holds it (from an
+  // inline handler's Send() inside OnReadable() until FlushLocked()), or
+  // null. Its frames come before everything in out_, which is empty while
+  // it is held; never empty while held.
+  std::string* reply_ ABSL_GUARDED_BY(mu_) = nullptr;
   // out_.size(), readable without the lock; written under it.
   std::atomic<uint64_t> queued_output_{0};
   bool send_closed_ ABSL_GUARDED_BY(mu_) = false;

@@ -189,6 +189,62 @@ TEST_P(ModelTest, PipelinedLargeFramesAndEndOfStreamInOneWrite) {
   EXPECT_EQ(GetFrameErrorCode(end.status()), FrameErrorCode::kEndOfStream) << end.status();
 }
 
+// Answers request n with frames n*1000, n*1000+1, ... that take every path
+// of the server's output: small frames batched while the loop reads, more
+// of them than one batch holds, a payload large enough to be referenced
+// instead of copied, and a frame sent from another thread in between.
+class ManyAnswers : public StreamHandler {
+ public:
+  static constexpr int kSmall = 150;  // x 500 bytes: past the 64 KiB batch
+  static constexpr int kFrames = kSmall + 4;
+  static size_t Size(int k) {
+    if (k < kSmall) return 500;
+    return k == kSmall ? (20 << 10) : 10 + static_cast<size_t>(k);
+  }
+  static std::string Payload(uint64_t id, int k) {
+    return std::string(Size(k), static_cast<char>('a' + (id + k) % 26));
+  }
+
+  absl::Status OnMessage(Session& session, Message message) override {
+    const uint64_t base = message.envelope.id() * 1000;
+    auto send = [&](int k) { return session.Send(Id(base + k), absl::Cord(Payload(base, k))); };
+    for (int k = 0; k <= kSmall + 1; ++k) {
+      absl::Status sent = send(k);
+      if (!sent.ok()) return sent;
+    }
+    absl::Status from_thread;
+    std::thread other([&] { from_thread = send(kSmall + 2); });
+    other.join();
+    if (!from_thread.ok()) return from_thread;
+    return send(kSmall + 3);
+  }
+};
+
+TEST_P(ModelTest, AnswersKeepTheirOrderWhateverQueueTheyTake) {
+  auto running = RunningServer::Start("tcp://127.0.0.1:0", Options(),
+                                      [] { return std::make_unique<ManyAnswers>(); });
+  ASSERT_NE(running, nullptr);
+  auto conn = Dial(running->address());
+  ASSERT_TRUE(conn.ok());
+  // Three requests in one write: answered within one read event.
+  std::string bytes;
+  for (uint64_t n = 1; n <= 3; ++n) {
+    absl::StatusOr<EncodedFrame> frame = FrameEncoder().Encode(Id(n), absl::Cord("go"));
+    ASSERT_TRUE(frame.ok());
+    bytes += frame->ToString();
+  }
+  ASSERT_TRUE(conn->socket().WriteAll(bytes, absl::Now() + absl::Seconds(10)).ok());
+  for (uint64_t n = 1; n <= 3; ++n) {
+    for (int k = 0; k < ManyAnswers::kFrames; ++k) {
+      const uint64_t want = n * 1000 + k;
+      absl::StatusOr<Message> m = conn->Receive(absl::Now() + absl::Seconds(10));
+      ASSERT_TRUE(m.ok()) << "frame " << want << ": " << m.status();
+      ASSERT_EQ(m->envelope.id(), want);
+      ASSERT_EQ(std::string(m->payload), ManyAnswers::Payload(n * 1000, k)) << want;
+    }
+  }
+}
+
 // Clients keep requests in flight while the server shuts down: every answer
 // they get is intact and in order, and each connection ends cleanly (a
 // SHUTTING_DOWN error frame and/or the end of the stream), never inside a
