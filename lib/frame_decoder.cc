@@ -203,7 +203,11 @@ bool FrameDecoder::input_at_frame_end() const {
 }
 
 uint64_t FrameDecoder::reserved_bytes() const {
-  return pending_.capacity() + envelope_buf_.capacity() + payload_.reserved_bytes();
+  // A string's inline buffer (no heap storage) is not counted.
+  static const size_t kInlineCapacity = std::string().capacity();
+  const size_t envelope_heap =
+      envelope_buf_.capacity() > kInlineCapacity ? envelope_buf_.capacity() : 0;
+  return pending_.capacity() + envelope_heap + payload_.reserved_bytes();
 }
 
 std::string FrameDecoder::DescribeState() const {

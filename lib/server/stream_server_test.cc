@@ -595,6 +595,41 @@ INSTANTIATE_TEST_SUITE_P(AllModels, ModelTest, ::testing::ValuesIn(AllModels()),
                            return servertest::ModelName(info.param);
                          });
 
+// The reactor reads into one buffer for all its connections: one between
+// messages holds no input buffer of its own. Frames split across reads
+// still arrive whole, and afterwards nothing stays buffered.
+TEST(StreamServerTest, ReactorConnectionsBetweenMessagesHoldNoInputBuffer) {
+  auto running =
+      RunningServer::Start("tcp://127.0.0.1:0", StreamServerOptions(), servertest::EchoFactory());
+  ASSERT_NE(running, nullptr);
+  std::vector<FramedConnection> conns;
+  for (int i = 0; i < 10; ++i) {
+    auto conn = Dial(running->address());
+    ASSERT_TRUE(conn.ok());
+    ASSERT_EQ(RoundTrip(*conn, i, std::string(100 + i, 'x')), "");
+    conns.push_back(*std::move(conn));
+  }
+  EXPECT_TRUE(WaitFor([&] { return running->server().stats().input_bytes_buffered == 0; }))
+      << running->server().stats().input_bytes_buffered << " bytes";
+  // Half a header on one connection, a header and part of the body on
+  // another; the rest comes once both partial reads have been taken.
+  absl::StatusOr<EncodedFrame> frame = FrameEncoder().Encode(Id(7), absl::Cord("payload"));
+  ASSERT_TRUE(frame.ok());
+  const std::string bytes = frame->ToString();
+  ASSERT_TRUE(conns[0].socket().WriteAll(bytes.substr(0, 12), absl::Now() + absl::Seconds(10)).ok());
+  ASSERT_TRUE(conns[1].socket().WriteAll(bytes.substr(0, 30), absl::Now() + absl::Seconds(10)).ok());
+  EXPECT_TRUE(WaitFor([&] { return running->server().stats().messages_received == 10; }));
+  ASSERT_TRUE(conns[0].socket().WriteAll(bytes.substr(12), absl::Now() + absl::Seconds(10)).ok());
+  ASSERT_TRUE(conns[1].socket().WriteAll(bytes.substr(30), absl::Now() + absl::Seconds(10)).ok());
+  for (int i = 0; i < 2; ++i) {
+    absl::StatusOr<Message> m = conns[i].Receive(absl::Now() + absl::Seconds(10));
+    ASSERT_TRUE(m.ok()) << m.status();
+    EXPECT_EQ(m->envelope.id(), 7u);
+    EXPECT_EQ(std::string(m->payload), "payload");
+  }
+  EXPECT_TRUE(WaitFor([&] { return running->server().stats().input_bytes_buffered == 0; }));
+}
+
 // Many connections announcing large payloads and stalling: the server-wide
 // budget refuses some instead of growing; memory stays bounded; once they
 // are gone a new client is served.
