@@ -36,11 +36,67 @@ bool ParseCompactEnvelope(absl::string_view bytes, Envelope* out) {
     }
     (tag == kIdTag ? id : kind) = value;
   }
-  out->Clear();
+  // Setting both fields clears a compact envelope: Clear() walks them all.
+  if (!IsCompactEnvelope(*out)) out->Clear();
   out->set_id(id);
   // As protobuf does: an enum varint keeps its low 32 bits.
   out->set_kind(static_cast<Kind>(static_cast<int32_t>(static_cast<uint32_t>(kind))));
   return true;
+}
+
+namespace {
+
+// Protobuf's varint encoding of a uint64 (an int32 enum is sign-extended).
+size_t VarintSize(uint64_t value) {
+  size_t n = 1;
+  while (value >= 0x80) {
+    value >>= 7;
+    ++n;
+  }
+  return n;
+}
+
+char* WriteVarint(uint64_t value, char* out) {
+  while (value >= 0x80) {
+    *out++ = static_cast<char>((value & 0x7f) | 0x80);
+    value >>= 7;
+  }
+  *out++ = static_cast<char>(value);
+  return out;
+}
+
+uint64_t KindWireValue(const Envelope& envelope) {
+  return static_cast<uint64_t>(static_cast<int64_t>(static_cast<int32_t>(envelope.kind())));
+}
+
+}  // namespace
+
+bool IsCompactEnvelope(const Envelope& envelope) {
+  // The generated class has no unknown_fields() accessor: reflection's,
+  // looked up once.
+  static const google::protobuf::Reflection* const reflection = Envelope::GetReflection();
+  return envelope.content_type().empty() && envelope.metadata().empty() &&
+         !envelope.has_status() && !envelope.has_chunk() &&
+         reflection->GetUnknownFields(envelope).empty();
+}
+
+size_t CompactEnvelopeSize(const Envelope& envelope) {
+  size_t size = 0;
+  if (envelope.id() != 0) size += 1 + VarintSize(envelope.id());
+  if (envelope.kind() != 0) size += 1 + VarintSize(KindWireValue(envelope));
+  return size;
+}
+
+void SerializeCompactEnvelope(const Envelope& envelope, char* out) {
+  // Field order, as protobuf writes it: id (1), then kind (2).
+  if (envelope.id() != 0) {
+    *out++ = static_cast<char>(kIdTag);
+    out = WriteVarint(envelope.id(), out);
+  }
+  if (envelope.kind() != 0) {
+    *out++ = static_cast<char>(kKindTag);
+    WriteVarint(KindWireValue(envelope), out);
+  }
 }
 
 }  // namespace lpframe

@@ -15,9 +15,19 @@
 // 32 bits, as protobuf does). Otherwise it returns false and leaves *out
 // untouched: parse `bytes` with protobuf.
 //
-// Thread-safe (a pure function).
+// The encode side mirrors it. IsCompactEnvelope(e) is true when no field
+// but `id` and `kind` can be set: no content_type, metadata, status, chunk
+// or unknown fields (compact_envelope_test sets every other field of the
+// schema through reflection, so a field added later cannot slip past it).
+// For such an envelope CompactEnvelopeSize() equals ByteSizeLong() and
+// SerializeCompactEnvelope() writes the bytes protobuf writes, without
+// protobuf's size caching and serializer set-up.
+//
+// Thread-safe (pure functions).
 #ifndef LPFRAME_LIB_COMPACT_ENVELOPE_H_
 #define LPFRAME_LIB_COMPACT_ENVELOPE_H_
+
+#include <cstddef>
 
 #include "absl/strings/string_view.h"
 #include "proto/envelope.pb.h"
@@ -25,6 +35,12 @@
 namespace lpframe {
 
 bool ParseCompactEnvelope(absl::string_view bytes, Envelope* out);
+
+bool IsCompactEnvelope(const Envelope& envelope);
+// Require IsCompactEnvelope(envelope). `out` has room for
+// CompactEnvelopeSize(envelope) bytes (at most 22).
+size_t CompactEnvelopeSize(const Envelope& envelope);
+void SerializeCompactEnvelope(const Envelope& envelope, char* out);
 
 }  // namespace lpframe
 

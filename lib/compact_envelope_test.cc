@@ -1,11 +1,13 @@
 #include "lib/compact_envelope.h"
 
+#include <climits>
 #include <cstdint>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "proto/envelope.pb.h"
 
@@ -127,6 +129,76 @@ TEST(ParseCompactEnvelope, AgreesWithProtobufOnRandomBytes) {
     }
   }
   EXPECT_GT(fast, 1000);  // the sweep does exercise the fast path
+}
+
+// Sets `field` of *e to a value other than its default, through reflection.
+void SetNonDefault(const google::protobuf::FieldDescriptor* field, Envelope* e) {
+  const google::protobuf::Reflection* r = e->GetReflection();
+  using FD = google::protobuf::FieldDescriptor;
+  if (field->is_map()) {
+    google::protobuf::Message* entry = r->AddMessage(e, field);
+    entry->GetReflection()->SetString(entry, entry->GetDescriptor()->field(0), "k");
+    return;
+  }
+  switch (field->cpp_type()) {
+    case FD::CPPTYPE_STRING:
+      r->SetString(e, field, "x");
+      break;
+    case FD::CPPTYPE_MESSAGE:
+      r->MutableMessage(e, field);  // present, even if empty
+      break;
+    case FD::CPPTYPE_UINT64:
+      r->SetUInt64(e, field, 3);
+      break;
+    case FD::CPPTYPE_ENUM:
+      r->SetEnumValue(e, field, 3);
+      break;
+    default:
+      FAIL() << "a field of a new type: extend this test: " << field->full_name();
+  }
+}
+
+// Every field but id and kind, set alone, makes an envelope non-compact:
+// a field added to envelope.proto later cannot be dropped by the fast paths.
+TEST(IsCompactEnvelope, EveryOtherFieldOfTheSchemaCounts) {
+  const google::protobuf::Descriptor* d = Envelope::descriptor();
+  for (int i = 0; i < d->field_count(); ++i) {
+    const google::protobuf::FieldDescriptor* field = d->field(i);
+    SCOPED_TRACE(field->name());
+    Envelope e;
+    SetNonDefault(field, &e);
+    const bool id_or_kind = field->number() == Envelope::kIdFieldNumber ||
+                            field->number() == Envelope::kKindFieldNumber;
+    EXPECT_EQ(IsCompactEnvelope(e), id_or_kind);
+    // A compact parse into it leaves exactly what protobuf's parse does.
+    const std::string bytes = Id(9);
+    Envelope reference;
+    ASSERT_TRUE(reference.ParseFromString(bytes));
+    ASSERT_TRUE(ParseCompactEnvelope(bytes, &e));
+    EXPECT_EQ(e.SerializeAsString(), reference.SerializeAsString());
+  }
+  Envelope unknown;
+  ASSERT_TRUE(unknown.ParseFromString(std::string("\x78\x01", 2)));  // field 15
+  EXPECT_FALSE(IsCompactEnvelope(unknown));
+}
+
+TEST(SerializeCompactEnvelope, WritesWhatProtobufWrites) {
+  const uint64_t ids[] = {0, 1, 127, 128, 300, (uint64_t{1} << 56) - 1, ~uint64_t{0}};
+  const int kinds[] = {0, KIND_MESSAGE, KIND_PONG, 99, -1, INT32_MIN, INT32_MAX};
+  for (uint64_t id : ids) {
+    for (int kind : kinds) {
+      SCOPED_TRACE(absl::StrCat("id ", id, " kind ", kind));
+      Envelope e;
+      e.set_id(id);
+      e.set_kind(static_cast<Kind>(kind));
+      ASSERT_TRUE(IsCompactEnvelope(e));
+      const std::string want = e.SerializeAsString();
+      EXPECT_EQ(CompactEnvelopeSize(e), want.size());
+      std::string got(CompactEnvelopeSize(e), '?');
+      SerializeCompactEnvelope(e, got.data());
+      EXPECT_EQ(absl::CEscape(got), absl::CEscape(want));
+    }
+  }
 }
 
 }  // namespace
