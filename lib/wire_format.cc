@@ -1,8 +1,5 @@
 #include "lib/wire_format.h"
 
-// Inlined: the header check hashes 20 bytes per frame, less than the cost
-// of a call into the shared library.
-#define XXH_INLINE_ALL
 #include <xxhash.h>
 
 #include "absl/strings/str_cat.h"
