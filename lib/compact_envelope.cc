@@ -19,11 +19,11 @@ constexpr int kMaxFastVarintBytes = 9;
 
 }  // namespace
 
-bool ParseCompactEnvelope(absl::string_view bytes, Envelope* out) {
+bool ScanCompactEnvelope(absl::string_view bytes, uint64_t* id, int32_t* kind) {
   const unsigned char* p = reinterpret_cast<const unsigned char*>(bytes.data());
   const unsigned char* const end = p + bytes.size();
-  uint64_t id = 0;
-  uint64_t kind = 0;
+  uint64_t id_value = 0;
+  uint64_t kind_value = 0;
   while (p != end) {
     const unsigned char tag = *p++;
     if (tag != kIdTag && tag != kKindTag) return false;
@@ -34,13 +34,26 @@ bool ParseCompactEnvelope(absl::string_view bytes, Envelope* out) {
       value |= static_cast<uint64_t>(byte & 0x7f) << (7 * i);
       if ((byte & 0x80) == 0) break;
     }
-    (tag == kIdTag ? id : kind) = value;
+    (tag == kIdTag ? id_value : kind_value) = value;
   }
+  *id = id_value;
+  // As protobuf does: an enum varint keeps its low 32 bits.
+  *kind = static_cast<int32_t>(static_cast<uint32_t>(kind_value));
+  return true;
+}
+
+void SetCompactEnvelope(uint64_t id, int32_t kind, Envelope* out) {
   // Setting both fields clears a compact envelope: Clear() walks them all.
   if (!IsCompactEnvelope(*out)) out->Clear();
   out->set_id(id);
-  // As protobuf does: an enum varint keeps its low 32 bits.
-  out->set_kind(static_cast<Kind>(static_cast<int32_t>(static_cast<uint32_t>(kind))));
+  out->set_kind(static_cast<Kind>(kind));
+}
+
+bool ParseCompactEnvelope(absl::string_view bytes, Envelope* out) {
+  uint64_t id;
+  int32_t kind;
+  if (!ScanCompactEnvelope(bytes, &id, &kind)) return false;
+  SetCompactEnvelope(id, kind, out);
   return true;
 }
 

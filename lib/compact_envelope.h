@@ -28,6 +28,7 @@
 #define LPFRAME_LIB_COMPACT_ENVELOPE_H_
 
 #include <cstddef>
+#include <cstdint>
 
 #include "absl/strings/string_view.h"
 #include "proto/envelope.pb.h"
@@ -35,6 +36,11 @@
 namespace lpframe {
 
 bool ParseCompactEnvelope(absl::string_view bytes, Envelope* out);
+// ParseCompactEnvelope() in two steps, for a caller that keeps the two
+// numbers until it has the Envelope to store them in: the scan (same
+// verdict, *id and *kind set only on success) and the store.
+bool ScanCompactEnvelope(absl::string_view bytes, uint64_t* id, int32_t* kind);
+void SetCompactEnvelope(uint64_t id, int32_t kind, Envelope* out);
 
 bool IsCompactEnvelope(const Envelope& envelope);
 // Require IsCompactEnvelope(envelope). `out` has room for

@@ -47,6 +47,7 @@ void FrameDecoder::Feed(absl::string_view bytes) {
         // Decode ahead only when the next frame is large: buffering it would
         // copy every payload byte twice. Small frames are cheaper to buffer.
         if (!NextFrameIsLarge(bytes)) break;
+        MaterializeEnvelope();
         queue_.push_back(std::move(current_));
         current_.payload.Clear();
         ready_ = false;
@@ -69,7 +70,12 @@ DecodeStep FrameDecoder::NextSlow(Message* out) {
   if (!error_.ok()) return DecodeStep::Error(error_);
   if (!ready_) PumpPending();
   if (ready_) {
-    out->envelope.Swap(&current_.envelope);
+    if (compact_) {
+      SetCompactEnvelope(compact_id_, compact_kind_, &out->envelope);
+      compact_ = false;
+    } else {
+      out->envelope.Swap(&current_.envelope);
+    }
     out->payload = std::move(current_.payload);
     current_.payload.Clear();
     ready_ = false;
@@ -370,7 +376,9 @@ void FrameDecoder::StartBody(uint64_t envelope_length, uint64_t payload_length,
   envelope_buf_.clear();
   state_ = State::kEnvelope;
   if (envelope_length_ == 0) {
-    current_.envelope.Clear();
+    compact_ = true;  // the empty envelope
+    compact_id_ = 0;
+    compact_kind_ = 0;
     AfterEnvelope();
   }
 }
@@ -386,7 +394,8 @@ size_t FrameDecoder::ConsumeEnvelope(absl::string_view src) {
     if (envelope_buf_.size() < envelope_length_) return take;
     envelope = envelope_buf_;
   }
-  if (!ParseCompactEnvelope(envelope, &current_.envelope) &&
+  compact_ = ScanCompactEnvelope(envelope, &compact_id_, &compact_kind_);
+  if (!compact_ &&
       !current_.envelope.ParseFromArray(envelope.data(), static_cast<int>(envelope.size()))) {
     Fail(MakeFrameError(
         FrameErrorCode::kInvalidEnvelope,
@@ -400,6 +409,12 @@ size_t FrameDecoder::ConsumeEnvelope(absl::string_view src) {
   if (envelope_buf_.capacity() > 4096) envelope_buf_.shrink_to_fit();
   AfterEnvelope();
   return take;
+}
+
+void FrameDecoder::MaterializeEnvelope() {
+  if (!compact_) return;
+  SetCompactEnvelope(compact_id_, compact_kind_, &current_.envelope);
+  compact_ = false;
 }
 
 void FrameDecoder::AfterEnvelope() {

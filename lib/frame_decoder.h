@@ -182,6 +182,8 @@ class FrameDecoder {
   void AfterEnvelope();
   void AfterPayload();
   void CompleteMessage();
+  // Stores a compact envelope kept as numbers into current_.envelope.
+  void MaterializeEnvelope();
   void Fail(absl::Status status);
   absl::Status LengthTooLarge(uint64_t declared, absl::string_view prefix);
   uint64_t BytesNeeded() const;
@@ -204,6 +206,12 @@ class FrameDecoder {
   uint64_t payload_remaining_ = 0;
   bool payload_started_ = false;  // payload_ holds this frame's bytes
   bool checksum_ = false;
+  // The current frame's envelope when it is compact (id and kind only):
+  // kept as two numbers and stored straight into the caller's message by
+  // Next(), so the common frame never touches current_.envelope.
+  bool compact_ = false;
+  int32_t compact_kind_ = 0;
+  uint64_t compact_id_ = 0;
   std::string envelope_buf_;  // partial envelope bytes
   char trailer_[kChecksumTrailerSize];
   size_t trailer_have_ = 0;
