@@ -190,20 +190,14 @@ class FrameDecoder {
   void PumpPending();
   bool NextFrameIsLarge(absl::string_view bytes) const;
 
+  // Fields are ordered by use: the first lines hold what every frame
+  // touches (a server keeps one decoder per connection, cold in cache).
   DecoderOptions options_;
   State state_ = State::kHeader;
   absl::Status error_;
   bool finished_ = false;
   bool ready_ = false;        // current_ holds a complete message
   bool lent_direct_ = false;  // last PrepareRead lent payload storage
-
-  ByteBuffer pending_;        // received, not yet consumed
-  char header_[kHeaderSize];  // partial header bytes
-  size_t header_have_ = 0;
-  uint64_t frame_offset_ = 0;  // stream offset of the current frame
-  uint64_t envelope_length_ = 0;
-  uint64_t payload_length_ = 0;
-  uint64_t payload_remaining_ = 0;
   bool payload_started_ = false;  // payload_ holds this frame's bytes
   bool checksum_ = false;
   // The current frame's envelope when it is compact (id and kind only):
@@ -212,17 +206,25 @@ class FrameDecoder {
   bool compact_ = false;
   int32_t compact_kind_ = 0;
   uint64_t compact_id_ = 0;
-  std::string envelope_buf_;  // partial envelope bytes
-  char trailer_[kChecksumTrailerSize];
-  size_t trailer_have_ = 0;
-  PayloadWriter payload_;
-  Xxh3Digest digest_;
-  Message current_;
-  std::deque<Message> queue_;  // complete messages decoded ahead by Feed
 
+  ByteBuffer pending_;        // received, not yet consumed
+  char header_[kHeaderSize];  // partial header bytes
+  size_t header_have_ = 0;
+  uint64_t frame_offset_ = 0;  // stream offset of the current frame
+  uint64_t envelope_length_ = 0;
+  uint64_t payload_length_ = 0;
+  uint64_t payload_remaining_ = 0;
   uint64_t offset_ = 0;
   uint64_t received_ = 0;
   uint64_t messages_ = 0;
+  std::deque<Message> queue_;  // complete messages decoded ahead by Feed
+  std::string envelope_buf_;   // partial envelope bytes
+  char trailer_[kChecksumTrailerSize];
+  size_t trailer_have_ = 0;
+  Message current_;
+  PayloadWriter payload_;
+  Xxh3Digest digest_;
+
   // Last (cold): the spans PrepareRead*() lent.
   absl::Span<char> lent_[kMaxReadSpans];
   size_t lent_count_ = 0;

@@ -57,11 +57,11 @@ class SendQueue {
     uint64_t size() const { return is_cord ? cord.size() : bytes.size(); }
   };
 
+  uint64_t size_ = 0;  // first: the field read most often (empty())
+  uint64_t front_sent_ = 0;  // bytes of pieces_.front() already consumed
   size_t copy_payload_bytes_;
   size_t run_bytes_;
   std::deque<Piece> pieces_;
-  uint64_t front_sent_ = 0;  // bytes of pieces_.front() already consumed
-  uint64_t size_ = 0;
   std::string spare_;  // capacity of a consumed run, reused
 };
 

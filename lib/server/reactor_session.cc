@@ -45,11 +45,11 @@ ReactorSession::ReactorSession(Reactor* reactor, ServerContext* context, WorkerP
       context_(context),
       workers_(workers),
       socket_(std::move(socket)),
-      peer_(std::move(peer)),
       handler_(std::move(handler)),
       reader_(std::make_unique<ConnectionReader>(context, now)),
       out_(context->options().connection.copy_payload_bytes,
-           context->options().connection.batch_bytes) {}
+           context->options().connection.batch_bytes),
+      peer_(std::move(peer)) {}
 
 ReactorSession::~ReactorSession() = default;
 

@@ -104,11 +104,12 @@ class ReactorSession final : public Session {
   // Wakes WaitForOutputSpace() callers that can go on.
   void NotifySpaceLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  // Fields are ordered by use: the first four cache lines hold what every
+  // request touches (a server has many sessions, each cold in cache).
   Reactor* const reactor_;
   ServerContext* const context_;
   WorkerPool* const workers_;  // null: handlers run inline
   Socket socket_;
-  const PeerInfo peer_;
   std::unique_ptr<StreamHandler> handler_;
   std::unique_ptr<ConnectionReader> reader_;
 
@@ -123,18 +124,11 @@ class ReactorSession final : public Session {
   // Inside OnReadable(), which ends with Service(): sends on the loop
   // thread need not put the session on the service list.
   bool in_read_ = false;
-  absl::Status close_reason_;
-  absl::Time linger_deadline_ = absl::InfiniteFuture();
-  std::vector<struct iovec> iov_;
 
   // Shared with other threads. A std::mutex, not absl::Mutex: it is taken
   // twice per message, and Debian's Abseil runs deadlock detection on every
   // absl::Mutex operation (measured in bench/echo_bench).
   mutable std::mutex mu_;
-  std::condition_variable space_cv_;       // WaitForOutputSpace()
-  int space_waiters_ ABSL_GUARDED_BY(mu_) = 0;
-  SendQueue out_ ABSL_GUARDED_BY(mu_);
-  EncodedFrame scratch_ ABSL_GUARDED_BY(mu_);  // reused by Send() off the loop thread
   // The reactor's reply scratch while this session holds it (from an
   // inline handler's Send() inside OnReadable() until FlushLocked()), or
   // null. Its frames come before everything in out_, which is empty while
@@ -143,23 +137,33 @@ class ReactorSession final : public Session {
   // out_.size(), readable without the lock; written under it.
   std::atomic<uint64_t> queued_output_{0};
   bool send_closed_ ABSL_GUARDED_BY(mu_) = false;
-  absl::Status pending_error_ ABSL_GUARDED_BY(mu_);
-  std::string pending_error_stage_ ABSL_GUARDED_BY(mu_);
   bool close_requested_ ABSL_GUARDED_BY(mu_) = false;
+  bool holds_released_ ABSL_GUARDED_BY(mu_) = false;   // the last one was dropped
+  bool handler_failed_ ABSL_GUARDED_BY(mu_) = false;   // no more OnMessage
+  // Destroy() has run: the reactor (and the server) may be gone, so other
+  // threads must not reach them through this session any more.
+  bool destroyed_ ABSL_GUARDED_BY(mu_) = false;
+  int space_waiters_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Status pending_error_ ABSL_GUARDED_BY(mu_);
+  // Since when queued output has waited without the peer taking any of it
+  // (InfiniteFuture while nothing waits): the write timeout's clock.
+  absl::Time write_blocked_since_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  SendQueue out_ ABSL_GUARDED_BY(mu_);
+
+  // Rarely touched.
+  const PeerInfo peer_;
+  absl::Status close_reason_;
+  absl::Time linger_deadline_ = absl::InfiniteFuture();
+  std::vector<struct iovec> iov_;
+  std::condition_variable space_cv_;       // WaitForOutputSpace()
+  EncodedFrame scratch_ ABSL_GUARDED_BY(mu_);  // reused by Send() off the loop thread
+  std::string pending_error_stage_ ABSL_GUARDED_BY(mu_);
   std::deque<Message> inbox_ ABSL_GUARDED_BY(mu_);
   uint64_t inbox_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   bool worker_active_ ABSL_GUARDED_BY(mu_) = false;
   bool on_close_pending_ ABSL_GUARDED_BY(mu_) = false;
   bool handler_closed_ ABSL_GUARDED_BY(mu_) = false;  // OnClose has run or is running
   int holds_ ABSL_GUARDED_BY(mu_) = 0;                 // HoldOpen() tokens alive
-  bool holds_released_ ABSL_GUARDED_BY(mu_) = false;   // the last one was dropped
-  bool handler_failed_ ABSL_GUARDED_BY(mu_) = false;   // no more OnMessage
-  // Since when queued output has waited without the peer taking any of it
-  // (InfiniteFuture while nothing waits): the write timeout's clock.
-  absl::Time write_blocked_since_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
-  // Destroy() has run: the reactor (and the server) may be gone, so other
-  // threads must not reach them through this session any more.
-  bool destroyed_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace lpframe
