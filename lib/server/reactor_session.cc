@@ -280,7 +280,7 @@ void ReactorSession::OnReadable(absl::Time now, bool hangup) {
   if (state_ != State::kOpen) return;
   in_read_ = true;
   // The reactor's, reused for every message: the handler's parameter is
-  // moved out of it, and the decoder swaps the next one in.
+  // moved out of it, and the decoder fills in the next one.
   Message& message = reactor_->decode_scratch();
   for (int i = 0; i < kReadsPerEvent && state_ == State::kOpen; ++i) {
     absl::StatusOr<ConnectionReader::ReadOutcome> outcome =
