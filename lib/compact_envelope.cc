@@ -69,15 +69,6 @@ size_t VarintSize(uint64_t value) {
   return n;
 }
 
-char* WriteVarint(uint64_t value, char* out) {
-  while (value >= 0x80) {
-    *out++ = static_cast<char>((value & 0x7f) | 0x80);
-    value >>= 7;
-  }
-  *out++ = static_cast<char>(value);
-  return out;
-}
-
 uint64_t KindWireValue(const Envelope& envelope) {
   return static_cast<uint64_t>(static_cast<int64_t>(static_cast<int32_t>(envelope.kind())));
 }
@@ -85,12 +76,12 @@ uint64_t KindWireValue(const Envelope& envelope) {
 }  // namespace
 
 bool IsCompactEnvelope(const Envelope& envelope) {
-  // The generated class has no unknown_fields() accessor: reflection's,
-  // looked up once.
-  static const google::protobuf::Reflection* const reflection = Envelope::GetReflection();
+  // The generated class has no unknown_fields() accessor, and reflection's
+  // would build the descriptor pool (code and memory a receiver otherwise
+  // never touches): unknown fields show as bytes beyond id's and kind's.
   return envelope.content_type().empty() && envelope.metadata().empty() &&
          !envelope.has_status() && !envelope.has_chunk() &&
-         reflection->GetUnknownFields(envelope).empty();
+         envelope.ByteSizeLong() == CompactEnvelopeSize(envelope);
 }
 
 size_t CompactEnvelopeSize(const Envelope& envelope) {
@@ -98,18 +89,6 @@ size_t CompactEnvelopeSize(const Envelope& envelope) {
   if (envelope.id() != 0) size += 1 + VarintSize(envelope.id());
   if (envelope.kind() != 0) size += 1 + VarintSize(KindWireValue(envelope));
   return size;
-}
-
-void SerializeCompactEnvelope(const Envelope& envelope, char* out) {
-  // Field order, as protobuf writes it: id (1), then kind (2).
-  if (envelope.id() != 0) {
-    *out++ = static_cast<char>(kIdTag);
-    out = WriteVarint(envelope.id(), out);
-  }
-  if (envelope.kind() != 0) {
-    *out++ = static_cast<char>(kKindTag);
-    WriteVarint(KindWireValue(envelope), out);
-  }
 }
 
 }  // namespace lpframe

@@ -15,13 +15,11 @@
 // 32 bits, as protobuf does). Otherwise it returns false and leaves *out
 // untouched: parse `bytes` with protobuf.
 //
-// The encode side mirrors it. IsCompactEnvelope(e) is true when no field
-// but `id` and `kind` can be set: no content_type, metadata, status, chunk
-// or unknown fields (compact_envelope_test sets every other field of the
-// schema through reflection, so a field added later cannot slip past it).
-// For such an envelope CompactEnvelopeSize() equals ByteSizeLong() and
-// SerializeCompactEnvelope() writes the bytes protobuf writes, without
-// protobuf's size caching and serializer set-up.
+// IsCompactEnvelope(e) is true when no field but `id` and `kind` is set:
+// no content_type, metadata, status, chunk or unknown fields
+// (compact_envelope_test sets every other field of the schema through
+// reflection, so a field added later cannot slip past it).
+// CompactEnvelopeSize() is the serialized size of `id` and `kind` alone.
 //
 // Thread-safe (pure functions).
 #ifndef LPFRAME_LIB_COMPACT_ENVELOPE_H_
@@ -43,10 +41,7 @@ bool ScanCompactEnvelope(absl::string_view bytes, uint64_t* id, int32_t* kind);
 void SetCompactEnvelope(uint64_t id, int32_t kind, Envelope* out);
 
 bool IsCompactEnvelope(const Envelope& envelope);
-// Require IsCompactEnvelope(envelope). `out` has room for
-// CompactEnvelopeSize(envelope) bytes (at most 22).
 size_t CompactEnvelopeSize(const Envelope& envelope);
-void SerializeCompactEnvelope(const Envelope& envelope, char* out);
 
 }  // namespace lpframe
 

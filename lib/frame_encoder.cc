@@ -5,7 +5,6 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
-#include "lib/compact_envelope.h"
 #include "lib/frame_error.h"
 #include "lib/xxh3_digest.h"
 
@@ -104,10 +103,7 @@ absl::Status FrameEncoder::EncodeTo(const Envelope& envelope, absl::Cord payload
   }
   // PROTOCOL.md §6.3: the payload is checked before the envelope.
   if (payload_size > limits.max_payload_bytes) return PayloadTooLarge(payload_size, limits);
-  // The commonest envelopes (id and kind only) skip protobuf's serializer.
-  const bool compact = IsCompactEnvelope(envelope);
-  const size_t envelope_size =
-      compact ? CompactEnvelopeSize(envelope) : envelope.ByteSizeLong();
+  const size_t envelope_size = envelope.ByteSizeLong();
   if (envelope_size > limits.max_envelope_bytes) {
     return MakeFrameError(
         FrameErrorCode::kEnvelopeTooLarge,
@@ -122,9 +118,7 @@ absl::Status FrameEncoder::EncodeTo(const Envelope& envelope, absl::Cord payload
   out->prefix_.resize(kHeaderSize + envelope_size);
   char* p = &out->prefix_[0];
   EncodeFrameHeader(header, p);
-  if (compact) {
-    SerializeCompactEnvelope(envelope, p + kHeaderSize);
-  } else if (envelope.metadata_size() > 1) {
+  if (envelope.metadata_size() > 1) {
     // Map order is unspecified; sort it so equal envelopes give equal bytes.
     google::protobuf::io::ArrayOutputStream array(p + kHeaderSize,
                                                   static_cast<int>(envelope_size));
