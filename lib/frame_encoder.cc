@@ -1,5 +1,6 @@
 #include "lib/frame_encoder.h"
 
+#include <cstring>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -22,7 +23,7 @@ absl::Status PayloadTooLarge(uint64_t payload_size, const FrameLimits& limits) {
 }  // namespace
 
 void EncodedFrame::AppendSlices(std::vector<absl::string_view>* out) const {
-  if (!prefix_.empty()) out->push_back(prefix_);
+  if (prefix_size_ > 0) out->push_back(prefix());
   for (absl::string_view chunk : payload_.Chunks()) {
     if (!chunk.empty()) out->push_back(chunk);
   }
@@ -33,14 +34,14 @@ void EncodedFrame::AppendIovecs(std::vector<struct iovec>* out) const {
   auto add = [out](absl::string_view s) {
     if (!s.empty()) out->push_back({const_cast<char*>(s.data()), s.size()});
   };
-  add(prefix_);
+  add(prefix());
   for (absl::string_view chunk : payload_.Chunks()) add(chunk);
   add(trailer());
 }
 
 void EncodedFrame::AppendTo(std::string* out) const {
   out->reserve(out->size() + size());
-  out->append(prefix_);
+  out->append(prefix_.data(), prefix_size_);
   for (absl::string_view chunk : payload_.Chunks()) out->append(chunk.data(), chunk.size());
   out->append(trailer().data(), trailer().size());
 }
@@ -97,7 +98,7 @@ absl::Status FrameEncoder::EncodeTo(const Envelope& envelope, absl::Cord payload
       StoreBigEndian32(static_cast<uint32_t>(payload_size), prefix);
       n = kU32PrefixSize;
     }
-    out->prefix_.assign(prefix, n);
+    std::memcpy(out->PreparePrefix(n), prefix, n);
     out->payload_ = std::move(payload);
     return absl::OkStatus();
   }
@@ -115,8 +116,7 @@ absl::Status FrameEncoder::EncodeTo(const Envelope& envelope, absl::Cord payload
   header.flags = options_.checksum ? kFlagChecksum : 0;
   header.envelope_length = static_cast<uint32_t>(envelope_size);
   header.payload_length = payload_size;
-  out->prefix_.resize(kHeaderSize + envelope_size);
-  char* p = &out->prefix_[0];
+  char* p = out->PreparePrefix(kHeaderSize + envelope_size);
   EncodeFrameHeader(header, p);
   if (envelope.metadata_size() > 1) {
     // Map order is unspecified; sort it so equal envelopes give equal bytes.

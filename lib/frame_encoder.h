@@ -50,14 +50,14 @@ class EncodedFrame {
   EncodedFrame() = default;
 
   // Header and envelope (or the dialect's length prefix), contiguous.
-  absl::string_view prefix() const { return prefix_; }
+  absl::string_view prefix() const { return absl::string_view(prefix_.data(), prefix_size_); }
   const absl::Cord& payload() const { return payload_; }
   // The checksum trailer, or empty.
   absl::string_view trailer() const {
     return absl::string_view(trailer_, trailer_size_);
   }
   // Total bytes on the wire.
-  uint64_t size() const { return prefix_.size() + payload_.size() + trailer_size_; }
+  uint64_t size() const { return prefix_size_ + payload_.size() + trailer_size_; }
 
   // Appends the frame's slices, in wire order, skipping empty ones.
   void AppendSlices(std::vector<absl::string_view>* out) const;
@@ -68,14 +68,23 @@ class EncodedFrame {
   // Drops the payload reference and the bytes, keeping the prefix's
   // capacity for the next EncodeTo().
   void Clear() {
-    prefix_.clear();
+    prefix_size_ = 0;
     payload_.Clear();
     trailer_size_ = 0;
   }
 
  private:
   friend class FrameEncoder;
-  std::string prefix_;
+  // Writable storage for an n-byte prefix. The string keeps its largest
+  // size: an encode writes no filler bytes and calls no string code.
+  char* PreparePrefix(size_t n) {
+    if (prefix_.size() < n) prefix_.resize(n);
+    prefix_size_ = n;
+    return &prefix_[0];
+  }
+
+  std::string prefix_;  // the prefix is its first prefix_size_ bytes
+  size_t prefix_size_ = 0;
   absl::Cord payload_;
   char trailer_[kChecksumTrailerSize] = {};
   size_t trailer_size_ = 0;
