@@ -138,6 +138,11 @@ class FrameDecoder {
   // True when the last PrepareRead() or PrepareReadSpans() lent payload
   // storage.
   bool read_is_direct() const { return lent_direct_; }
+  // Frees the input buffer's storage when it holds no bytes: a caller that
+  // reads into its own memory and Feed()s then keeps no idle buffer.
+  void ReleaseEmptyInputBuffer() {
+    if (pending_.capacity() != 0) pending_.ShrinkIfEmpty();
+  }
   // True when PrepareRead() would lend payload storage now: a payload of at
   // least direct_read_min_bytes is due and nothing is buffered before it.
   // Otherwise a caller may as well read into its own buffer and Feed().

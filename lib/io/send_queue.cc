@@ -6,6 +6,11 @@
 #include <utility>
 
 namespace lpframe {
+namespace {
+
+const size_t kInlineCapacity = std::string().capacity();  // no heap storage
+
+}  // namespace
 
 void SendQueue::AppendBytes(absl::string_view bytes) {
   if (bytes.empty()) return;
@@ -84,7 +89,9 @@ void SendQueue::Consume(uint64_t n) {
     if (reusable && pieces_.size() == 1) {
       // The queue is empty now: keep the run for the next bytes, so a
       // request/response connection does not pop and push a piece per frame.
+      // One idle buffer at most: the spare goes.
       front.bytes.clear();
+      if (spare_.capacity() > kInlineCapacity) std::string().swap(spare_);
       return;
     }
     if (reusable && front.bytes.capacity() > spare_.capacity()) spare_.swap(front.bytes);

@@ -59,7 +59,8 @@ absl::Status ConnectionReader::SetExtraBuffered(uint64_t bytes) {
 absl::StatusOr<ConnectionReader::ReadOutcome> ConnectionReader::ReadOnce(
     int fd, absl::Time now, absl::Span<char> scratch) {
   const bool was_at_boundary = decoder_.at_frame_boundary();
-  const bool use_scratch = !scratch.empty() && !decoder_.WantsDirectRead();
+  scratch_reads_ = !scratch.empty();
+  const bool use_scratch = scratch_reads_ && !decoder_.WantsDirectRead();
   absl::Span<char> span = use_scratch ? scratch : decoder_.PrepareRead(read_size_);
   const bool direct = !use_scratch && decoder_.read_is_direct();
   size_t want = span.size();
@@ -111,6 +112,9 @@ DecodeStep ConnectionReader::Next(Message* out, absl::Time now) {
     // bytes of the next: its stall clock starts at that read.
     if (stall_limited_ && !decoder_.at_frame_boundary()) frame_start_ = last_read_;
   } else if (step.need_more()) {
+    // Frames that arrived behind the first one of a read were buffered;
+    // once they are taken, the buffer goes.
+    if (scratch_reads_) decoder_.ReleaseEmptyInputBuffer();
     (void)UpdateReservation();  // storage of a delivered message went away
   }
   return step;

@@ -79,6 +79,7 @@ class ConnectionReader {
   FrameDecoder decoder_;
   size_t read_size_;
   bool fixed_reads_;
+  bool scratch_reads_ = false;  // ReadOnce() was given a scratch buffer
   bool idle_limited_;
   bool stall_limited_;
   absl::Time last_message_end_;

@@ -199,7 +199,10 @@ void ReactorSession::Dispatch(Message&& message, absl::Time now) {
   bool submit = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (handler_failed_) return;  // the connection is closing
+    if (handler_failed_) {  // the connection is closing: drop it now, not
+      message.payload.Clear();  // when the reactor's next message replaces it
+      return;
+    }
     inbox_bytes_ += message.payload.size();
     inbox_.push_back(std::move(message));
     if (!worker_active_) {

@@ -192,7 +192,8 @@ TEST_P(ModelTest, PipelinedLargeFramesAndEndOfStreamInOneWrite) {
 // Answers request n with frames n*1000, n*1000+1, ... that take every path
 // of the server's output: small frames batched while the loop reads, more
 // of them than one batch holds, a payload large enough to be referenced
-// instead of copied, and a frame sent from another thread in between.
+// instead of copied, and frames sent from another thread in between (one
+// while the handler's first answer still waits to go out).
 class ManyAnswers : public StreamHandler {
  public:
   static constexpr int kSmall = 150;  // x 500 bytes: past the 64 KiB batch
@@ -208,13 +209,18 @@ class ManyAnswers : public StreamHandler {
   absl::Status OnMessage(Session& session, Message message) override {
     const uint64_t base = message.envelope.id() * 1000;
     auto send = [&](int k) { return session.Send(Id(base + k), absl::Cord(Payload(base, k))); };
+    auto send_from_thread = [&](int k) {
+      absl::Status status;
+      std::thread other([&] { status = send(k); });
+      other.join();
+      return status;
+    };
     for (int k = 0; k <= kSmall + 1; ++k) {
-      absl::Status sent = send(k);
+      // Frame 1 from another thread while frame 0 waits in the reply buffer.
+      absl::Status sent = k == 1 ? send_from_thread(k) : send(k);
       if (!sent.ok()) return sent;
     }
-    absl::Status from_thread;
-    std::thread other([&] { from_thread = send(kSmall + 2); });
-    other.join();
+    absl::Status from_thread = send_from_thread(kSmall + 2);
     if (!from_thread.ok()) return from_thread;
     return send(kSmall + 3);
   }
@@ -611,6 +617,21 @@ TEST(StreamServerTest, ReactorConnectionsBetweenMessagesHoldNoInputBuffer) {
   }
   EXPECT_TRUE(WaitFor([&] { return running->server().stats().input_bytes_buffered == 0; }))
       << running->server().stats().input_bytes_buffered << " bytes";
+  // Five frames in one write: those behind the first are buffered, then let go.
+  std::string pipelined;
+  for (uint64_t id = 20; id < 25; ++id) {
+    absl::StatusOr<EncodedFrame> frame = FrameEncoder().Encode(Id(id), absl::Cord("p"));
+    ASSERT_TRUE(frame.ok());
+    pipelined += frame->ToString();
+  }
+  ASSERT_TRUE(conns[2].socket().WriteAll(pipelined, absl::Now() + absl::Seconds(10)).ok());
+  for (uint64_t id = 20; id < 25; ++id) {
+    absl::StatusOr<Message> m = conns[2].Receive(absl::Now() + absl::Seconds(10));
+    ASSERT_TRUE(m.ok()) << m.status();
+    EXPECT_EQ(m->envelope.id(), id);
+  }
+  EXPECT_TRUE(WaitFor([&] { return running->server().stats().input_bytes_buffered == 0; }))
+      << running->server().stats().input_bytes_buffered << " bytes after pipelined frames";
   // Half a header on one connection, a header and part of the body on
   // another; the rest comes once both partial reads have been taken.
   absl::StatusOr<EncodedFrame> frame = FrameEncoder().Encode(Id(7), absl::Cord("payload"));
@@ -618,7 +639,7 @@ TEST(StreamServerTest, ReactorConnectionsBetweenMessagesHoldNoInputBuffer) {
   const std::string bytes = frame->ToString();
   ASSERT_TRUE(conns[0].socket().WriteAll(bytes.substr(0, 12), absl::Now() + absl::Seconds(10)).ok());
   ASSERT_TRUE(conns[1].socket().WriteAll(bytes.substr(0, 30), absl::Now() + absl::Seconds(10)).ok());
-  EXPECT_TRUE(WaitFor([&] { return running->server().stats().messages_received == 10; }));
+  EXPECT_TRUE(WaitFor([&] { return running->server().stats().messages_received == 15; }));
   ASSERT_TRUE(conns[0].socket().WriteAll(bytes.substr(12), absl::Now() + absl::Seconds(10)).ok());
   ASSERT_TRUE(conns[1].socket().WriteAll(bytes.substr(30), absl::Now() + absl::Seconds(10)).ok());
   for (int i = 0; i < 2; ++i) {
