@@ -16,7 +16,11 @@
 // Concurrency (StreamServerOptions::model):
 //  - kReactor (default): `reactor_threads` epoll loops; handlers inline or
 //    on `worker_threads` workers. Sends never block; per-connection output
-//    is bounded (stream_server_options.h).
+//    is bounded (stream_server_options.h). Each loop reads into one buffer
+//    for all its connections and sends inline handlers' answers from one
+//    reply buffer: a connection between messages holds no read buffer of
+//    its own, and an output buffer only once answers had to wait for the
+//    socket or came from other threads.
 //  - kThreadPerConnection: a thread per connection, joined on shutdown.
 //  - kForkPerConnection: a child process per connection, at most
 //    `max_children` at once (accepting waits for one to exit). Constraints:
