@@ -405,6 +405,15 @@ struct ClientResult {
   double client_user_seconds = 0;     // the same two in user mode only
   double process_user_seconds = 0;
   long ivcsw = 0;
+
+  // Requests over the CPU snapshot interval, at the window's rate: the
+  // divisor of every CPU-per-request figure.
+  double cpu_requests() const {
+    return static_cast<double>(requests) / window_seconds * cpu_window_seconds;
+  }
+  // Every thread but the client's: the server (and idle benchmark threads).
+  double server_cpu_seconds() const { return process_cpu_seconds - client_cpu_seconds; }
+  double server_user_seconds() const { return process_user_seconds - client_user_seconds; }
 };
 
 struct ClientConn {
@@ -636,11 +645,8 @@ void BM_Echo(benchmark::State& state, Net net, size_t size, int conns, Server ki
   state.counters["p50_us"] = Percentile(lat, 0.50) / 1e3;
   state.counters["p99_us"] = Percentile(lat, 0.99) / 1e3;
   state.counters["mean_us"] = lat.empty() ? 0 : sum / lat.size() / 1e3;
-  // CPU over the snapshot interval, per request at the measured rate.
-  const double cpu_reqs = reqs / result.window_seconds * result.cpu_window_seconds;
-  state.counters["cli_us/req"] = 1e6 * result.client_cpu_seconds / cpu_reqs;
-  state.counters["srv_us/req"] =
-      1e6 * (result.process_cpu_seconds - result.client_cpu_seconds) / cpu_reqs;
+  state.counters["cli_us/req"] = 1e6 * result.client_cpu_seconds / result.cpu_requests();
+  state.counters["srv_us/req"] = 1e6 * result.server_cpu_seconds() / result.cpu_requests();
   state.counters["proc_cpu%"] = 100.0 * result.process_cpu_seconds / result.cpu_window_seconds;
   state.counters["ivcsw/s"] = result.ivcsw / result.cpu_window_seconds;
 }
@@ -679,14 +685,10 @@ void BM_EchoPaired(benchmark::State& state, Net net, size_t size, int conns) {
       double p50[2], srv_us[2];
       for (int which = 0; which < 2; ++which) {
         const ClientResult& r = result[which];
-        // Requests over the CPU snapshot interval, at the window's rate.
-        const double cpu_requests =
-            r.requests / r.window_seconds * r.cpu_window_seconds;
-        const double server_cpu = r.process_cpu_seconds - r.client_cpu_seconds;
-        srv_us[which] = 1e6 * server_cpu / cpu_requests;
-        srv_seconds[which] += server_cpu;
-        srv_user_seconds[which] += r.process_user_seconds - r.client_user_seconds;
-        srv_requests[which] += cpu_requests;
+        srv_us[which] = 1e6 * r.server_cpu_seconds() / r.cpu_requests();
+        srv_seconds[which] += r.server_cpu_seconds();
+        srv_user_seconds[which] += r.server_user_seconds();
+        srv_requests[which] += r.cpu_requests();
         std::vector<int64_t>& lat = result[which].latencies_ns;
         std::sort(lat.begin(), lat.end());
         p50[which] = Percentile(lat, 0.50);
