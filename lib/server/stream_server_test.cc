@@ -656,6 +656,105 @@ TEST(StreamServerTest, ReactorConnectionsBetweenMessagesHoldNoInputBuffer) {
   EXPECT_TRUE(WaitFor([&] { return running->server().stats().input_bytes_buffered == 0; }));
 }
 
+// Answers request n of client c (payload "c") with frames n*100+k whose
+// payloads depend on c, n and k: mostly small (copied into the reactor's
+// reply buffer), one large enough to be referenced, and for client 3 one
+// from another thread while the first still waits in the reply buffer.
+// Request 0 waits for the test's gate first, so the others arrive in one
+// batch.
+class BatchAnswers : public StreamHandler {
+ public:
+  struct Gate {
+    std::atomic<bool> entered{false};
+    std::atomic<bool> open{false};
+  };
+  static constexpr int kFrames = 12;
+  static std::string Payload(absl::string_view client, uint64_t id, int k) {
+    const size_t size = k == 5 ? (20 << 10) : 1 + (37 * k + 11 * id) % 400;
+    return absl::StrCat(client, ":", id, ":", k, ":", std::string(size, 'a' + (id + k) % 26));
+  }
+
+  explicit BatchAnswers(Gate* gate) : gate_(gate) {}
+
+  absl::Status OnMessage(Session& session, Message message) override {
+    const uint64_t id = message.envelope.id();
+    if (id == 0) {
+      gate_->entered = true;
+      const absl::Time give_up = absl::Now() + absl::Seconds(10);
+      while (!gate_->open && absl::Now() < give_up) absl::SleepFor(absl::Milliseconds(1));
+      return session.Send(message);
+    }
+    const std::string client(message.payload);
+    auto send = [&](int k) {
+      return session.Send(Id(id * 100 + k), absl::Cord(Payload(client, id, k)));
+    };
+    for (int k = 0; k < kFrames; ++k) {
+      absl::Status sent;
+      if (k == 1 && client == "c3") {
+        std::thread other([&] { sent = send(k); });
+        other.join();
+      } else {
+        sent = send(k);
+      }
+      if (!sent.ok()) return sent;
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  Gate* const gate_;
+};
+
+// Connections whose requests are read in one event batch take turns with
+// the reactor's shared read and reply buffers: each client gets exactly
+// its own answers, whole and in order.
+TEST(StreamServerTest, ReactorConnectionsAnsweredInOneBatchGetTheirOwnAnswers) {
+  BatchAnswers::Gate gate;
+  auto running = RunningServer::Start("tcp://127.0.0.1:0", StreamServerOptions(),
+                                      [&gate] { return std::make_unique<BatchAnswers>(&gate); });
+  ASSERT_NE(running, nullptr);
+  constexpr int kClients = 8;
+  auto gate_conn = Dial(running->address());
+  ASSERT_TRUE(gate_conn.ok());
+  std::vector<FramedConnection> clients;
+  for (int c = 0; c < kClients; ++c) {
+    auto conn = Dial(running->address());
+    ASSERT_TRUE(conn.ok());
+    clients.push_back(*std::move(conn));
+  }
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  ASSERT_TRUE(gate_conn->Send(Id(0), absl::Cord("gate"), deadline).ok());
+  ASSERT_TRUE(WaitFor([&] { return gate.entered.load(); }));
+  // Two requests per client in one write, while the loop is held.
+  for (int c = 0; c < kClients; ++c) {
+    std::string bytes;
+    for (uint64_t id = 1; id <= 2; ++id) {
+      absl::StatusOr<EncodedFrame> frame =
+          FrameEncoder().Encode(Id(id), absl::Cord(absl::StrCat("c", c)));
+      ASSERT_TRUE(frame.ok());
+      bytes += frame->ToString();
+    }
+    ASSERT_TRUE(clients[c].socket().WriteAll(bytes, deadline).ok());
+  }
+  gate.open = true;
+  absl::StatusOr<Message> opened = gate_conn->Receive(deadline);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  for (int c = 0; c < kClients; ++c) {
+    const std::string client = absl::StrCat("c", c);
+    for (uint64_t id = 1; id <= 2; ++id) {
+      for (int k = 0; k < BatchAnswers::kFrames; ++k) {
+        SCOPED_TRACE(absl::StrCat(client, ", request ", id, ", frame ", k));
+        absl::StatusOr<Message> m = clients[c].Receive(deadline);
+        ASSERT_TRUE(m.ok()) << m.status();
+        ASSERT_EQ(m->envelope.id(), id * 100 + k);
+        const std::string payload(m->payload);
+        ASSERT_TRUE(payload == BatchAnswers::Payload(client, id, k))
+            << "got \"" << payload.substr(0, 40) << "\" (" << payload.size() << " bytes)";
+      }
+    }
+  }
+}
+
 // Many connections announcing large payloads and stalling: the server-wide
 // budget refuses some instead of growing; memory stays bounded; once they
 // are gone a new client is served.
