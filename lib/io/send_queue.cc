@@ -99,6 +99,17 @@ void SendQueue::Consume(uint64_t n) {
   }
 }
 
+uint64_t SendQueue::capacity_bytes() const {
+  auto heap = [](const std::string& s) -> uint64_t {
+    return s.capacity() > kInlineCapacity ? s.capacity() : 0;
+  };
+  uint64_t total = heap(spare_);
+  for (const Piece& piece : pieces_) {
+    if (!piece.is_cord) total += heap(piece.bytes);
+  }
+  return total;
+}
+
 void SendQueue::Clear() {
   pieces_.clear();
   front_sent_ = 0;

@@ -39,6 +39,10 @@ class SendQueue {
   // Bytes queued and not yet consumed.
   uint64_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
+  // Heap bytes of the runs that hold copied bytes, in use or kept for
+  // reuse (referenced payloads not included). An emptied queue keeps at
+  // most one run.
+  uint64_t capacity_bytes() const;
 
   // Replaces *iov with iovecs for the front of the queue (at most
   // `max_iovecs`, IOV_MAX if 0). They stay valid until the next non-const

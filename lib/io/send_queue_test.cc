@@ -102,5 +102,28 @@ TEST(SendQueueTest, EmptiedRunIsReusedAndNeverYieldsAnEmptyIovec) {
   EXPECT_EQ(Drain(queue, 2), "again");
 }
 
+// Runs before and after a referenced payload, all sent: the queue keeps
+// the last run for reuse and lets the first one go, so an idle connection
+// holds one buffer, as much as a queue that only ever held that run.
+TEST(SendQueueTest, AnEmptiedQueueKeepsOneRun) {
+  const std::string big(1 << 12, 'b');
+  SendQueue mixed(/*copy_payload_bytes=*/16);
+  mixed.AppendBytes(std::string(3000, 'x'));
+  mixed.AppendCord(absl::MakeCordFromExternal(big, [] {}));
+  mixed.AppendBytes(std::string(3000, 'y'));
+  const uint64_t in_use = mixed.capacity_bytes();
+  EXPECT_GE(in_use, 6000u);
+  EXPECT_EQ(Drain(mixed, 1000), std::string(3000, 'x') + big + std::string(3000, 'y'));
+
+  SendQueue single(/*copy_payload_bytes=*/16);
+  single.AppendBytes(std::string(3000, 'y'));
+  EXPECT_EQ(Drain(single, 1000), std::string(3000, 'y'));
+  EXPECT_GT(single.capacity_bytes(), 0u);
+  EXPECT_EQ(mixed.capacity_bytes(), single.capacity_bytes());
+
+  mixed.Clear();
+  EXPECT_EQ(mixed.capacity_bytes(), 0u);
+}
+
 }  // namespace
 }  // namespace lpframe
