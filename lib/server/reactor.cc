@@ -156,6 +156,7 @@ void Reactor::StartShutdown(absl::Time now) {
   grace_deadline_ = context_->GraceDeadline();
   for (Listener* listener : listeners_) {
     ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, listener->fd(), nullptr);
+    RefuseBacklog(*context_, *listener);
   }
   ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, context_->shutdown_fd(), nullptr);
   for (auto& [raw, session] : sessions_) session->BeginShutdown(now);

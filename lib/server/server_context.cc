@@ -127,4 +127,17 @@ void RefuseConnection(ServerContext& context, Socket socket, const absl::Status&
   socket.Close();
 }
 
+void RefuseBacklog(ServerContext& context, Listener& listener) {
+  for (int i = 0; i < SOMAXCONN; ++i) {
+    absl::StatusOr<Socket> socket = listener.Accept(absl::InfinitePast());
+    if (!socket.ok()) return;  // the backlog is empty (or accept failed)
+    context.counters().refused.fetch_add(1);
+    RefuseConnection(context, *std::move(socket),
+                     MakeFrameError(FrameErrorCode::kShuttingDown,
+                                    absl::StrCat("the server at ", listener.address(),
+                                                 " is shutting down and accepts no "
+                                                 "connection")));
+  }
+}
+
 }  // namespace lpframe

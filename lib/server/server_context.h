@@ -17,6 +17,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "lib/frame_encoder.h"
+#include "lib/io/listener.h"
 #include "lib/io/socket.h"
 #include "lib/server/peer_info.h"
 #include "lib/server/server_stats.h"
@@ -87,6 +88,12 @@ absl::Status HandlerFailure(const absl::Status& handler_status);
 // Best effort, never blocks: writes an error frame for `status` when the
 // options ask for one, half-closes and closes `socket`.
 void RefuseConnection(ServerContext& context, Socket socket, const absl::Status& status);
+
+// Accepts the connections waiting in `listener`'s backlog (without
+// blocking, at most SOMAXCONN) and refuses each with a SHUTTING_DOWN error
+// frame, counted as refused: a server that stops accepting tells them so,
+// where closing the listener would reset them.
+void RefuseBacklog(ServerContext& context, Listener& listener);
 
 }  // namespace lpframe
 

@@ -93,7 +93,10 @@ StreamServer::~StreamServer() {
 
 void StreamServer::Shutdown() { context_->RequestShutdown(); }
 
-void StreamServer::Close() { listeners_.clear(); }
+void StreamServer::Close() {
+  for (Listener& listener : listeners_) RefuseBacklog(*context_, listener);
+  listeners_.clear();
+}
 
 absl::Status StreamServer::ServeForever() {
   if (!serve_mu_.TryLock()) {

@@ -88,8 +88,11 @@ class StreamServer {
   StreamServer& operator=(const StreamServer&) = delete;
 
   // Serves until Shutdown(); returns once every connection is closed
-  // (at most `shutdown_grace` after the shutdown). Errors: set-up failures
-  // (epoll, threads), or FAILED_PRECONDITION if already serving or closed.
+  // (at most `shutdown_grace` after the shutdown). At the shutdown, the
+  // reactor model refuses connections waiting in the backlog with a
+  // SHUTTING_DOWN error frame; others wait there until Close(). Errors:
+  // set-up failures (epoll, threads), or FAILED_PRECONDITION if already
+  // serving or closed.
   absl::Status ServeForever();
 
   // Accepts one connection before `deadline` and serves it on this thread
@@ -99,8 +102,10 @@ class StreamServer {
 
   // Async-signal-safe and thread-safe; idempotent.
   void Shutdown();
-  // Closes the listening sockets (and removes a Unix path). Call after
-  // ServeForever() has returned.
+  // Closes the listening sockets (and removes a Unix path). Connections
+  // still waiting in the backlog get a SHUTTING_DOWN error frame instead of
+  // the reset closing would give them. Call after ServeForever() has
+  // returned.
   void Close();
 
   // The bound address as a URI, e.g. "tcp://127.0.0.1:40123".

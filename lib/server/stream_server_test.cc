@@ -601,6 +601,28 @@ TEST_P(ModelTest, HoldOpenDefersTheIdleTimeout) {
   EXPECT_EQ(ExpectErrorFrameThenClose(*conn, "IDLE_TIMEOUT"), "");
 }
 
+// Once ServeForever() has returned, the listener stays open until Close():
+// clients that connect meanwhile wait in its backlog, and Close() refuses
+// them with SHUTTING_DOWN, whether they sent a request or not, instead of
+// the reset that closing the listener would give them.
+TEST_P(ModelTest, ConnectionsLeftInTheBacklogAreRefusedAtClose) {
+  auto server = StreamServer::Create("tcp://127.0.0.1:0", Options(), servertest::EchoFactory());
+  ASSERT_TRUE(server.ok()) << server.status();
+  std::thread serving([&] { EXPECT_TRUE((*server)->ServeForever().ok()); });
+  (*server)->Shutdown();
+  serving.join();
+  auto quiet = Dial((*server)->address());
+  ASSERT_TRUE(quiet.ok()) << quiet.status();
+  auto asking = Dial((*server)->address());
+  ASSERT_TRUE(asking.ok()) << asking.status();
+  ASSERT_TRUE(asking->Send(Id(1), absl::Cord("hello"), absl::Now() + absl::Seconds(10)).ok());
+  const uint64_t refused = (*server)->stats().refused;
+  (*server)->Close();
+  EXPECT_EQ(ExpectErrorFrameThenClose(*quiet, "SHUTTING_DOWN"), "");
+  EXPECT_EQ(ExpectErrorFrameThenClose(*asking, "SHUTTING_DOWN"), "");
+  EXPECT_EQ((*server)->stats().refused, refused + 2);
+}
+
 INSTANTIATE_TEST_SUITE_P(AllModels, ModelTest, ::testing::ValuesIn(AllModels()),
                          [](const ::testing::TestParamInfo<Model>& info) {
                            return servertest::ModelName(info.param);
@@ -753,6 +775,26 @@ TEST(StreamServerTest, ReactorConnectionsAnsweredInOneBatchGetTheirOwnAnswers) {
       }
     }
   }
+}
+
+// A client that connects while the loop is busy in a handler waits in
+// the backlog; the shutdown refuses it at once with SHUTTING_DOWN (it does
+// not wait for Close(), which comes only after ServeForever() returns).
+TEST(StreamServerTest, ReactorRefusesItsBacklogWhenItShutsDown) {
+  BatchAnswers::Gate gate;
+  auto running = RunningServer::Start("tcp://127.0.0.1:0", StreamServerOptions(),
+                                      [&gate] { return std::make_unique<BatchAnswers>(&gate); });
+  ASSERT_NE(running, nullptr);
+  auto busy = Dial(running->address());
+  ASSERT_TRUE(busy.ok());
+  ASSERT_TRUE(busy->Send(Id(0), absl::Cord("gate"), absl::Now() + absl::Seconds(10)).ok());
+  ASSERT_TRUE(WaitFor([&] { return gate.entered.load(); }));
+  auto waiting = Dial(running->address());
+  ASSERT_TRUE(waiting.ok()) << waiting.status();
+  running->server().Shutdown();
+  gate.open = true;
+  EXPECT_EQ(ExpectErrorFrameThenClose(*waiting, "SHUTTING_DOWN"), "");
+  EXPECT_EQ(ExpectErrorFrameThenClose(*busy, "SHUTTING_DOWN"), "");
 }
 
 // Many connections announcing large payloads and stalling: the server-wide
