@@ -549,11 +549,16 @@ void ReactorSession::CheckTimeouts(absl::Time now) {
   // or closing: otherwise it would hold its slot and its output for ever.
   absl::Time blocked_since;
   uint64_t queued;
+  bool hold_released;
   {
     std::lock_guard<std::mutex> lock(mu_);
     blocked_since = write_blocked_since_;
     queued = QueuedLocked();
+    // The last hold may have gone since the service list ran: its answer
+    // just went out, so the idle clock restarts here as in Service().
+    hold_released = std::exchange(holds_released_, false);
   }
+  if (hold_released && state_ == State::kOpen) reader_->RestartIdleClock(now);
   const absl::Duration write_timeout = context_->options().write_timeout;
   if (blocked_since != absl::InfiniteFuture() && now - blocked_since >= write_timeout) {
     absl::Status stalled = MakeFrameError(
