@@ -116,13 +116,6 @@ void Reactor::Accept(Listener* listener, absl::Time now) {
     }
     const uint64_t id = context_->NextConnectionId();
     PeerInfo peer = DescribePeer(*socket, id);
-    if (shutting_down_) {
-      context_->counters().refused.fetch_add(1);
-      RefuseConnection(*context_, *std::move(socket),
-                       MakeFrameError(FrameErrorCode::kShuttingDown,
-                                      "the server is shutting down"));
-      continue;
-    }
     if (context_->options().verify_peer) {
       absl::Status verdict = context_->options().verify_peer(peer);
       if (!verdict.ok()) {

@@ -73,6 +73,8 @@ class Reactor {
   std::string& reply_scratch() { return reply_scratch_; }
 
  private:
+  // Serves new connections; never once shutting down (StartShutdown()
+  // refuses the backlog instead).
   void Accept(Listener* listener, absl::Time now);
   void StartShutdown(absl::Time now);
   void RunServiceList(absl::Time now);
