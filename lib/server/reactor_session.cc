@@ -109,6 +109,10 @@ absl::Status ReactorSession::Send(const Envelope& envelope, absl::Cord payload) 
 void ReactorSession::SpillReplyLocked() {
   if (reply_ == nullptr) return;
   out_.AppendBytes(*reply_);  // out_ is empty while the scratch is held
+  ReturnReplyLocked();
+}
+
+void ReactorSession::ReturnReplyLocked() {
   reply_->clear();
   reply_ = nullptr;
 }
@@ -364,7 +368,7 @@ void ReactorSession::QueueErrorFrame(const absl::Status& status) {
   std::lock_guard<std::mutex> lock(mu_);
   SpillReplyLocked();
   out_.Append(*frame);  // past the output budget if need be: it is small
-  queued_output_.store(out_.size(), std::memory_order_relaxed);
+  queued_output_.store(QueuedLocked(), std::memory_order_relaxed);
 }
 
 void ReactorSession::BeginClose(const absl::Status& reason, absl::Time now) {
@@ -400,8 +404,7 @@ void ReactorSession::FlushLocked() {
     const size_t sent = n > 0 ? static_cast<size_t>(n) : 0;
     progressed = sent > 0;
     if (sent < reply_->size()) out_.AppendBytes(absl::string_view(*reply_).substr(sent));
-    reply_->clear();
-    reply_ = nullptr;
+    ReturnReplyLocked();
   }
   while (!out_.empty()) {
     out_.FillIovecs(&iov_);
@@ -432,7 +435,7 @@ void ReactorSession::FlushLocked() {
     out_.Consume(static_cast<uint64_t>(n));
     progressed = true;
   }
-  queued_output_.store(out_.size(), std::memory_order_relaxed);
+  queued_output_.store(QueuedLocked(), std::memory_order_relaxed);
   if (out_.empty()) {
     write_blocked_since_ = absl::InfiniteFuture();
   } else if (progressed || write_blocked_since_ == absl::InfiniteFuture()) {
@@ -606,10 +609,7 @@ void ReactorSession::Destroy(const absl::Status& reason) {
     send_closed_ = true;
     destroyed_ = true;
     space_cv_.notify_all();
-    if (reply_ != nullptr) {  // give the reactor's scratch back, unsent
-      reply_->clear();
-      reply_ = nullptr;
-    }
+    if (reply_ != nullptr) ReturnReplyLocked();  // unsent
     out_.Clear();
     queued_output_.store(0, std::memory_order_relaxed);
     inbox_.clear();

@@ -92,6 +92,8 @@ class ReactorSession final : public Session {
   // Moves the frames held in the reactor's reply scratch into out_ and
   // gives the scratch back. Before anything else is appended to out_.
   void SpillReplyLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Empties the reply scratch and gives it back (reply_ must be set).
+  void ReturnReplyLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Bytes waiting to be written: out_ and the reply scratch.
   uint64_t QueuedLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return out_.size() + (reply_ != nullptr ? reply_->size() : 0);
@@ -134,7 +136,7 @@ class ReactorSession final : public Session {
   // null. Its frames come before everything in out_, which is empty while
   // it is held; never empty while held.
   std::string* reply_ ABSL_GUARDED_BY(mu_) = nullptr;
-  // out_.size(), readable without the lock; written under it.
+  // QueuedLocked(), readable without the lock; written under it.
   std::atomic<uint64_t> queued_output_{0};
   bool send_closed_ ABSL_GUARDED_BY(mu_) = false;
   bool close_requested_ ABSL_GUARDED_BY(mu_) = false;
