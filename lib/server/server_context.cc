@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "lib/error_envelope.h"
 #include "lib/frame_error.h"
 
@@ -72,6 +73,7 @@ absl::Time ServerContext::GraceDeadline() {
 }
 
 void ServerContext::ResetAfterFork() {
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   options_.connection.pool = BlockPool::Create();
 }
 

@@ -58,8 +58,11 @@ class ServerContext {
   // The end of the grace period, fixed by the first caller after shutdown.
   absl::Time GraceDeadline();
 
-  // In a forked child: gives the child its own payload pool (the parent's
-  // may be locked by a parent thread that does not exist in the child).
+  // In a forked child, before anything else: gives the child its own
+  // payload pool (the parent's may be locked by a parent thread that does
+  // not exist in the child), and turns off Abseil's Mutex deadlock
+  // detection, whose process-wide graph lock such a thread may hold too
+  // (every absl::Mutex operation takes it in Debian's build).
   void ResetAfterFork();
 
   // Counts `status` and passes it to the error hook.

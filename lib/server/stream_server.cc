@@ -298,11 +298,11 @@ absl::Status StreamServer::ServeForks() {
     if (pid == 0) {
       // Child: serve this connection only, then _exit. The listeners are
       // closed by descriptor (their destructors would unlink a Unix path).
+      context_->ResetAfterFork();
       for (const Listener& listener : listeners_) ::close(listener.fd());
       if (options().fork_close_other_fds) {
         CloseDescriptorsExcept({0, 1, 2, accepted->first.fd(), context_->shutdown_fd()});
       }
-      context_->ResetAfterFork();
       auto session = std::make_shared<BlockingSession>(
           context_.get(), std::move(accepted->first), std::move(accepted->second),
           context_->factory()());
