@@ -9,6 +9,7 @@
 #include "lib/compact_envelope.h"
 #include "lib/foreign_protocol.h"
 #include "lib/frame_error.h"
+#include "lib/string_heap_bytes.h"
 
 namespace lpframe {
 namespace {
@@ -209,11 +210,7 @@ bool FrameDecoder::input_at_frame_end() const {
 }
 
 uint64_t FrameDecoder::reserved_bytes() const {
-  // A string's inline buffer (no heap storage) is not counted.
-  static const size_t kInlineCapacity = std::string().capacity();
-  const size_t envelope_heap =
-      envelope_buf_.capacity() > kInlineCapacity ? envelope_buf_.capacity() : 0;
-  return pending_.capacity() + envelope_heap + payload_.reserved_bytes();
+  return pending_.capacity() + StringHeapBytes(envelope_buf_) + payload_.reserved_bytes();
 }
 
 std::string FrameDecoder::DescribeState() const {

@@ -5,12 +5,9 @@
 #include <algorithm>
 #include <utility>
 
+#include "lib/string_heap_bytes.h"
+
 namespace lpframe {
-namespace {
-
-const size_t kInlineCapacity = std::string().capacity();  // no heap storage
-
-}  // namespace
 
 void SendQueue::AppendBytes(absl::string_view bytes) {
   if (bytes.empty()) return;
@@ -91,7 +88,7 @@ void SendQueue::Consume(uint64_t n) {
       // request/response connection does not pop and push a piece per frame.
       // One idle buffer at most: the spare goes.
       front.bytes.clear();
-      if (spare_.capacity() > kInlineCapacity) std::string().swap(spare_);
+      if (StringHeapBytes(spare_) > 0) std::string().swap(spare_);
       return;
     }
     if (reusable && front.bytes.capacity() > spare_.capacity()) spare_.swap(front.bytes);
@@ -100,12 +97,9 @@ void SendQueue::Consume(uint64_t n) {
 }
 
 uint64_t SendQueue::capacity_bytes() const {
-  auto heap = [](const std::string& s) -> uint64_t {
-    return s.capacity() > kInlineCapacity ? s.capacity() : 0;
-  };
-  uint64_t total = heap(spare_);
+  uint64_t total = StringHeapBytes(spare_);
   for (const Piece& piece : pieces_) {
-    if (!piece.is_cord) total += heap(piece.bytes);
+    if (!piece.is_cord) total += StringHeapBytes(piece.bytes);
   }
   return total;
 }

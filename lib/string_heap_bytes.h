@@ -1,0 +1,23 @@
+// File: lib/string_heap_bytes.h
+//
+// StringHeapBytes(s) is the heap storage a std::string holds: its capacity,
+// or 0 while it fits the string's inline buffer. For memory accounting of
+// buffers kept for reuse.
+//
+// Thread-safe (a pure function).
+#ifndef LPFRAME_LIB_STRING_HEAP_BYTES_H_
+#define LPFRAME_LIB_STRING_HEAP_BYTES_H_
+
+#include <cstddef>
+#include <string>
+
+namespace lpframe {
+
+inline size_t StringHeapBytes(const std::string& s) {
+  static const size_t kInlineCapacity = std::string().capacity();
+  return s.capacity() > kInlineCapacity ? s.capacity() : 0;
+}
+
+}  // namespace lpframe
+
+#endif  // LPFRAME_LIB_STRING_HEAP_BYTES_H_
