@@ -41,7 +41,7 @@ void EncodedFrame::AppendIovecs(std::vector<struct iovec>* out) const {
 
 void EncodedFrame::AppendTo(std::string* out) const {
   out->reserve(out->size() + size());
-  out->append(prefix_.data(), prefix_size_);
+  out->append(prefix().data(), prefix().size());
   for (absl::string_view chunk : payload_.Chunks()) out->append(chunk.data(), chunk.size());
   out->append(trailer().data(), trailer().size());
 }
