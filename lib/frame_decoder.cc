@@ -21,7 +21,11 @@ constexpr uint64_t kSmallPayloadBytes = 4096;
 }  // namespace
 
 FrameDecoder::FrameDecoder(DecoderOptions options)
-    : options_(std::move(options)), payload_(options_.pool) {
+    : options_(std::move(options)),
+      payload_(options_.pool),
+      takeover_min_bytes_(std::max<uint64_t>({options_.direct_read_min_bytes,
+                                              payload_.pool()->block_size() / 4,
+                                              kSmallPayloadBytes + 1})) {
   absl::Status valid = options_.limits.Validate();
   if (!valid.ok()) Fail(std::move(valid));
 }
@@ -58,6 +62,14 @@ void FrameDecoder::Feed(absl::string_view bytes) {
     }
   }
   if (!bytes.empty() && error_.ok()) pending_.Append(bytes);
+}
+
+bool FrameDecoder::FeedBlock(char* block, absl::string_view bytes) {
+  takeover_block_ = block;
+  block_taken_ = false;
+  Feed(bytes);
+  takeover_block_ = nullptr;
+  return block_taken_;
 }
 
 DecodeStep FrameDecoder::NextSlow(Message* out) {
@@ -424,6 +436,13 @@ size_t FrameDecoder::ConsumePayload(absl::string_view src) {
   const absl::string_view bytes = src.substr(0, take);
   if (!payload_started_ && take == payload_remaining_ && take <= kSmallPayloadBytes) {
     current_.payload = absl::Cord(bytes);
+  } else if (!payload_started_ && takeover_block_ != nullptr && take > 0 &&
+             payload_remaining_ >= takeover_min_bytes_ && InTakeoverBlock(bytes)) {
+    payload_.BeginInBlock(payload_remaining_, takeover_block_,
+                          static_cast<size_t>(bytes.data() - takeover_block_), take);
+    payload_started_ = true;
+    takeover_block_ = nullptr;
+    block_taken_ = true;
   } else {
     if (!payload_started_) {
       payload_.Begin(payload_remaining_);
@@ -435,6 +454,12 @@ size_t FrameDecoder::ConsumePayload(absl::string_view src) {
   payload_remaining_ -= take;
   if (payload_remaining_ == 0) AfterPayload();
   return take;
+}
+
+bool FrameDecoder::InTakeoverBlock(absl::string_view bytes) const {
+  const auto begin = reinterpret_cast<uintptr_t>(takeover_block_);
+  const auto at = reinterpret_cast<uintptr_t>(bytes.data());
+  return at >= begin && at + bytes.size() <= begin + payload_.pool()->block_size();
 }
 
 void FrameDecoder::AfterPayload() {

@@ -103,6 +103,21 @@ class FrameDecoder {
   // reused after the call). Never fails: errors surface from Next().
   void Feed(absl::string_view bytes);
 
+  // Like Feed(), for bytes a read put into `block`, a block of pool()
+  // (from pool()->Acquire(), pool()->block_size() bytes, `bytes` inside
+  // it). When a payload of at least takeover_min_bytes() starts in `bytes`
+  // (consumed straight from them, not from buffered input), the decoder
+  // takes the block over instead of copying: the payload's first bytes stay
+  // where the read put them and the rest follows in the block's room. Then
+  // it returns true, and the block is no longer the caller's: it must not
+  // write to it or release it (it goes back to the pool with the payload).
+  // Otherwise it returns false and behaves exactly as Feed().
+  bool FeedBlock(char* block, absl::string_view bytes);
+  // Payloads from this size on are taken over by FeedBlock(): at least a
+  // quarter of a pool block, so a taken block holds at most 4x its payload.
+  uint64_t takeover_min_bytes() const { return takeover_min_bytes_; }
+  const std::shared_ptr<BlockPool>& pool() const { return payload_.pool(); }
+
   // The next message (moved into *out), need-more, or the fatal error.
   // Call until it stops returning messages: one Feed may complete many.
   DecodeStep Next(Message* out) {
@@ -194,6 +209,8 @@ class FrameDecoder {
   uint64_t BytesNeeded() const;
   void PumpPending();
   bool NextFrameIsLarge(absl::string_view bytes) const;
+  // True when `bytes` lie inside the block FeedBlock() was given.
+  bool InTakeoverBlock(absl::string_view bytes) const;
 
   // Fields are ordered by use: the first lines hold what every frame
   // touches (a server keeps one decoder per connection, cold in cache).
@@ -229,6 +246,11 @@ class FrameDecoder {
   Message current_;
   PayloadWriter payload_;
   Xxh3Digest digest_;
+  uint64_t takeover_min_bytes_;
+  // During FeedBlock(): the block its bytes lie in, until a payload takes
+  // it over (then null, and block_taken_ is set).
+  char* takeover_block_ = nullptr;
+  bool block_taken_ = false;
 
   // Last (cold): the spans PrepareRead*() lent.
   absl::Span<char> lent_[kMaxReadSpans];

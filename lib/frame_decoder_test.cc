@@ -728,6 +728,189 @@ TEST(FrameDecoderDirectReadTest, CustomPoolBlockSize) {
 }
 
 // ---------------------------------------------------------------------------
+// FeedBlock(): reads into a pool block that a large payload may take over.
+
+// Reads `stream` the way a server connection does: into a scratch pool
+// block fed with FeedBlock() (renewed whenever the decoder takes it), or
+// straight into payload storage when the decoder wants a direct read; at
+// most `piece` bytes per read. Counts the blocks taken.
+struct BlockReadResult {
+  DecodeResult decoded;
+  int taken = 0;
+};
+BlockReadResult ReadThroughScratchBlocks(const DecoderOptions& options,
+                                         absl::string_view stream, size_t piece) {
+  FrameDecoder decoder(options);
+  BlockPool& pool = *decoder.pool();
+  char* scratch = pool.Acquire();
+  BlockReadResult r;
+  size_t pos = 0;
+  while (pos < stream.size()) {
+    size_t n = std::min(piece, stream.size() - pos);
+    if (decoder.WantsDirectRead()) {
+      absl::Span<char> span = decoder.PrepareRead(n);
+      n = std::min(n, span.size());
+      std::memcpy(span.data(), stream.data() + pos, n);
+      decoder.CommitRead(n);
+    } else {
+      n = std::min(n, pool.block_size());
+      std::memcpy(scratch, stream.data() + pos, n);
+      if (decoder.FeedBlock(scratch, absl::string_view(scratch, n))) {
+        ++r.taken;
+        // The block is the payload's now; the next read gets a new one, and
+        // the old one is scribbled on only if the decoder failed to keep it.
+        scratch = pool.Acquire();
+      }
+      std::memset(scratch, 0xEE, pool.block_size());
+    }
+    pos += n;
+    DecodeStep step = Drain(&decoder, &r.decoded.messages);
+    if (step.is_error()) {
+      r.decoded.status = step.error();
+      r.decoded.from_next = true;
+      pool.Release(scratch);
+      return r;
+    }
+  }
+  r.decoded.status = decoder.Finish();
+  pool.Release(scratch);
+  return r;
+}
+
+// Every dialect and read size: payloads below takeover_min_bytes() are
+// copied as by Feed(); a larger one whose first bytes come in a scratch read
+// keeps the block, whatever follows it in the read (trailer, more frames,
+// frames decoded ahead); and every block is back in the pool once the
+// messages are gone.
+TEST_P(BlockSizeTest, FeedBlockRoundTripsAndGivesEveryBlockBack) {
+  const size_t piece = GetParam();
+  for (const Flavor& f : kFlavors) {
+    SCOPED_TRACE(absl::StrCat(f.name, ", read size ", piece));
+    DecoderOptions options = DecoderOptionsFor(f);
+    options.pool = BlockPool::Create(8192, 1 << 20);
+    options.direct_read_min_bytes = 1024;
+    ASSERT_EQ(FrameDecoder(options).takeover_min_bytes(), 4097u);  // > kSmallPayloadBytes
+    std::vector<Message> sent;
+    std::string stream;
+    uint64_t id = 0;
+    for (uint64_t size : {uint64_t{10}, uint64_t{4096}, uint64_t{4097}, uint64_t{5000},
+                          uint64_t{5000}, uint64_t{8100}, uint64_t{8192}, uint64_t{9000},
+                          uint64_t{100000}, uint64_t{3}, uint64_t{30000}}) {
+      sent.push_back(MakeMessage(f, size, id++));
+      stream += EncodeFrame(f, sent.back());
+    }
+    BlockReadResult r = ReadThroughScratchBlocks(options, stream, piece);
+    EXPECT_TRUE(r.decoded.status.ok()) << r.decoded.status;
+    ExpectMessagesEqual(sent, r.decoded.messages);
+    // A read that holds a whole header and the start of its payload takes
+    // the block (for 1-byte reads the payload starts in a read of its own).
+    // Frames behind a complete one in the same read are buffered unless
+    // the decoder decodes ahead, which it does for large native frames.
+    if (HasEnvelope(f) && piece >= 32) EXPECT_GE(r.taken, 1);
+    if (HasEnvelope(f) && piece == 8192) EXPECT_GE(r.taken, 2);
+    r.decoded.messages.clear();
+    EXPECT_EQ(options.pool->cached_blocks() * 8192, options.pool->mapped_bytes())
+        << "a block was not returned";
+  }
+}
+
+// The bytes of a taken payload stay where the read put them, in every
+// dialect, also for a large native frame decoded ahead behind a small one.
+TEST(FrameDecoderFeedBlockTest, ATakenPayloadIsNotCopied) {
+  for (const Flavor& f : kFlavors) {
+    SCOPED_TRACE(f.name);
+    DecoderOptions options = DecoderOptionsFor(f);
+    options.pool = BlockPool::Create(1 << 16, 1 << 20);
+    FrameDecoder decoder(options);
+    std::vector<Message> sent = {MakeMessage(f, 20000, 2)};
+    if (HasEnvelope(f)) sent.insert(sent.begin(), MakeMessage(f, 100, 1));
+    std::string stream;
+    for (const Message& m : sent) stream += EncodeFrame(f, m);
+    const size_t trailer = f.checksum ? kChecksumTrailerSize : 0;
+    const size_t payload_at = stream.size() - trailer - 20000;
+    char* block = options.pool->Acquire();
+    std::memcpy(block, stream.data(), stream.size());
+    ASSERT_TRUE(decoder.FeedBlock(block, absl::string_view(block, stream.size())));
+    std::vector<Message> got;
+    ASSERT_TRUE(Drain(&decoder, &got).need_more());
+    ExpectMessagesEqual(sent, got);
+    EXPECT_EQ(got.back().payload.Chunks().begin()->data(), block + payload_at);
+    if (got.size() == 2) {
+      const char* small_at = got[0].payload.Chunks().begin()->data();
+      EXPECT_FALSE(small_at >= block && small_at < block + stream.size())
+          << "the small payload was not copied";
+    }
+    EXPECT_EQ(options.pool->cached_blocks(), 0u);
+    got.clear();
+    EXPECT_EQ(options.pool->cached_blocks(), 1u) << "the block came back with the payload";
+  }
+}
+
+// Not taken: payloads below the threshold, a payload whose first bytes
+// come from buffered input, and a failed decoder. The caller keeps the
+// block and nothing of it is referenced.
+TEST(FrameDecoderFeedBlockTest, TheBlockStaysTheCallersWhenNoPayloadTakesIt) {
+  const Flavor f = kFlavors[0];
+  DecoderOptions options = DecoderOptionsFor(f);
+  options.pool = BlockPool::Create(1 << 16, 1 << 20);
+  const std::string small = EncodeFrame(f, MakeMessage(f, 16383, 1));  // threshold 16384
+  const std::string large = EncodeFrame(f, MakeMessage(f, 20000, 2));
+  char* block = options.pool->Acquire();
+  {
+    FrameDecoder decoder(options);
+    std::memcpy(block, small.data(), small.size());
+    EXPECT_FALSE(decoder.FeedBlock(block, absl::string_view(block, small.size())));
+    // Half a header buffered: the large payload then starts from buffered input.
+    decoder.Feed(absl::string_view(large).substr(0, 10));
+    std::memcpy(block, large.data() + 10, large.size() - 10);
+    EXPECT_FALSE(decoder.FeedBlock(block, absl::string_view(block, large.size() - 10)));
+    std::memset(block, 0, 1 << 16);
+    std::vector<Message> got;
+    ASSERT_TRUE(Drain(&decoder, &got).need_more());
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_EQ(got[0].payload, PatternBytes(16383, 1));
+    EXPECT_EQ(got[1].payload, PatternBytes(20000, 2));
+    // After a fatal error nothing is taken.
+    std::memcpy(block, "XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX", 32);
+    EXPECT_FALSE(decoder.FeedBlock(block, absl::string_view(block, 32)));
+    std::memcpy(block, large.data(), large.size());
+    EXPECT_FALSE(decoder.FeedBlock(block, absl::string_view(block, large.size())));
+  }
+  options.pool->Release(block);
+  EXPECT_EQ(options.pool->cached_blocks() * (1 << 16), options.pool->mapped_bytes());
+}
+
+// A taken payload whose frame then fails (checksum mismatch in the same
+// read, or the peer closing inside it) is dropped and its block returned.
+TEST(FrameDecoderFeedBlockTest, AFrameThatFailsAfterTakingTheBlockGivesItBack) {
+  const Flavor f = kFlavors[1];
+  DecoderOptions options = DecoderOptionsFor(f);
+  options.pool = BlockPool::Create(1 << 16, 1 << 20);
+  std::string bad = EncodeFrame(f, MakeMessage(f, 20000, 1));
+  bad[bad.size() - 1] ^= 1;  // the trailer
+  {
+    FrameDecoder decoder(options);
+    char* block = options.pool->Acquire();
+    std::memcpy(block, bad.data(), bad.size());
+    EXPECT_TRUE(decoder.FeedBlock(block, absl::string_view(block, bad.size())));
+    std::vector<Message> got;
+    DecodeStep step = Drain(&decoder, &got);
+    EXPECT_TRUE(got.empty());
+    ASSERT_TRUE(step.is_error());
+    ExpectFrameError(step.error(), FrameErrorCode::kChecksumMismatch);
+  }
+  {
+    FrameDecoder decoder(options);
+    char* block = options.pool->Acquire();
+    std::memcpy(block, bad.data(), 1000);
+    EXPECT_TRUE(decoder.FeedBlock(block, absl::string_view(block, 1000)));
+    EXPECT_GE(decoder.reserved_bytes(), uint64_t{1} << 16) << "the taken block is counted";
+    ExpectFrameError(decoder.Finish(), FrameErrorCode::kTruncatedPayload);
+  }
+  EXPECT_EQ(options.pool->cached_blocks() * (1 << 16), options.pool->mapped_bytes());
+}
+
+// ---------------------------------------------------------------------------
 // Limits.
 
 // Frames of limit-1 and limit bytes decode; limit+1 fails once the header

@@ -16,6 +16,18 @@ void PayloadWriter::Begin(uint64_t length) {
   remaining_ = length;
 }
 
+void PayloadWriter::BeginInBlock(uint64_t length, char* block, size_t offset, size_t filled) {
+  Abandon();
+  remaining_ = length - filled;
+  pool_block_ = block;
+  block_ = block + offset;
+  block_size_ = pool_->block_size() - offset;
+  block_used_ = filled;
+  block_kind_ = BlockKind::kPooled;
+  reserved_ = pool_->block_size();
+  if (block_used_ == block_size_ || remaining_ == 0) SealBlock();
+}
+
 absl::Span<char> PayloadWriter::WritableSpan() {
   lent_count_ = 0;
   lent_total_ = 0;
@@ -27,7 +39,7 @@ absl::Span<char> PayloadWriter::WritableSpan() {
 
 void PayloadWriter::StartBlock() {
   if (ahead_count_ > 0) {
-    block_ = ahead_[0];
+    block_ = pool_block_ = ahead_[0];
     std::copy(ahead_ + 1, ahead_ + ahead_count_, ahead_);
     --ahead_count_;
     block_size_ = pool_->block_size();
@@ -36,7 +48,7 @@ void PayloadWriter::StartBlock() {
     return;  // already counted in reserved_
   }
   if (remaining_ >= pool_->block_size()) {
-    block_ = pool_->Acquire();
+    block_ = pool_block_ = pool_->Acquire();
     block_size_ = pool_->block_size();
     block_kind_ = BlockKind::kPooled;
   } else if (remaining_ <= absl::CordBuffer::kDefaultLimit) {
@@ -109,7 +121,7 @@ void PayloadWriter::SealBlock() {
   switch (block_kind_) {
     case BlockKind::kPooled:
       cord_.Append(absl::MakeCordFromExternal(
-          data, [pool = pool_, block = block_]() { pool->Release(block); }));
+          data, [pool = pool_, block = pool_block_]() { pool->Release(block); }));
       break;
     case BlockKind::kCordBuffer:
       small_.SetLength(block_used_);
@@ -138,7 +150,7 @@ void PayloadWriter::Abandon() {
   if (block_ != nullptr) {
     switch (block_kind_) {
       case BlockKind::kPooled:
-        pool_->Release(block_);
+        pool_->Release(pool_block_);
         break;
       case BlockKind::kCordBuffer:
         small_ = absl::CordBuffer();

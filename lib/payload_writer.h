@@ -39,7 +39,18 @@ class PayloadWriter {
   // Starts a payload of exactly `length` bytes, abandoning any previous one.
   void Begin(uint64_t length);
 
+  // Like Begin(), for a payload whose first `filled` bytes a read already
+  // put into `block` at `offset`: the writer takes the block over (it goes
+  // back to the pool with the last Cord that references it, or on
+  // Abandon()) and the payload continues in the block's room after them,
+  // then in blocks of its own. Nothing is copied. Requires: `block` came
+  // from this writer's pool's Acquire(); offset + filled <= block_size();
+  // 0 < filled <= length. The block counts whole in reserved_bytes().
+  void BeginInBlock(uint64_t length, char* block, size_t offset, size_t filled);
+
   uint64_t remaining() const { return remaining_; }
+  // The pool full-size blocks come from (never null).
+  const std::shared_ptr<BlockPool>& pool() const { return pool_; }
 
   // Room for the next bytes of the payload, inside its final storage:
   // non-empty while remaining() > 0, never larger than remaining().
@@ -101,6 +112,7 @@ class PayloadWriter {
   enum class BlockKind { kPooled, kCordBuffer, kHeap };
 
   char* block_ = nullptr;    // block being filled
+  char* pool_block_ = nullptr;  // kPooled: the pool block block_ lies in
   size_t block_size_ = 0;    // its capacity
   size_t block_used_ = 0;    // bytes written to it
   BlockKind block_kind_ = BlockKind::kHeap;

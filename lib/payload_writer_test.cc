@@ -361,6 +361,81 @@ TEST(PayloadWriterTest, CordOutlivesWriterAndPoolHandle) {
   EXPECT_TRUE(weak.expired());
 }
 
+// BeginInBlock(): the bytes already in the block become the payload's first
+// chunk where they lie (no copy), the rest follows in the block's room and
+// then in blocks of its own, and the block goes back to the pool with the
+// last Cord that holds it, whatever the offset, the bytes already there and
+// the length; Abandon() gives it back too.
+TEST(PayloadWriterTest, BeginInBlockKeepsTheBytesWhereTheReadPutThem) {
+  constexpr size_t kBlock = 1024;
+  struct Case {
+    size_t offset;
+    size_t filled;
+    size_t length;
+  };
+  const Case cases[] = {
+      {0, 1024, 1024},   // the whole block is the whole payload
+      {24, 1000, 1000},  // whole payload, block not full
+      {24, 100, 1000},   // the rest fits in the block's room
+      {24, 1000, 1001},  // the block is full: 1 byte in a block of its own
+      {24, 500, 5000},   // the rest spans further blocks
+      {1023, 1, 3000},   // one byte of the payload in the block
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(absl::StrCat("offset ", c.offset, " filled ", c.filled, " length ",
+                              c.length));
+    auto pool = BlockPool::Create(kBlock, 1 << 20);
+    const std::string data = PatternBytes(c.length, static_cast<uint32_t>(c.length));
+    char* block = pool->Acquire();
+    std::memcpy(block + c.offset, data.data(), c.filled);
+    absl::Cord out;
+    {
+      PayloadWriter w(pool);
+      w.BeginInBlock(c.length, block, c.offset, c.filled);
+      EXPECT_EQ(w.remaining(), c.length - c.filled);
+      EXPECT_EQ(w.reserved_bytes(), kBlock);
+      for (size_t at = c.filled; at < c.length;) {  // the rest, read in place
+        absl::Span<char> span = w.WritableSpan();
+        ASSERT_FALSE(span.empty());
+        const size_t n = std::min<size_t>(span.size(), 300);
+        if (at == c.filled && c.filled < kBlock - c.offset) {
+          EXPECT_EQ(span.data(), block + c.offset + c.filled) << "the block's room first";
+        }
+        std::memcpy(span.data(), data.data() + at, n);
+        w.Commit(n);
+        at += n;
+      }
+      out = w.Finish();
+    }
+    EXPECT_EQ(out, data);
+    EXPECT_EQ(out.Chunks().begin()->data(), block + c.offset) << "the first bytes moved";
+    EXPECT_EQ(pool->cached_blocks(), 0u) << "the block is held by the Cord";
+    out.Clear();
+    EXPECT_EQ(pool->cached_blocks() * kBlock, pool->mapped_bytes()) << "a block was not returned";
+  }
+}
+
+TEST(PayloadWriterTest, AbandonReturnsATakenBlock) {
+  auto pool = BlockPool::Create(1024, 1 << 20);
+  char* block = pool->Acquire();
+  {
+    PayloadWriter w(pool);
+    w.BeginInBlock(4000, block, 100, 50);
+    w.Append(PatternBytes(2000, 4));  // fills the block's room and one more block
+    EXPECT_EQ(pool->cached_blocks(), 0u);
+    w.Abandon();
+    EXPECT_EQ(pool->cached_blocks(), 3u);
+    EXPECT_EQ(w.reserved_bytes(), 0u);
+    // Begin() after BeginInBlock() gives the block back as well.
+    w.BeginInBlock(4000, pool->Acquire(), 0, 10);
+    w.Begin(3);
+    EXPECT_EQ(pool->cached_blocks(), 3u);
+    w.Append("abc");
+    EXPECT_EQ(w.Finish(), "abc");
+  }
+  EXPECT_EQ(pool->cached_blocks() * 1024, pool->mapped_bytes());
+}
+
 TEST(PayloadWriterTest, NullPoolMeansTheDefaultPool) {
   PayloadWriter w(nullptr);
   const size_t block = BlockPool::Default()->block_size();
