@@ -56,22 +56,36 @@ absl::Status ConnectionReader::SetExtraBuffered(uint64_t bytes) {
   return UpdateReservation();
 }
 
+void ConnectionReader::EnableScratchTakeover() {
+  const uint64_t budget = context_->options().connection_input_budget;
+  scratch_takeover_ =
+      !fixed_reads_ && (budget == 0 || budget / 4 >= decoder_.pool()->block_size());
+}
+
 absl::StatusOr<ConnectionReader::ReadOutcome> ConnectionReader::ReadOnce(
-    int fd, absl::Time now, absl::Span<char> scratch) {
+    int fd, absl::Time now, ReadScratch* scratch) {
   const bool was_at_boundary = decoder_.at_frame_boundary();
-  scratch_reads_ = !scratch.empty();
+  scratch_reads_ = scratch != nullptr;
   const bool use_scratch = scratch_reads_ && !decoder_.WantsDirectRead();
-  absl::Span<char> span = use_scratch ? scratch : decoder_.PrepareRead(read_size_);
+  const bool takeover =
+      use_scratch && scratch_takeover_ && scratch->pool() == decoder_.pool();
+  absl::Span<char> span = use_scratch ? scratch->span() : decoder_.PrepareRead(read_size_);
   const bool direct = !use_scratch && decoder_.read_is_direct();
   size_t want = span.size();
   if (fixed_reads_ || !direct) want = std::min(want, read_size_);
+  if (takeover && was_at_boundary && last_payload_large_) want = span.size();
   ssize_t n;
   do {
     n = ::recv(fd, span.data(), want, MSG_DONTWAIT);
   } while (n < 0 && errno == EINTR);
   const int error_number = n < 0 ? errno : 0;
   if (n > 0 && use_scratch) {
-    decoder_.Feed(absl::string_view(span.data(), static_cast<size_t>(n)));
+    const absl::string_view bytes(span.data(), static_cast<size_t>(n));
+    if (!takeover) {
+      decoder_.Feed(bytes);
+    } else if (decoder_.FeedBlock(scratch->block(), bytes)) {
+      scratch->Renew();  // the block now holds a payload
+    }
   } else if (!use_scratch) {
     decoder_.CommitRead(n > 0 ? static_cast<size_t>(n) : 0);
   }
@@ -107,6 +121,7 @@ DecodeStep ConnectionReader::Next(Message* out, absl::Time now) {
   DecodeStep step = decoder_.Next(out);
   if (step.is_message()) {
     ++messages_;
+    last_payload_large_ = out->payload.size() >= decoder_.takeover_min_bytes();
     if (idle_limited_) last_message_end_ = now;
     // The read that completed this message may have brought the first
     // bytes of the next: its stall clock starts at that read.

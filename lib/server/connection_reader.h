@@ -18,6 +18,7 @@
 #include "absl/types/span.h"
 #include "lib/frame_decoder.h"
 #include "lib/message.h"
+#include "lib/server/read_scratch.h"
 #include "lib/server/server_context.h"
 
 namespace lpframe {
@@ -37,16 +38,29 @@ class ConnectionReader {
     kEndOfStream,  // the peer closed at a frame boundary
   };
   // One recv(2) into the decoder. `now` is used for the stall clock.
-  // `scratch`, when not empty, is memory the caller shares between its
+  // `scratch`, when given, is memory the caller shares between its
   // connections (one at a time): bytes that do not go straight into a
   // large payload's storage are read into it and fed to the decoder, which
   // copies only what it cannot consume yet (the rest of a frame, or frames
   // after the first). A connection between messages then holds no input
-  // buffer. Reads ask for at most min(read size, scratch.size()) bytes.
+  // buffer. Reads into it ask for read_size bytes, except with takeover
+  // (EnableScratchTakeover) right after a message whose payload was large:
+  // at the frame boundary the read asks for the whole block, so a request
+  // like the last arrives in one recv.
   // Errors (fatal to the connection): IO_ERROR, TRUNCATED_* (the peer
   // closed inside a frame), MEMORY_BUDGET_EXCEEDED.
   absl::StatusOr<ReadOutcome> ReadOnce(int fd, absl::Time now,
-                                       absl::Span<char> scratch = {});
+                                       ReadScratch* scratch = nullptr);
+
+  // Lets this connection's decoder take over the scratch block when a
+  // large payload starts in it (FrameDecoder::FeedBlock; ReadOnce then
+  // renews the scratch), so the payload is not copied out of it. For a
+  // caller whose handlers take delivered messages at once: a taken block
+  // is held by the message's payload, up to 4x its size, and is counted in
+  // the budgets only while the message is incomplete. Takes effect only in
+  // ReadMode::kDirect, when the connection's input budget is unlimited or
+  // at least four pool blocks, and for a scratch of the decoder's pool.
+  void EnableScratchTakeover();
 
   // The next decoded message, need-more, or a fatal framing error.
   DecodeStep Next(Message* out, absl::Time now);
@@ -80,6 +94,8 @@ class ConnectionReader {
   size_t read_size_;
   bool fixed_reads_;
   bool scratch_reads_ = false;  // ReadOnce() was given a scratch buffer
+  bool scratch_takeover_ = false;  // see EnableScratchTakeover()
+  bool last_payload_large_ = false;  // at least takeover_min_bytes()
   bool idle_limited_;
   bool stall_limited_;
   absl::Time last_message_end_;

@@ -28,7 +28,7 @@ constexpr absl::Duration kSweepInterval = absl::Milliseconds(10);
 Reactor::Reactor(ServerContext* context, WorkerPool* workers)
     : context_(context),
       workers_(workers),
-      read_scratch_(std::max<size_t>(context->options().connection.read_size, 1)) {}
+      read_scratch_(context->options().connection.pool) {}
 
 Reactor::~Reactor() {
   // Sessions left (Run() not called or interrupted) close without ceremony.

@@ -28,6 +28,7 @@
 #include "lib/io/listener.h"
 #include "lib/message.h"
 #include "lib/server/reactor_session.h"
+#include "lib/server/read_scratch.h"
 #include "lib/server/server_context.h"
 #include "lib/server/worker_pool.h"
 
@@ -61,8 +62,8 @@ class Reactor {
   // theirs by move), so a read event constructs no Envelope. Loop thread.
   Message& decode_scratch() { return decode_scratch_; }
   // Memory sessions read into on the loop thread (ConnectionReader::
-  // ReadOnce's scratch): read_size bytes, shared by every connection.
-  absl::Span<char> read_scratch() { return absl::MakeSpan(read_scratch_); }
+  // ReadOnce's scratch): one pool block, shared by every connection.
+  ReadScratch* read_scratch() { return &read_scratch_; }
   // Answers of inline handlers inside a read event: encoded into
   // encode_scratch() (loop thread) and queued in reply_scratch(), which
   // FlushLocked() sends from where it is at the end of the event, so a
@@ -99,7 +100,7 @@ class Reactor {
   std::vector<ReactorSession*> retired_;
 
   Message decode_scratch_;
-  std::vector<char> read_scratch_;
+  ReadScratch read_scratch_;
   EncodedFrame encode_scratch_;
   std::string reply_scratch_;
 

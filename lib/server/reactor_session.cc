@@ -49,7 +49,12 @@ ReactorSession::ReactorSession(Reactor* reactor, ServerContext* context, WorkerP
       reader_(std::make_unique<ConnectionReader>(context, now)),
       out_(context->options().connection.copy_payload_bytes,
            context->options().connection.batch_bytes),
-      peer_(std::move(peer)) {}
+      peer_(std::move(peer)) {
+  // Inline handlers take each message before the next read: a payload may
+  // keep the read block it arrived in. Messages waiting for a worker count
+  // in the budgets by their size, so they keep storage of their own size.
+  if (workers_ == nullptr) reader_->EnableScratchTakeover();
+}
 
 ReactorSession::~ReactorSession() = default;
 

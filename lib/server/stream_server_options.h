@@ -58,8 +58,9 @@ struct StreamServerOptions {
   // Reactor: a connection whose queued output passes this stops being read
   // (its peer gets no new answers until it reads) and resumes below half.
   // The messages of a read already made are still handled, so the queue
-  // may pass the watermark by the answers to one read (read_size bytes) of
-  // requests; max_output_bytes is the hard limit.
+  // may pass the watermark by the answers to one read (read_size bytes, or
+  // one pool block right after a large request) of requests;
+  // max_output_bytes is the hard limit.
   uint64_t output_high_watermark = 1 << 20;
   // Output queued for one connection beyond this closes it with
   // OUTPUT_BUDGET_EXCEEDED (a handler that keeps sending to a peer that

@@ -9,8 +9,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdint>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/escaping.h"
@@ -18,12 +20,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
+#include "lib/block_pool.h"
 #include "lib/frame_encoder.h"
 #include "lib/frame_error.h"
 #include "lib/io/framed_connection.h"
 #include "lib/io/testing/transport_fixture.h"
 #include "lib/server/shutdown_signals.h"
 #include "lib/server/testing/server_test_util.h"
+#include "lib/wire_format.h"
 
 namespace lpframe {
 namespace {
@@ -781,6 +785,109 @@ TEST(StreamServerTest, ReactorConnectionsAnsweredInOneBatchGetTheirOwnAnswers) {
 // A client that connects while the loop is busy in a handler waits in
 // the backlog; the shutdown refuses it at once with SHUTTING_DOWN (it does
 // not wait for Close(), which comes only after ServeForever() returns).
+// Keeps every payload it gets (as a handler that stores requests would) and
+// acknowledges each with an empty answer of the same id.
+class KeepPayloads : public StreamHandler {
+ public:
+  struct Kept {
+    absl::Mutex mu;
+    std::vector<std::pair<uint64_t, absl::Cord>> payloads ABSL_GUARDED_BY(mu);
+  };
+  explicit KeepPayloads(Kept* kept) : kept_(kept) {}
+  absl::Status OnMessage(Session& session, Message message) override {
+    {
+      absl::MutexLock lock(&kept_->mu);
+      kept_->payloads.emplace_back(message.envelope.id(), message.payload);
+    }
+    return session.Send(Id(message.envelope.id()), absl::Cord());
+  }
+
+ private:
+  Kept* kept_;
+};
+
+// An inline reactor lets a large payload keep the read block it arrived in
+// (ConnectionReader::EnableScratchTakeover) and reads the next request at
+// once into a new block. Payloads the handler keeps must stay intact while
+// later requests, of every size, arrive one by one and pipelined; the
+// blocks all go back to the pool once the payloads are dropped.
+TEST(StreamServerTest, ReactorPayloadsKeptByTheHandlerSurviveLaterReads) {
+  for (Net net : {Net::kTcp, Net::kUnix}) {
+    SCOPED_TRACE(NetName(net));
+    constexpr size_t kBlock = 64 << 10;  // takes payloads of 16 KiB and up
+    auto pool = BlockPool::Create(kBlock, 64 << 20);
+    StreamServerOptions options;
+    options.connection.pool = pool;
+    KeepPayloads::Kept kept;
+    auto running = RunningServer::Start(ListenUri(net), options, [&kept] {
+      return std::make_unique<KeepPayloads>(&kept);
+    });
+    ASSERT_NE(running, nullptr);
+    auto conn = Dial(running->address());
+    ASSERT_TRUE(conn.ok());
+    const uint64_t kSizes[] = {20 << 10, (64 << 10) - 40, 100 << 10, 7,   300 << 10,
+                               16 << 10, (1 << 20) + 3,   40 << 10,  100, 64 << 10};
+    std::vector<uint64_t> sizes;
+    uint64_t id = 0;
+    size_t taken_in_place = 0;
+    // One by one: each request is read when the last is answered.
+    for (int round = 0; round < 2; ++round) {
+      for (uint64_t size : kSizes) {
+        ++id;
+        sizes.push_back(size);
+        ASSERT_TRUE(conn->Send(Id(id), iotest::PatternCord(size, static_cast<uint32_t>(id)),
+                               absl::Now() + absl::Seconds(10))
+                        .ok());
+        absl::StatusOr<Message> ack = conn->Receive(absl::Now() + absl::Seconds(10));
+        ASSERT_TRUE(ack.ok()) << ack.status();
+        ASSERT_EQ(ack->envelope.id(), id);
+      }
+    }
+    // Pipelined: several requests per read.
+    std::string burst;
+    for (uint64_t size : kSizes) {
+      ++id;
+      sizes.push_back(size);
+      absl::StatusOr<EncodedFrame> frame =
+          FrameEncoder().Encode(Id(id), iotest::PatternCord(size, static_cast<uint32_t>(id)));
+      ASSERT_TRUE(frame.ok());
+      burst += frame->ToString();
+    }
+    std::thread writer([&] {
+      EXPECT_TRUE(conn->socket().WriteAll(burst, absl::Now() + absl::Seconds(10)).ok());
+    });
+    for (uint64_t want = id - std::size(kSizes) + 1; want <= id; ++want) {
+      absl::StatusOr<Message> ack = conn->Receive(absl::Now() + absl::Seconds(10));
+      ASSERT_TRUE(ack.ok()) << ack.status();
+      ASSERT_EQ(ack->envelope.id(), want);
+    }
+    writer.join();
+    {
+      absl::MutexLock lock(&kept.mu);
+      ASSERT_EQ(kept.payloads.size(), sizes.size());
+      for (size_t i = 0; i < sizes.size(); ++i) {
+        SCOPED_TRACE(absl::StrCat("request ", i + 1, " of ", sizes[i], " bytes"));
+        EXPECT_EQ(kept.payloads[i].first, i + 1);
+        EXPECT_EQ(iotest::PatternMismatch(kept.payloads[i].second, sizes[i],
+                                      static_cast<uint32_t>(i + 1)),
+                  "");
+        // A payload taken over starts right after its frame's 24-byte
+        // header and 2-byte envelope in a page-aligned block.
+        const auto at = reinterpret_cast<uintptr_t>(kept.payloads[i].second.Chunks().begin()->data());
+        if (sizes[i] >= (16 << 10) && at % 4096 == kHeaderSize + 2) ++taken_in_place;
+      }
+    }
+    EXPECT_GE(taken_in_place, 10u) << "large payloads were copied out of the read block";
+    EXPECT_TRUE(running->Stop().ok());
+    running.reset();
+    {
+      absl::MutexLock lock(&kept.mu);
+      kept.payloads.clear();
+    }
+    EXPECT_EQ(pool->cached_blocks() * kBlock, pool->mapped_bytes()) << "a block was not returned";
+  }
+}
+
 TEST(StreamServerTest, ReactorRefusesItsBacklogWhenItShutsDown) {
   BatchAnswers::Gate gate;
   auto running = RunningServer::Start("tcp://127.0.0.1:0", StreamServerOptions(),
