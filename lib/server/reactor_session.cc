@@ -470,6 +470,12 @@ void ReactorSession::Service(absl::Time now) {
     if (std::exchange(holds_released_, false) && state_ == State::kOpen) {
       reader_->RestartIdleClock(now);  // an answer just went out: not idle
     }
+    if (workers_ != nullptr && state_ == State::kOpen) {
+      // Messages the workers took since the last read leave the budgets
+      // now, not at the next read (the inbox only shrinks off the loop
+      // thread, so this cannot fail).
+      (void)reader_->SetExtraBuffered(inbox_bytes_);
+    }
     if (paused_for_input_ && inbox_.size() < kMaxInboxMessages / 2 &&
         inbox_bytes_ < context_->options().output_high_watermark / 2) {
       paused_for_input_ = false;
