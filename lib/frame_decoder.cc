@@ -459,7 +459,11 @@ size_t FrameDecoder::ConsumePayload(absl::string_view src) {
 bool FrameDecoder::InTakeoverBlock(absl::string_view bytes) const {
   const auto begin = reinterpret_cast<uintptr_t>(takeover_block_);
   const auto at = reinterpret_cast<uintptr_t>(bytes.data());
-  return at >= begin && at + bytes.size() <= begin + payload_.pool()->block_size();
+  const size_t block_size = payload_.pool()->block_size();
+  // The payload must get at least takeover_min_bytes_ of the block's room:
+  // a block holds at most 4x the payload that keeps it.
+  return at >= begin && at + bytes.size() <= begin + block_size &&
+         begin + block_size - at >= takeover_min_bytes_;
 }
 
 void FrameDecoder::AfterPayload() {

@@ -106,7 +106,8 @@ class FrameDecoder {
   // Like Feed(), for bytes a read put into `block`, a block of pool()
   // (from pool()->Acquire(), pool()->block_size() bytes, `bytes` inside
   // it). When a payload of at least takeover_min_bytes() starts in `bytes`
-  // (consumed straight from them, not from buffered input), the decoder
+  // (consumed straight from them, not from buffered input) with at least
+  // takeover_min_bytes() of the block from its first byte on, the decoder
   // takes the block over instead of copying: the payload's first bytes stay
   // where the read put them and the rest follows in the block's room. Then
   // it returns true, and the block is no longer the caller's: it must not
@@ -114,7 +115,8 @@ class FrameDecoder {
   // Otherwise it returns false and behaves exactly as Feed().
   bool FeedBlock(char* block, absl::string_view bytes);
   // Payloads from this size on are taken over by FeedBlock(): at least a
-  // quarter of a pool block, so a taken block holds at most 4x its payload.
+  // quarter of a pool block, and they get at least that much of the block,
+  // so a taken block holds at most 4x its payload.
   uint64_t takeover_min_bytes() const { return takeover_min_bytes_; }
   const std::shared_ptr<BlockPool>& pool() const { return payload_.pool(); }
 
@@ -209,7 +211,8 @@ class FrameDecoder {
   uint64_t BytesNeeded() const;
   void PumpPending();
   bool NextFrameIsLarge(absl::string_view bytes) const;
-  // True when `bytes` lie inside the block FeedBlock() was given.
+  // True when `bytes` lie inside the block FeedBlock() was given and the
+  // block has room for a takeover from their first byte on.
   bool InTakeoverBlock(absl::string_view bytes) const;
 
   // Fields are ordered by use: the first lines hold what every frame

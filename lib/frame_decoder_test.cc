@@ -880,6 +880,36 @@ TEST(FrameDecoderFeedBlockTest, TheBlockStaysTheCallersWhenNoPayloadTakesIt) {
   EXPECT_EQ(options.pool->cached_blocks() * (1 << 16), options.pool->mapped_bytes());
 }
 
+// A payload takes the block only if it gets takeover_min_bytes() of the
+// block's room from its first byte on: a block holds at most 4x its payload.
+TEST(FrameDecoderFeedBlockTest, APayloadLateInTheBlockNeedsRoomToTakeIt) {
+  const Flavor f = kFlavors[0];
+  DecoderOptions options = DecoderOptionsFor(f);
+  constexpr size_t kBlock = 1 << 16;
+  options.pool = BlockPool::Create(kBlock, 1 << 20);
+  const uint64_t room_needed = FrameDecoder(options).takeover_min_bytes();
+  ASSERT_EQ(room_needed, kBlock / 4);
+  const Message m = MakeMessage(f, 20000, 3);
+  const std::string frame = EncodeFrame(f, m);
+  const size_t prefix = frame.size() - 20000;
+  for (size_t room : {size_t{room_needed - 1}, size_t{room_needed}}) {
+    SCOPED_TRACE(absl::StrCat(room, " bytes of room from the payload on"));
+    FrameDecoder decoder(options);
+    char* block = options.pool->Acquire();
+    const size_t at = kBlock - room - prefix;  // where the frame starts
+    const size_t n = kBlock - at;              // the read ends with the block
+    std::memcpy(block + at, frame.data(), n);
+    const bool taken = decoder.FeedBlock(block, absl::string_view(block + at, n));
+    EXPECT_EQ(taken, room == room_needed);
+    if (!taken) options.pool->Release(block);
+    decoder.Feed(absl::string_view(frame).substr(n));
+    std::vector<Message> got;
+    ASSERT_TRUE(Drain(&decoder, &got).need_more());
+    ExpectMessagesEqual({m}, got);
+  }
+  EXPECT_EQ(options.pool->cached_blocks() * kBlock, options.pool->mapped_bytes());
+}
+
 // A taken payload whose frame then fails (checksum mismatch in the same
 // read, or the peer closing inside it) is dropped and its block returned.
 TEST(FrameDecoderFeedBlockTest, AFrameThatFailsAfterTakingTheBlockGivesItBack) {
@@ -906,6 +936,25 @@ TEST(FrameDecoderFeedBlockTest, AFrameThatFailsAfterTakingTheBlockGivesItBack) {
     EXPECT_TRUE(decoder.FeedBlock(block, absl::string_view(block, 1000)));
     EXPECT_GE(decoder.reserved_bytes(), uint64_t{1} << 16) << "the taken block is counted";
     ExpectFrameError(decoder.Finish(), FrameErrorCode::kTruncatedPayload);
+  }
+  // A taken payload decoded ahead of a frame that fails in the same read is
+  // still delivered whole.
+  {
+    FrameDecoder decoder(options);
+    const Message first = MakeMessage(f, 100, 1);
+    const Message large = MakeMessage(f, 20000, 2);
+    const std::string stream =
+        EncodeFrame(f, first) + EncodeFrame(f, large) + EncodeFrame(f, MakeMessage(f, 30000, 3));
+    std::string broken = stream;
+    broken[stream.size() - 1] ^= 1;  // the third frame's trailer
+    char* block = options.pool->Acquire();
+    std::memcpy(block, broken.data(), broken.size());
+    EXPECT_TRUE(decoder.FeedBlock(block, absl::string_view(block, broken.size())));
+    std::vector<Message> got;
+    DecodeStep step = Drain(&decoder, &got);
+    ExpectMessagesEqual({first, large}, got);
+    ASSERT_TRUE(step.is_error());
+    ExpectFrameError(step.error(), FrameErrorCode::kChecksumMismatch);
   }
   EXPECT_EQ(options.pool->cached_blocks() * (1 << 16), options.pool->mapped_bytes());
 }

@@ -43,10 +43,11 @@ class ConnectionReader {
   // large payload's storage are read into it and fed to the decoder, which
   // copies only what it cannot consume yet (the rest of a frame, or frames
   // after the first). A connection between messages then holds no input
-  // buffer. Reads into it ask for read_size bytes, except with takeover
-  // (EnableScratchTakeover) right after a message whose payload was large:
-  // at the frame boundary the read asks for the whole block, so a request
-  // like the last arrives in one recv.
+  // buffer. Reads into it ask for read_size bytes, but never more than the
+  // block (reads into payload storage never pass a block either). With
+  // takeover (EnableScratchTakeover), right after a message whose payload
+  // was large, the read at the frame boundary asks for the whole block, so
+  // a request like the last arrives in one recv.
   // Errors (fatal to the connection): IO_ERROR, TRUNCATED_* (the peer
   // closed inside a frame), MEMORY_BUDGET_EXCEEDED.
   absl::StatusOr<ReadOutcome> ReadOnce(int fd, absl::Time now,
@@ -57,7 +58,7 @@ class ConnectionReader {
   // renews the scratch), so the payload is not copied out of it. For a
   // caller whose handlers take delivered messages at once: a taken block
   // is held by the message's payload, up to 4x its size, and is counted in
-  // the budgets only while the message is incomplete. Takes effect only in
+  // the budgets (whole) only while the message is incomplete. Takes effect only in
   // ReadMode::kDirect, when the connection's input budget is unlimited or
   // at least four pool blocks, and for a scratch of the decoder's pool.
   void EnableScratchTakeover();

@@ -53,7 +53,9 @@ ReactorSession::ReactorSession(Reactor* reactor, ServerContext* context, WorkerP
   // Inline handlers take each message before the next read: a payload may
   // keep the read block it arrived in. Messages waiting for a worker count
   // in the budgets by their size, so they keep storage of their own size.
-  if (workers_ == nullptr) reader_->EnableScratchTakeover();
+  if (workers_ == nullptr && context->options().keep_payloads_in_read_blocks) {
+    reader_->EnableScratchTakeover();
+  }
 }
 
 ReactorSession::~ReactorSession() = default;

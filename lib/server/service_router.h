@@ -158,7 +158,9 @@ struct ServiceRouterOptions {
   // threads, answers possibly out of order.
   int executor_threads = 0;
   // executor_threads > 0: requests per connection queued or running; more
-  // are answered RESOURCE_EXHAUSTED.
+  // are answered RESOURCE_EXHAUSTED. Queued requests are not counted in the
+  // server's input budgets; on an inline reactor a large one may also hold
+  // its read block (StreamServerOptions::keep_payloads_in_read_blocks).
   int max_in_flight = 64;
   // Streamed responses: chunk size and the longest wait for output space.
   size_t stream_chunk_bytes = 256 << 10;

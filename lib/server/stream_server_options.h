@@ -46,6 +46,14 @@ struct StreamServerOptions {
   // Framing of every connection: dialect, limits, checksum, read_size,
   // read_mode, pool, idle_timeout, stall_timeout, copy_payload_bytes.
   ConnectionOptions connection;
+  // kReactor with inline handlers: a payload of at least a quarter of a
+  // pool block that starts in a read keeps the reactor's read block as its
+  // storage instead of being copied out of it, and the read after such a
+  // request asks for a whole block (docs/SERVER.md §1.3). A kept payload
+  // then holds up to 4x its size until it is dropped, beyond what the
+  // budgets count once it is delivered: turn this off for handlers that
+  // keep many large payloads (e.g. a ServiceRouter with executor threads).
+  bool keep_payloads_in_read_blocks = true;
 
   // Connections served at once; further ones get a CONNECTION_LIMIT error
   // frame and are closed.

@@ -782,9 +782,6 @@ TEST(StreamServerTest, ReactorConnectionsAnsweredInOneBatchGetTheirOwnAnswers) {
   }
 }
 
-// A client that connects while the loop is busy in a handler waits in
-// the backlog; the shutdown refuses it at once with SHUTTING_DOWN (it does
-// not wait for Close(), which comes only after ServeForever() returns).
 // Keeps every payload it gets (as a handler that stores requests would) and
 // acknowledges each with an empty answer of the same id.
 class KeepPayloads : public StreamHandler {
@@ -809,27 +806,49 @@ class KeepPayloads : public StreamHandler {
 // An inline reactor lets a large payload keep the read block it arrived in
 // (ConnectionReader::EnableScratchTakeover) and reads the next request at
 // once into a new block. Payloads the handler keeps must stay intact while
-// later requests, of every size, arrive one by one and pipelined; the
-// blocks all go back to the pool once the payloads are dropped.
+// later requests, of every size, arrive one by one and pipelined; the input
+// counter returns to 0, also after a peer leaves inside a kept payload; and
+// the blocks all go back to the pool once the payloads are dropped. Where
+// the budgets would not hold (workers, a tight connection budget) or the
+// option is off, payloads get storage of their own.
 TEST(StreamServerTest, ReactorPayloadsKeptByTheHandlerSurviveLaterReads) {
-  for (Net net : {Net::kTcp, Net::kUnix}) {
-    SCOPED_TRACE(NetName(net));
+  struct Config {
+    const char* name;
+    Net net;
+    bool takes_blocks;
+    int worker_threads;
+    uint64_t connection_input_budget;
+    bool keep_payloads_in_read_blocks;
+  };
+  const Config configs[] = {
+      {"tcp", Net::kTcp, true, 0, 0, true},
+      {"unix", Net::kUnix, true, 0, 0, true},
+      {"unix, budget of 4 blocks", Net::kUnix, true, 0, 256 << 10, true},
+      {"unix, option off", Net::kUnix, false, 0, 0, false},
+      {"unix, workers", Net::kUnix, false, 2, 0, true},
+      {"unix, budget under 4 blocks", Net::kUnix, false, 0, (256 << 10) - 1, true},
+  };
+  for (const Config& config : configs) {
+    SCOPED_TRACE(config.name);
     constexpr size_t kBlock = 64 << 10;  // takes payloads of 16 KiB and up
     auto pool = BlockPool::Create(kBlock, 64 << 20);
     StreamServerOptions options;
     options.connection.pool = pool;
+    options.worker_threads = config.worker_threads;
+    options.connection_input_budget = config.connection_input_budget;
+    options.keep_payloads_in_read_blocks = config.keep_payloads_in_read_blocks;
     KeepPayloads::Kept kept;
-    auto running = RunningServer::Start(ListenUri(net), options, [&kept] {
+    auto running = RunningServer::Start(ListenUri(config.net), options, [&kept] {
       return std::make_unique<KeepPayloads>(&kept);
     });
     ASSERT_NE(running, nullptr);
     auto conn = Dial(running->address());
     ASSERT_TRUE(conn.ok());
-    const uint64_t kSizes[] = {20 << 10, (64 << 10) - 40, 100 << 10, 7,   300 << 10,
-                               16 << 10, (1 << 20) + 3,   40 << 10,  100, 64 << 10};
+    // Frames up to 300 KiB: within the tightest budget of the table.
+    const uint64_t kSizes[] = {20 << 10, (64 << 10) - 40, 100 << 10, 7,   200 << 10,
+                               16 << 10, 150 << 10,       40 << 10,  100, 64 << 10};
     std::vector<uint64_t> sizes;
     uint64_t id = 0;
-    size_t taken_in_place = 0;
     // One by one: each request is read when the last is answered.
     for (int round = 0; round < 2; ++round) {
       for (uint64_t size : kSizes) {
@@ -862,6 +881,24 @@ TEST(StreamServerTest, ReactorPayloadsKeptByTheHandlerSurviveLaterReads) {
       ASSERT_EQ(ack->envelope.id(), want);
     }
     writer.join();
+    EXPECT_TRUE(WaitFor([&] { return running->server().stats().input_bytes_buffered == 0; }))
+        << running->server().stats().input_bytes_buffered << " bytes";
+    // A peer that leaves inside a large payload.
+    {
+      auto quitter = Dial(running->address());
+      ASSERT_TRUE(quitter.ok());
+      absl::StatusOr<EncodedFrame> frame =
+          FrameEncoder().Encode(Id(1), iotest::PatternCord(100 << 10, 9));
+      ASSERT_TRUE(frame.ok());
+      ASSERT_TRUE(quitter->socket()
+                      .WriteAll(frame->ToString().substr(0, 30 << 10),
+                                absl::Now() + absl::Seconds(10))
+                      .ok());
+      EXPECT_TRUE(WaitFor([&] { return running->server().stats().input_bytes_buffered > 0; }));
+    }
+    EXPECT_TRUE(WaitFor([&] { return running->server().stats().input_bytes_buffered == 0; }))
+        << running->server().stats().input_bytes_buffered << " bytes after a peer left";
+    size_t taken_in_place = 0;
     {
       absl::MutexLock lock(&kept.mu);
       ASSERT_EQ(kept.payloads.size(), sizes.size());
@@ -869,15 +906,20 @@ TEST(StreamServerTest, ReactorPayloadsKeptByTheHandlerSurviveLaterReads) {
         SCOPED_TRACE(absl::StrCat("request ", i + 1, " of ", sizes[i], " bytes"));
         EXPECT_EQ(kept.payloads[i].first, i + 1);
         EXPECT_EQ(iotest::PatternMismatch(kept.payloads[i].second, sizes[i],
-                                      static_cast<uint32_t>(i + 1)),
+                                          static_cast<uint32_t>(i + 1)),
                   "");
-        // A payload taken over starts right after its frame's 24-byte
-        // header and 2-byte envelope in a page-aligned block.
-        const auto at = reinterpret_cast<uintptr_t>(kept.payloads[i].second.Chunks().begin()->data());
+        // A payload kept in a read block starts right after its frame's
+        // 24-byte header and 2-byte envelope in a page-aligned block.
+        const auto at =
+            reinterpret_cast<uintptr_t>(kept.payloads[i].second.Chunks().begin()->data());
         if (sizes[i] >= (16 << 10) && at % 4096 == kHeaderSize + 2) ++taken_in_place;
       }
     }
-    EXPECT_GE(taken_in_place, 10u) << "large payloads were copied out of the read block";
+    if (config.takes_blocks) {
+      EXPECT_GE(taken_in_place, 10u) << "large payloads were copied out of the read block";
+    } else {
+      EXPECT_EQ(taken_in_place, 0u) << "a payload kept a read block";
+    }
     EXPECT_TRUE(running->Stop().ok());
     running.reset();
     {
@@ -888,6 +930,9 @@ TEST(StreamServerTest, ReactorPayloadsKeptByTheHandlerSurviveLaterReads) {
   }
 }
 
+// A client that connects while the loop is busy in a handler waits in
+// the backlog; the shutdown refuses it at once with SHUTTING_DOWN (it does
+// not wait for Close(), which comes only after ServeForever() returns).
 TEST(StreamServerTest, ReactorRefusesItsBacklogWhenItShutsDown) {
   BatchAnswers::Gate gate;
   auto running = RunningServer::Start("tcp://127.0.0.1:0", StreamServerOptions(),
