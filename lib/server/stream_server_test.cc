@@ -819,6 +819,7 @@ TEST(StreamServerTest, ReactorPayloadsKeptByTheHandlerSurviveLaterReads) {
     int worker_threads;
     uint64_t connection_input_budget;
     bool keep_payloads_in_read_blocks;
+    size_t block = 64 << 10;  // takes payloads of 16 KiB and up
   };
   const Config configs[] = {
       {"tcp", Net::kTcp, true, 0, 0, true},
@@ -827,10 +828,13 @@ TEST(StreamServerTest, ReactorPayloadsKeptByTheHandlerSurviveLaterReads) {
       {"unix, option off", Net::kUnix, false, 0, 0, false},
       {"unix, workers", Net::kUnix, false, 2, 0, true},
       {"unix, budget under 4 blocks", Net::kUnix, false, 0, (256 << 10) - 1, true},
+      // Blocks smaller than read_size: reads of one block, nothing taken
+      // (a payload needs read_size bytes of a block's room).
+      {"unix, 4 KiB blocks", Net::kUnix, false, 0, 0, true, 4096},
   };
   for (const Config& config : configs) {
     SCOPED_TRACE(config.name);
-    constexpr size_t kBlock = 64 << 10;  // takes payloads of 16 KiB and up
+    const size_t kBlock = config.block;
     auto pool = BlockPool::Create(kBlock, 64 << 20);
     StreamServerOptions options;
     options.connection.pool = pool;
@@ -920,6 +924,7 @@ TEST(StreamServerTest, ReactorPayloadsKeptByTheHandlerSurviveLaterReads) {
     } else {
       EXPECT_EQ(taken_in_place, 0u) << "a payload kept a read block";
     }
+    conn->Close();
     EXPECT_TRUE(running->Stop().ok());
     running.reset();
     {
