@@ -57,10 +57,11 @@ class ConnectionReader {
   // large payload starts in it (FrameDecoder::FeedBlock; ReadOnce then
   // renews the scratch), so the payload is not copied out of it. For a
   // caller whose handlers take delivered messages at once: a taken block
-  // is held by the message's payload, up to 4x its size, and is counted in
-  // the budgets (whole) only while the message is incomplete. Takes effect only in
-  // ReadMode::kDirect, when the connection's input budget is unlimited or
-  // at least four pool blocks, and for a scratch of the decoder's pool.
+  // is held by the message's payload, up to 4x its size, and is counted
+  // (whole) in the budgets only while the message is incomplete. Takes
+  // effect only in ReadMode::kDirect, when the connection's input budget
+  // is unlimited or at least four pool blocks, and for a scratch of the
+  // decoder's pool.
   void EnableScratchTakeover();
 
   // The next decoded message, need-more, or a fatal framing error.
