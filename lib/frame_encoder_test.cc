@@ -24,6 +24,7 @@
 #include "lib/frame_error.h"
 #include "lib/frame_limits.h"
 #include "lib/message.h"
+#include "lib/testing/pattern_bytes.h"
 #include "lib/wire_format.h"
 
 namespace lpframe {
@@ -42,15 +43,7 @@ std::string Bytes(std::initializer_list<int> bytes) {
   return s;
 }
 
-std::string PatternBytes(size_t n, uint32_t salt) {
-  std::string s(n, '\0');
-  uint32_t x = salt * 2654435761u + 7;
-  for (size_t i = 0; i < n; ++i) {
-    x = x * 1103515245u + 12345u;
-    s[i] = static_cast<char>(x >> 24);
-  }
-  return s;
-}
+using testing_util::PatternBytes;
 
 // A Cord made of several external pieces, to make multi-chunk payloads.
 absl::Cord ChunkedCord(const std::vector<std::string>& pieces) {

@@ -18,21 +18,14 @@
 #include "lib/dialect.h"
 #include "lib/frame_encoder.h"
 #include "lib/message.h"
+#include "lib/testing/pattern_bytes.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 
 namespace lpframe {
 namespace {
 
-std::string Pattern(size_t n, uint32_t salt) {
-  std::string s(n, '\0');
-  uint32_t x = salt * 2654435761u + 7;
-  for (size_t i = 0; i < n; ++i) {
-    x = x * 1103515245u + 12345u;
-    s[i] = static_cast<char>(x >> 24);
-  }
-  return s;
-}
+using testing_util::PatternBytes;
 
 // A valid stream of `count` frames in `dialect`.
 std::string ValidStream(Dialect dialect, bool checksum, std::mt19937& rng, int count) {
@@ -49,7 +42,7 @@ std::string ValidStream(Dialect dialect, bool checksum, std::mt19937& rng, int c
       if (rng() % 3 == 0) m.envelope.set_content_type(std::string(rng() % 150, 't'));
     }
     const size_t size = kSizes[rng() % std::size(kSizes)];
-    m.payload = absl::Cord(Pattern(size, static_cast<uint32_t>(rng())));
+    m.payload = absl::Cord(PatternBytes(size, static_cast<uint32_t>(rng())));
     absl::StatusOr<EncodedFrame> frame = encoder.Encode(m);
     if (frame.ok()) stream += frame->ToString();
   }
@@ -69,7 +62,7 @@ std::string Mutate(std::string s, std::mt19937& rng) {
       s.insert(rng() % s.size(), s.substr(rng() % s.size(), 1 + rng() % 64));
       break;
     case 3:  // insert random bytes
-      s.insert(rng() % s.size(), Pattern(1 + rng() % 16, static_cast<uint32_t>(rng())));
+      s.insert(rng() % s.size(), PatternBytes(1 + rng() % 16, static_cast<uint32_t>(rng())));
       break;
     default:  // overwrite a length field area with large values
       s[rng() % s.size()] = static_cast<char>(0xff);
