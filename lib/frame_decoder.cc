@@ -436,7 +436,7 @@ size_t FrameDecoder::ConsumePayload(absl::string_view src) {
   const absl::string_view bytes = src.substr(0, take);
   if (!payload_started_ && take == payload_remaining_ && take <= kSmallPayloadBytes) {
     current_.payload = absl::Cord(bytes);
-  } else if (!payload_started_ && takeover_block_ != nullptr && take > 0 &&
+  } else if (!payload_started_ && takeover_block_ != nullptr &&
              payload_remaining_ >= takeover_min_bytes_ && InTakeoverBlock(bytes)) {
     payload_.BeginInBlock(payload_remaining_, takeover_block_,
                           static_cast<size_t>(bytes.data() - takeover_block_), take);

@@ -121,7 +121,9 @@ DecodeStep ConnectionReader::Next(Message* out, absl::Time now) {
   DecodeStep step = decoder_.Next(out);
   if (step.is_message()) {
     ++messages_;
-    last_payload_large_ = out->payload.size() >= decoder_.takeover_min_bytes();
+    if (scratch_takeover_) {
+      last_payload_large_ = out->payload.size() >= decoder_.takeover_min_bytes();
+    }
     if (idle_limited_) last_message_end_ = now;
     // The read that completed this message may have brought the first
     // bytes of the next: its stall clock starts at that read.
