@@ -14,19 +14,12 @@
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "gtest/gtest.h"
+#include "lib/testing/pattern_bytes.h"
 
 namespace lpframe {
 namespace {
 
-std::string PatternBytes(size_t n, uint32_t salt) {
-  std::string s(n, '\0');
-  uint32_t x = salt * 2654435761u + 3;
-  for (size_t i = 0; i < n; ++i) {
-    x = x * 1103515245u + 12345u;
-    s[i] = static_cast<char>(x >> 24);
-  }
-  return s;
-}
+using testing_util::PatternBytes;
 
 // Appends each piece as its own external chunk. Pieces must be over 511
 // bytes: absl copies smaller appended Cords into the existing tree.

@@ -36,6 +36,7 @@
 #include "lib/message.h"
 #include "lib/wire_format.h"
 #include "lib/xxh3_digest.h"
+#include "lib/testing/pattern_bytes.h"
 
 namespace lpframe {
 
@@ -77,16 +78,7 @@ constexpr Flavor kNativeFlavors[] = {
 
 bool HasEnvelope(const Flavor& f) { return f.dialect == Dialect::kNative; }
 
-// Deterministic, position-dependent bytes (all 256 values occur).
-std::string PatternBytes(size_t n, uint32_t salt) {
-  std::string s(n, '\0');
-  uint32_t x = salt * 2654435761u + 0x9e3779b9u;
-  for (size_t i = 0; i < n; ++i) {
-    x = x * 1103515245u + 12345u;
-    s[i] = static_cast<char>(x >> 24);
-  }
-  return s;
-}
+using testing_util::PatternBytes;
 
 Envelope SampleEnvelope(uint64_t id) {
   Envelope e;

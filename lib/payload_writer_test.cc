@@ -14,21 +14,14 @@
 #include "absl/strings/cord_buffer.h"
 #include "gtest/gtest.h"
 #include "lib/block_pool.h"
+#include "lib/testing/pattern_bytes.h"
 
 namespace lpframe {
 namespace {
 
 constexpr size_t kBlockSizes[] = {1, 2, 3, 5, 7, 13, 32, 1024, 8192};
 
-std::string PatternBytes(size_t n, uint32_t salt) {
-  std::string s(n, '\0');
-  uint32_t x = salt * 2654435761u + 5;
-  for (size_t i = 0; i < n; ++i) {
-    x = x * 1103515245u + 12345u;
-    s[i] = static_cast<char>(x >> 24);
-  }
-  return s;
-}
+using testing_util::PatternBytes;
 
 // Lends spans (up to all PayloadWriter allows) and returns their total size.
 size_t LendAll(PayloadWriter& w, absl::Span<char> (&spans)[PayloadWriter::kMaxBlocksAhead + 1]) {
