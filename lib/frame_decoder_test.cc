@@ -37,6 +37,7 @@
 #include "lib/wire_format.h"
 #include "lib/xxh3_digest.h"
 #include "lib/testing/pattern_bytes.h"
+#include "lib/testing/server_style_read.h"
 
 namespace lpframe {
 
@@ -722,53 +723,6 @@ TEST(FrameDecoderDirectReadTest, CustomPoolBlockSize) {
 // ---------------------------------------------------------------------------
 // FeedBlock(): reads into a pool block that a large payload may take over.
 
-// Reads `stream` the way a server connection does: into a scratch pool
-// block fed with FeedBlock() (renewed whenever the decoder takes it), or
-// straight into payload storage when the decoder wants a direct read; at
-// most `piece` bytes per read. Counts the blocks taken.
-struct BlockReadResult {
-  DecodeResult decoded;
-  int taken = 0;
-};
-BlockReadResult ReadThroughScratchBlocks(const DecoderOptions& options,
-                                         absl::string_view stream, size_t piece) {
-  FrameDecoder decoder(options);
-  BlockPool& pool = *decoder.pool();
-  char* scratch = pool.Acquire();
-  BlockReadResult r;
-  size_t pos = 0;
-  while (pos < stream.size()) {
-    size_t n = std::min(piece, stream.size() - pos);
-    if (decoder.WantsDirectRead()) {
-      absl::Span<char> span = decoder.PrepareRead(n);
-      n = std::min(n, span.size());
-      std::memcpy(span.data(), stream.data() + pos, n);
-      decoder.CommitRead(n);
-    } else {
-      n = std::min(n, pool.block_size());
-      std::memcpy(scratch, stream.data() + pos, n);
-      if (decoder.FeedBlock(scratch, absl::string_view(scratch, n))) {
-        ++r.taken;
-        // The block is the payload's now; the next read gets a new one, and
-        // the old one is scribbled on only if the decoder failed to keep it.
-        scratch = pool.Acquire();
-      }
-      std::memset(scratch, 0xEE, pool.block_size());
-    }
-    pos += n;
-    DecodeStep step = Drain(&decoder, &r.decoded.messages);
-    if (step.is_error()) {
-      r.decoded.status = step.error();
-      r.decoded.from_next = true;
-      pool.Release(scratch);
-      return r;
-    }
-  }
-  r.decoded.status = decoder.Finish();
-  pool.Release(scratch);
-  return r;
-}
-
 // Every dialect and read size: payloads below takeover_min_bytes() are
 // copied as by Feed(); a larger one whose first bytes come in a scratch read
 // keeps the block, whatever follows it in the read (trailer, more frames,
@@ -791,16 +745,17 @@ TEST_P(BlockSizeTest, FeedBlockRoundTripsAndGivesEveryBlockBack) {
       sent.push_back(MakeMessage(f, size, id++));
       stream += EncodeFrame(f, sent.back());
     }
-    BlockReadResult r = ReadThroughScratchBlocks(options, stream, piece);
-    EXPECT_TRUE(r.decoded.status.ok()) << r.decoded.status;
-    ExpectMessagesEqual(sent, r.decoded.messages);
+    testing_util::ServerStyleRead r =
+        testing_util::ReadLikeAServer(options, stream, [piece] { return piece; });
+    EXPECT_TRUE(r.status.ok()) << r.status;
+    ExpectMessagesEqual(sent, r.messages);
     // A read that holds a whole header and the start of its payload takes
     // the block (for 1-byte reads the payload starts in a read of its own).
     // Frames behind a complete one in the same read are buffered unless
     // the decoder decodes ahead, which it does for large native frames.
-    if (HasEnvelope(f) && piece >= 32) EXPECT_GE(r.taken, 1);
-    if (HasEnvelope(f) && piece == 8192) EXPECT_GE(r.taken, 2);
-    r.decoded.messages.clear();
+    if (HasEnvelope(f) && piece >= 32) EXPECT_GE(r.blocks_taken, 1);
+    if (HasEnvelope(f) && piece == 8192) EXPECT_GE(r.blocks_taken, 2);
+    r.messages.clear();
     EXPECT_EQ(options.pool->cached_blocks() * 8192, options.pool->mapped_bytes())
         << "a block was not returned";
   }

@@ -38,7 +38,7 @@ fi
 
 ABSL_LIBS=$(sed -n '/name = "absl"/,/^)/p' third_party/system.BUILD | grep -o '"-labsl_[a-z0-9_]*"' | tr -d '"' | tr '\n' ' ')
 SOURCES=(
-  lib/fuzz/frame_decoder_fuzzer.cc lib/frame_decoder.cc lib/payload_writer.cc lib/block_pool.cc
+  lib/fuzz/frame_decoder_fuzzer.cc lib/testing/server_style_read.cc lib/frame_decoder.cc lib/payload_writer.cc lib/block_pool.cc
   lib/byte_buffer.cc lib/compact_envelope.cc lib/dialect.cc lib/foreign_protocol.cc
   lib/frame_error.cc lib/frame_limits.cc lib/wire_format.cc lib/xxh3_digest.cc
   bazel-bin/proto/envelope.pb.cc

@@ -16,7 +16,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -31,6 +30,7 @@
 #include "lib/frame_decoder.h"
 #include "lib/frame_error.h"
 #include "lib/message.h"
+#include "lib/testing/server_style_read.h"
 
 namespace lpframe {
 namespace {
@@ -117,42 +117,13 @@ Outcome FeedPieces(const DecoderOptions& options, absl::string_view stream, uint
 
 Outcome ReadLikeAServer(const DecoderOptions& options, absl::string_view stream, uint32_t seed,
                         size_t block) {
-  FrameDecoder decoder(options);
-  BlockPool& pool = *decoder.pool();
-  char* scratch = pool.Acquire();
-  Outcome out;
   Pieces pieces(seed ^ 0x5bd1e995u, 2 * block + 7);
-  size_t pos = 0;
-  bool ok = true;
-  while (ok && pos < stream.size()) {
-    size_t n = std::min(pieces.Next(), stream.size() - pos);
-    if (decoder.WantsDirectRead()) {
-      absl::Span<const absl::Span<char>> spans =
-          decoder.PrepareReadSpans(n, FrameDecoder::kMaxReadSpans);
-      size_t done = 0;
-      for (absl::Span<char> span : spans) {
-        const size_t part = std::min(span.size(), n - done);
-        std::memcpy(span.data(), stream.data() + pos + done, part);
-        done += part;
-        if (done == n) break;
-      }
-      decoder.CommitRead(done);
-      n = done;
-    } else {
-      n = std::min(n, block);
-      std::memcpy(scratch, stream.data() + pos, n);
-      if (decoder.FeedBlock(scratch, absl::string_view(scratch, n))) {
-        scratch = pool.Acquire();
-      }
-      std::memset(scratch, 0xA5, block);  // a kept block must not be this one
-    }
-    pos += n;
-    CheckHeld(decoder, pos, block);
-    ok = Drain(decoder, out);
-  }
-  if (ok) out.status = decoder.Finish();
-  pool.Release(scratch);
-  return out;
+  testing_util::ServerStyleRead r = testing_util::ReadLikeAServer(
+      options, stream, [&pieces] { return pieces.Next(); },
+      [block](const FrameDecoder& decoder, uint64_t arrived) {
+        CheckHeld(decoder, arrived, block);
+      });
+  return Outcome{std::move(r.messages), std::move(r.status)};
 }
 
 void ExpectSame(const Outcome& want, const Outcome& got, const char* way) {

@@ -1,0 +1,68 @@
+#include "lib/testing/server_style_read.h"
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "lib/block_pool.h"
+
+namespace lpframe {
+namespace testing_util {
+
+ServerStyleRead ReadLikeAServer(
+    const DecoderOptions& options, absl::string_view stream,
+    const std::function<size_t()>& next_piece,
+    const std::function<void(const FrameDecoder&, uint64_t)>& after_read) {
+  FrameDecoder decoder(options);
+  BlockPool& pool = *decoder.pool();
+  char* scratch = pool.Acquire();
+  ServerStyleRead r;
+  size_t pos = 0;
+  while (pos < stream.size()) {
+    size_t n = std::min(std::max<size_t>(next_piece(), 1), stream.size() - pos);
+    if (decoder.WantsDirectRead()) {
+      absl::Span<const absl::Span<char>> spans =
+          decoder.PrepareReadSpans(n, FrameDecoder::kMaxReadSpans);
+      size_t done = 0;
+      for (absl::Span<char> span : spans) {
+        const size_t part = std::min(span.size(), n - done);
+        std::memcpy(span.data(), stream.data() + pos + done, part);
+        done += part;
+        if (done == n) break;
+      }
+      decoder.CommitRead(done);
+      n = done;
+    } else {
+      n = std::min(n, pool.block_size());
+      std::memcpy(scratch, stream.data() + pos, n);
+      if (decoder.FeedBlock(scratch, absl::string_view(scratch, n))) {
+        ++r.blocks_taken;
+        scratch = pool.Acquire();  // the old block is the payload's now
+      }
+      std::memset(scratch, 0xEE, pool.block_size());
+    }
+    pos += n;
+    if (after_read) after_read(decoder, pos);
+    while (true) {
+      Message m;
+      DecodeStep step = decoder.Next(&m);
+      if (step.is_message()) {
+        r.messages.push_back(std::move(m));
+        continue;
+      }
+      if (step.is_error()) {
+        r.status = step.error();
+        r.from_next = true;
+        pool.Release(scratch);
+        return r;
+      }
+      break;
+    }
+  }
+  r.status = decoder.Finish();
+  pool.Release(scratch);
+  return r;
+}
+
+}  // namespace testing_util
+}  // namespace lpframe

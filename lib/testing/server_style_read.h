@@ -1,0 +1,44 @@
+// File: lib/testing/server_style_read.h
+//
+// Decodes a stream the way a server connection reads it (testonly), for the
+// decoder's tests and its fuzz target.
+#ifndef LPFRAME_LIB_TESTING_SERVER_STYLE_READ_H_
+#define LPFRAME_LIB_TESTING_SERVER_STYLE_READ_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "lib/frame_decoder.h"
+#include "lib/message.h"
+
+namespace lpframe {
+namespace testing_util {
+
+struct ServerStyleRead {
+  std::vector<Message> messages;
+  absl::Status status;     // the first error from Next(), else Finish()'s result
+  bool from_next = false;  // status came from Next()
+  int blocks_taken = 0;    // FeedBlock() calls that kept the scratch block
+};
+
+// Reads `stream` in reads of at most next_piece() bytes: into a scratch
+// block of the decoder's pool fed with FeedBlock() (a new block whenever the
+// decoder keeps one; the scratch is scribbled on after every read, so a
+// payload that kept no block cannot point into it), or straight into payload
+// storage, scattered over up to kMaxReadSpans spans, when the decoder wants
+// a direct read. After each read, after_read (if set) sees the decoder and
+// the bytes read so far; then the messages are drained. Every block goes
+// back to the pool once the messages do.
+ServerStyleRead ReadLikeAServer(
+    const DecoderOptions& options, absl::string_view stream,
+    const std::function<size_t()>& next_piece,
+    const std::function<void(const FrameDecoder&, uint64_t)>& after_read = nullptr);
+
+}  // namespace testing_util
+}  // namespace lpframe
+
+#endif  // LPFRAME_LIB_TESTING_SERVER_STYLE_READ_H_
