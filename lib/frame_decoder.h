@@ -163,6 +163,29 @@ class FrameDecoder {
   // True when PrepareRead() would lend payload storage now: a payload of at
   // least direct_read_min_bytes is due and nothing is buffered before it.
   // Otherwise a caller may as well read into its own buffer and Feed().
+  // The fast path of PrepareReadSpans()/CommitRead() for a caller that
+  // reads a large payload's body in a loop, one read per call: up to `max`
+  // bytes (max >= 1) of the block being filled, inside the payload. Empty
+  // when WantsDirectRead() is false. Read into a prefix, then
+  // CommitDirectRead(room, n) with 0 < n <= room.size(). Not to be mixed
+  // with a PrepareReadSpans() whose CommitRead() is still due.
+  absl::Span<char> DirectReadRoom(size_t max) {
+    if (!WantsDirectRead()) return {};
+    if (!payload_started_) {
+      payload_.Begin(payload_remaining_);
+      payload_started_ = true;
+    }
+    return payload_.Room(max);
+  }
+  void CommitDirectRead(absl::Span<const char> room, size_t n) {
+    received_ += n;
+    if (checksum_) digest_.Update(absl::string_view(room.data(), n));
+    payload_.CommitRoom(n);
+    payload_remaining_ -= n;
+    offset_ += n;
+    if (payload_remaining_ == 0) AfterPayload();
+  }
+
   bool WantsDirectRead() const {
     return error_.ok() && !finished_ && !ready_ && pending_.empty() &&
            state_ == State::kPayload &&

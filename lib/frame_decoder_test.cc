@@ -263,15 +263,46 @@ DecodeResult FeedAtCuts(const DecoderOptions& options, absl::string_view stream,
                     [&](size_t) { return i < sizes.size() ? sizes[i++] : size_t{1}; });
 }
 
+// How ReadPieces() reads a payload the decoder wants read directly.
+enum class BodyReads {
+  kPrepareRead,     // PrepareRead()/CommitRead(), one per piece
+  kDirectReadRoom,  // DirectReadRoom()/CommitDirectRead(), a loop per piece
+};
+
 // Same through PrepareRead()/CommitRead(): reads of at most `next_piece()`.
 template <typename NextPiece>
 DecodeResult ReadPieces(const DecoderOptions& options, absl::string_view stream,
-                        NextPiece next_piece) {
+                        NextPiece next_piece, BodyReads body = BodyReads::kPrepareRead) {
   FrameDecoder decoder(options);
   DecodeResult r;
   size_t pos = 0;
   while (pos < stream.size()) {
     const size_t want = std::min(std::max<size_t>(next_piece(pos), 1), stream.size() - pos);
+    if (body == BodyReads::kDirectReadRoom && decoder.WantsDirectRead()) {
+      // Rooms end at block and payload ends: the piece may take several.
+      size_t done = 0;
+      while (done < want) {
+        const absl::Span<char> room = decoder.DirectReadRoom(want - done);
+        if (room.empty()) break;  // the payload is complete
+        if (room.size() > want - done) ADD_FAILURE() << "DirectReadRoom lent more than asked";
+        std::memcpy(room.data(), stream.data() + pos + done, room.size());
+        decoder.CommitDirectRead(room, room.size());
+        done += room.size();
+      }
+      if (done == 0) ADD_FAILURE() << "DirectReadRoom lent nothing at " << pos;
+      r.saw_direct = true;
+      pos += done;
+      DecodeStep step = Drain(&decoder, &r.messages);
+      if (step.is_error()) {
+        r.status = step.error();
+        r.from_next = true;
+        return r;
+      }
+      continue;
+    }
+    if (body == BodyReads::kDirectReadRoom && !decoder.DirectReadRoom(want).empty()) {
+      ADD_FAILURE() << "DirectReadRoom lent room where no direct read is wanted, at " << pos;
+    }
     absl::Span<char> span = decoder.PrepareRead(want);
     if (span.empty()) {
       ADD_FAILURE() << "PrepareRead(" << want << ") lent no memory at " << pos;
@@ -299,8 +330,9 @@ DecodeResult ReadPieces(const DecoderOptions& options, absl::string_view stream,
 }
 
 DecodeResult ReadInBlocks(const DecoderOptions& options, absl::string_view stream,
-                          size_t block) {
-  return ReadPieces(options, stream, [block](size_t) { return block; });
+                          size_t block, BodyReads body = BodyReads::kPrepareRead) {
+  return ReadPieces(
+      options, stream, [block](size_t) { return block; }, body);
 }
 
 // Pieces of `block` bytes near the interesting offsets of a large frame (its
@@ -408,20 +440,26 @@ TEST_P(BlockSizeTest, PrepareReadCommitReadRoundTrips) {
       SCOPED_TRACE(absl::StrCat(f.name, ", payload ", size, ", read size ", block));
       const Message m = MakeMessage(f, size, size + 7);
       const std::string frame = EncodeFrame(f, m);
-      DecodeResult r = ReadPieces(DecoderOptionsFor(f), frame, PiecesFor(frame.size(), block));
-      EXPECT_TRUE(r.status.ok()) << r.status;
-      ExpectMessagesEqual({m}, r.messages);
-      // Payloads well above direct_read_min_bytes (16 KiB) are read in place.
-      EXPECT_EQ(r.saw_direct, size >= 65536);
+      for (BodyReads body : {BodyReads::kPrepareRead, BodyReads::kDirectReadRoom}) {
+        SCOPED_TRACE(body == BodyReads::kPrepareRead ? "PrepareRead" : "DirectReadRoom");
+        DecodeResult r =
+            ReadPieces(DecoderOptionsFor(f), frame, PiecesFor(frame.size(), block), body);
+        EXPECT_TRUE(r.status.ok()) << r.status;
+        ExpectMessagesEqual({m}, r.messages);
+        // Payloads well above direct_read_min_bytes (16 KiB) are read in place.
+        EXPECT_EQ(r.saw_direct, size >= 65536);
+      }
       if (size <= 65536) {
         sent.push_back(m);
         stream += frame;
       }
     }
     SCOPED_TRACE(absl::StrCat(f.name, ", coalesced, read size ", block));
-    DecodeResult r = ReadInBlocks(DecoderOptionsFor(f), stream, block);
-    EXPECT_TRUE(r.status.ok()) << r.status;
-    ExpectMessagesEqual(sent, r.messages);
+    for (BodyReads body : {BodyReads::kPrepareRead, BodyReads::kDirectReadRoom}) {
+      DecodeResult r = ReadInBlocks(DecoderOptionsFor(f), stream, block, body);
+      EXPECT_TRUE(r.status.ok()) << r.status;
+      ExpectMessagesEqual(sent, r.messages);
+    }
   }
 }
 
@@ -684,10 +722,48 @@ TEST(FrameDecoderDirectReadTest, ChecksumIsVerifiedOverDirectlyReadBytes) {
   const Message m = MakeMessage(f, 300000, 3);
   std::string stream = EncodeFrame(f, m);
   stream[stream.size() - kChecksumTrailerSize - 150000] ^= 0x20;  // inside the payload
-  DecodeResult r = ReadInBlocks(DecoderOptionsFor(f), stream, 65536);
-  EXPECT_TRUE(r.saw_direct);
-  EXPECT_TRUE(r.messages.empty());
-  ExpectFrameError(r.status, FrameErrorCode::kChecksumMismatch);
+  for (BodyReads body : {BodyReads::kPrepareRead, BodyReads::kDirectReadRoom}) {
+    DecodeResult r = ReadInBlocks(DecoderOptionsFor(f), stream, 65536, body);
+    EXPECT_TRUE(r.saw_direct);
+    EXPECT_TRUE(r.messages.empty());
+    ExpectFrameError(r.status, FrameErrorCode::kChecksumMismatch);
+  }
+}
+
+// DirectReadRoom() lends room only inside a payload the decoder wants read
+// directly: never at a frame boundary, in a header or envelope, below
+// direct_read_min_bytes, after the payload's end or after a fatal error.
+TEST(FrameDecoderDirectReadTest, DirectReadRoomOnlyInsideALargePayload) {
+  const Flavor f = kFlavors[0];
+  DecoderOptions options = DecoderOptionsFor(f);
+  options.direct_read_min_bytes = 1000;
+  const Message m = MakeMessage(f, 5000, 3);
+  const std::string frame = EncodeFrame(f, m);
+  const size_t prefix = frame.size() - 5000;
+  FrameDecoder decoder(options);
+  EXPECT_TRUE(decoder.DirectReadRoom(100).empty()) << "at the frame boundary";
+  decoder.Feed(absl::string_view(frame).substr(0, prefix - 1));
+  EXPECT_TRUE(decoder.DirectReadRoom(100).empty()) << "inside the prefix";
+  decoder.Feed(absl::string_view(frame).substr(prefix - 1, 1));
+  absl::Span<char> room = decoder.DirectReadRoom(100);
+  ASSERT_EQ(room.size(), 100u) << "at most what was asked";
+  std::memcpy(room.data(), frame.data() + prefix, 100);
+  decoder.CommitDirectRead(room, 100);
+  room = decoder.DirectReadRoom(SIZE_MAX);
+  ASSERT_EQ(room.size(), 4900u) << "never past the payload";
+  std::memcpy(room.data(), frame.data() + prefix + 100, 3901);
+  decoder.CommitDirectRead(room, 3901);
+  EXPECT_TRUE(decoder.DirectReadRoom(SIZE_MAX).empty()) << "999 bytes left, below the minimum";
+  decoder.Feed(absl::string_view(frame).substr(prefix + 4001));
+  Message got;
+  ASSERT_TRUE(decoder.Next(&got).is_message());
+  ExpectMessagesEqual({m}, {got});
+  EXPECT_TRUE(decoder.DirectReadRoom(SIZE_MAX).empty()) << "after the payload";
+  EXPECT_EQ(decoder.bytes_received(), frame.size());
+  // A payload that cannot be: no room is lent after the fatal error.
+  decoder.Feed(std::string(kHeaderSize, 'x'));
+  EXPECT_TRUE(decoder.Next(&got).is_error());
+  EXPECT_TRUE(decoder.DirectReadRoom(SIZE_MAX).empty()) << "after a fatal error";
 }
 
 TEST(FrameDecoderDirectReadTest, NoDirectReadsBelowTheThreshold) {

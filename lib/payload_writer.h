@@ -17,6 +17,7 @@
 #ifndef LPFRAME_LIB_PAYLOAD_WRITER_H_
 #define LPFRAME_LIB_PAYLOAD_WRITER_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -73,6 +74,28 @@ class PayloadWriter {
   // The most spans WritableSpans() lends (the block being filled plus
   // kMaxBlocksAhead blocks taken ahead).
   static constexpr size_t kMaxBlocksAhead = 15;
+
+  // The fast path of WritableSpan()/Commit() for a caller that reads a
+  // payload's body in a loop: the room left in the block being filled (a
+  // block is started when none is), at most `max` bytes (max >= 1) and
+  // never past the payload's end; empty only when remaining() == 0. Fill a
+  // prefix, then CommitRoom(n) with n <= its size.
+  absl::Span<char> Room(size_t max) {
+    if (block_ == nullptr) {
+      if (remaining_ == 0) return {};
+      StartBlock();
+    }
+    return absl::Span<char>(block_ + block_used_,
+                            std::min<uint64_t>({block_size_ - block_used_, remaining_, max}));
+  }
+  void CommitRoom(size_t n) {
+    if (n < block_size_ - block_used_ && n < remaining_) {  // neither ends
+      block_used_ += n;
+      remaining_ -= n;
+      return;
+    }
+    Commit(n);
+  }
 
   // Copies `bytes` (at most remaining()) into the payload.
   void Append(absl::string_view bytes) {

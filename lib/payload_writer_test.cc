@@ -234,8 +234,9 @@ class PayloadWriterBlockTest : public ::testing::TestWithParam<size_t> {};
 
 INSTANTIATE_TEST_SUITE_P(AllBlockSizes, PayloadWriterBlockTest, ::testing::ValuesIn(kBlockSizes));
 
-// Pieces of `piece` bytes, alternately copied with Append and written into
-// WritableSpan, into 1 KiB pool blocks. (Blocks of at least 512 bytes: absl
+// Pieces of `piece` bytes, in turn copied with Append, written into
+// WritableSpan and written into Room (a body-read loop), into 1 KiB pool
+// blocks. (Blocks of at least 512 bytes: absl
 // copies smaller appended Cords, which would hide the block layout.)
 TEST_P(PayloadWriterBlockTest, AssemblesAnyPieceSizes) {
   const size_t piece = GetParam();
@@ -250,10 +251,22 @@ TEST_P(PayloadWriterBlockTest, AssemblesAnyPieceSizes) {
       PayloadWriter w(pool);
       w.Begin(total);
       size_t pos = 0;
-      bool use_span = false;
+      int way = 0;  // 0: Append, 1: WritableSpan, 2: Room
       while (pos < total) {
         const size_t n = std::min(piece, total - pos);
-        if (use_span) {
+        if (way == 2) {
+          size_t left = n;
+          while (left > 0) {
+            absl::Span<char> room = w.Room(left);
+            ASSERT_FALSE(room.empty());
+            ASSERT_LE(room.size(), left);
+            ASSERT_LE(room.size(), w.remaining());
+            ASSERT_LE(room.size(), kBlock);
+            std::memcpy(room.data(), data.data() + pos + (n - left), room.size());
+            w.CommitRoom(room.size());
+            left -= room.size();
+          }
+        } else if (way == 1) {
           size_t left = n;
           while (left > 0) {
             absl::Span<char> span = w.WritableSpan();
@@ -268,7 +281,7 @@ TEST_P(PayloadWriterBlockTest, AssemblesAnyPieceSizes) {
         } else {
           w.Append(absl::string_view(data).substr(pos, n));
         }
-        use_span = !use_span;
+        way = (way + 1) % 3;
         pos += n;
         ASSERT_EQ(w.remaining(), total - pos);
         // Storage follows arrival: at most one block beyond the bytes written.
@@ -288,6 +301,34 @@ TEST_P(PayloadWriterBlockTest, AssemblesAnyPieceSizes) {
     out.Clear();
     EXPECT_EQ(pool->cached_blocks(), total / kBlock);
   }
+}
+
+// Room() takes a block only when bytes are due, lends at most `max` and
+// the rest of the block, and a partial CommitRoom() keeps the block open.
+TEST(PayloadWriterTest, RoomTakesABlockOnlyWhenBytesAreDue) {
+  auto pool = BlockPool::Create(1024, 1 << 20);
+  PayloadWriter w(pool);
+  EXPECT_TRUE(w.Room(100).empty()) << "no payload begun";
+  w.Begin(3000);
+  EXPECT_EQ(w.reserved_bytes(), 0u);
+  absl::Span<char> room = w.Room(SIZE_MAX);
+  EXPECT_EQ(room.size(), 1024u);
+  EXPECT_EQ(w.reserved_bytes(), 1024u);
+  std::memset(room.data(), 'a', 1000);
+  w.CommitRoom(1000);
+  room = w.Room(100);
+  EXPECT_EQ(room.size(), 24u) << "the rest of the block, not more";
+  std::memset(room.data(), 'b', 24);
+  w.CommitRoom(24);
+  EXPECT_EQ(w.reserved_bytes(), 1024u) << "the next block waits for the next Room()";
+  room = w.Room(7);
+  EXPECT_EQ(room.size(), 7u);
+  EXPECT_EQ(w.reserved_bytes(), 2048u);
+  std::memset(room.data(), 'c', 7);
+  w.CommitRoom(7);
+  EXPECT_EQ(w.remaining(), 3000u - 1031u);
+  w.Abandon();
+  EXPECT_EQ(pool->cached_blocks(), 2u);
 }
 
 TEST(PayloadWriterTest, AbandonReturnsTheBlock) {

@@ -6,7 +6,8 @@
 // the read sizes; the rest is the byte stream. The stream is decoded three
 // ways: fed whole, fed in pieces, and read the way a server connection does
 // (FeedBlock into scratch pool blocks that large payloads may keep, and
-// straight into payload storage when the decoder wants a direct read).
+// straight into payload storage when the decoder wants a direct read, by
+// scatter reads and by a client's DirectReadRoom() loop in turn).
 // Invariants, each fatal when broken:
 //   - the three ways deliver the same messages and end with the same status
 //     code and FrameErrorCode (segmentation never changes the outcome);

@@ -1,5 +1,6 @@
 #include "lib/io/framed_connection.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <sys/socket.h>
 
@@ -61,6 +62,9 @@ FramedConnection::FramedConnection(Socket socket, ConnectionOptions options)
     (void)socket_.SetNonBlocking(options_.wait_mode == WaitMode::kAlwaysPoll);
   }
   direct_read_spans_ = DirectReadSpans(options_, socket_);
+  // A body read lends one span: kFixed, or kDirect where a read fills one
+  // block (TCP by default); kDirect's scatter reads stay in Receive().
+  body_loop_ = options_.read_mode == ReadMode::kFixed || direct_read_spans_ == 1;
 }
 
 absl::StatusOr<FramedConnection> FramedConnection::Dial(absl::string_view uri,
@@ -311,6 +315,33 @@ absl::Status FramedConnection::ShutdownWrite(absl::Time deadline) {
   return socket_.ShutdownWrite();
 }
 
+absl::Status FramedConnection::ReadPayloadBody(absl::Time wait, uint64_t* read, bool* drained) {
+  const size_t max = options_.read_mode == ReadMode::kFixed ? options_.read_size : SIZE_MAX;
+  // An unbounded wait may block in recv, as Read() would; a bounded one is
+  // left to Read(), which waits in poll.
+  const int flags = wait == absl::InfiniteFuture() ? 0 : MSG_DONTWAIT;
+  while (true) {
+    const absl::Span<char> room = decoder_->DirectReadRoom(max);
+    if (room.empty()) return absl::OkStatus();
+    const ssize_t n = socket_.RecvOnce(room, flags);
+    if (n > 0) {
+      ++stats_.read_calls;
+      stats_.bytes_received += static_cast<uint64_t>(n);
+      *read += static_cast<uint64_t>(n);
+      decoder_->CommitDirectRead(room, static_cast<size_t>(n));
+      continue;
+    }
+    if (n == 0) return absl::OkStatus();  // end of stream: Receive's read reports it
+    const int error_number = errno;
+    if (error_number == EINTR) continue;
+    if (error_number == EAGAIN || error_number == EWOULDBLOCK) {
+      *drained = true;
+      return absl::OkStatus();
+    }
+    return WithFrameErrorCode(socket_.RecvError(error_number), FrameErrorCode::kIoError);
+  }
+}
+
 absl::StatusOr<Message> FramedConnection::Receive(absl::Time deadline) {
   Message message;
   absl::Status status = Receive(&message, deadline);
@@ -355,6 +386,16 @@ absl::Status FramedConnection::Receive(Message* out, absl::Time deadline) {
       wait = message_start_ + options_.stall_timeout;
       timeout = FrameErrorCode::kStallTimeout;
     }
+    // A large payload's body is read in a loop of its own while the socket
+    // has bytes: this loop's bookkeeping per read is what a raw recv loop
+    // pays, and a read is 8 KiB in kFixed.
+    bool drained = false;  // the socket had nothing: wait before reading
+    if (!at_boundary && body_loop_) {
+      uint64_t read = 0;
+      absl::Status body = ReadPayloadBody(wait, &read, &drained);
+      if (!body.ok()) return Fail(body);
+      if (read > 0 && !drained) continue;  // the message may be complete
+    }
     // kDirect reads a large payload into several of its blocks at once
     // (one recvmsg); kFixed keeps every read within read_size.
     const bool fixed = options_.read_mode == ReadMode::kFixed;
@@ -363,11 +404,14 @@ absl::Status FramedConnection::Receive(Message* out, absl::Time deadline) {
     size_t want = spans[0].size();
     if (fixed || !decoder_->read_is_direct()) want = std::min(want, options_.read_size);
     // Just after a write at a frame boundary, the answer is most likely
-    // not there yet: wait first and save the recv that would fail.
-    // (In kBlockWhenUnbounded a wait without a time limit blocks in recv.)
+    // not there yet, and after a drained body read it is not: wait first
+    // and save the recv that would fail. (In kBlockWhenUnbounded a wait
+    // without a time limit blocks in recv.)
     const bool wait_first =
-        at_boundary && stats_.write_calls != writes_at_last_read_ &&
-        !(options_.wait_mode == WaitMode::kBlockWhenUnbounded && wait == absl::InfiniteFuture());
+        drained ||
+        (at_boundary && stats_.write_calls != writes_at_last_read_ &&
+         !(options_.wait_mode == WaitMode::kBlockWhenUnbounded &&
+           wait == absl::InfiniteFuture()));
     writes_at_last_read_ = stats_.write_calls;
     const absl::Status ready = wait_first ? socket_.WaitReadable(wait) : absl::OkStatus();
     absl::StatusOr<size_t> n = size_t{0};

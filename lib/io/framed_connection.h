@@ -210,6 +210,13 @@ class FramedConnection {
   void RecycleFront();
   absl::Status WriteQueued(absl::Time deadline);
   absl::Status Fail(absl::Status status);
+  // Reads the body of the payload being decoded straight into its storage,
+  // one recv per block room (at most read_size in kFixed), while the
+  // socket has bytes; waits only as Read() with `wait` would without a
+  // poll (an unbounded wait may block in recv). Adds the bytes read to
+  // *read; sets *drained when the socket had none. Returns the recv error
+  // (kIoError); end of stream is left for Receive()'s next read.
+  absl::Status ReadPayloadBody(absl::Time wait, uint64_t* read, bool* drained);
   absl::Status CheckOpen() const;
 
   Socket socket_;
@@ -232,6 +239,8 @@ class FramedConnection {
   uint64_t writes_at_last_read_ = 0;
   // Payload blocks one kDirect read may fill (direct_read_max_bytes).
   size_t direct_read_spans_ = 1;
+  // Receive() reads large payload bodies with ReadPayloadBody().
+  bool body_loop_ = false;
 };
 
 }  // namespace lpframe

@@ -385,6 +385,41 @@ TEST_P(FramedConnectionTest, SendingToAClosedPeerIsAnErrorNotASignal) {
   EXPECT_EQ(now.sa_handler, SIG_DFL);
 }
 
+// A reset while a large payload's body is being read (by Receive()'s body
+// loop in both read modes, blocking and under a deadline) is an I/O error
+// naming ECONNRESET, not a truncation: the peer closes with bytes it never
+// read, after part of the payload.
+TEST_P(FramedConnectionTest, PeerResetInsideAPayloadBodyIsAnIoError) {
+  for (ReadMode mode : {ReadMode::kFixed, ReadMode::kDirect}) {
+    for (bool bounded : {false, true}) {
+      SCOPED_TRACE(absl::StrCat(ReadModeName(mode), bounded ? ", deadline" : ", no deadline"));
+      auto [raw, receiver] = RawAndFramed(WithReadMode(mode));
+      ASSERT_TRUE(receiver.Send(TestMessage(1, 10), In(kSafety)).ok());  // never read
+      const std::string frame = WireBytes({}, TestMessage(2, kMiB));
+      const size_t cut = frame.size() / 3;
+      // Most likely the receiver waits inside the body when the reset comes;
+      // if not, it reads the bytes before the reset all the same.
+      std::thread resetter([&, &raw = raw] {
+        EXPECT_TRUE(raw.WriteAll(absl::string_view(frame).substr(0, cut), In(kSafety)).ok());
+        absl::SleepFor(absl::Milliseconds(30));
+        raw.Close();
+      });
+      absl::StatusOr<Message> m =
+          bounded ? receiver.Receive(In(kSafety)) : receiver.Receive();
+      resetter.join();
+      ASSERT_FALSE(m.ok());
+      ExpectFrameError(m.status(), FrameErrorCode::kIoError);
+      EXPECT_EQ(m.status().code(), absl::StatusCode::kUnavailable);
+      // recvmsg: kDirect's scatter reads over AF_UNIX.
+      EXPECT_THAT(std::string(m.status().message()),
+                  AllOf(AnyOf(HasSubstr("recv from"), HasSubstr("recvmsg from")),
+                        HasSubstr(absl::StrCat("(errno ", ECONNRESET, ")"))));
+      EXPECT_EQ(receiver.stats().bytes_received, cut);
+      ExpectClosedAfter(receiver, FrameErrorCode::kIoError);
+    }
+  }
+}
+
 TEST_P(FramedConnectionTest, IdleTimeout) {
   ConnectionOptions options;
   options.idle_timeout = absl::Milliseconds(100);
@@ -1040,23 +1075,42 @@ TEST(FramedConnectionScatterReadTest, ReadsPerLargePayloadFollowTheTransportAndO
   }
 }
 
-// The stall timeout holds inside a scatter read: the peer stops after more
-// than two blocks of a large payload, in the middle of a multi-block recvmsg.
-TEST(FramedConnectionScatterReadTest, StallTimeoutInsideAScatteredPayload) {
-  ConnectionOptions options;
-  options.stall_timeout = absl::Milliseconds(100);
-  auto [a, b] = SocketPairConnections({}, options);
-  const std::string wire = WireBytes({}, TestMessage(1, 4 * kMiB));
-  const size_t cut = 3 * BlockPool::kDefaultBlockSize + 1000;
-  std::thread writer([&, &a = a] {
-    EXPECT_TRUE(a.socket().WriteAll(wire.substr(0, cut), In(kSafety)).ok());
-  });
-  const absl::Time start = absl::Now();
-  absl::StatusOr<Message> m = b.Receive();
-  writer.join();
-  ExpectFrameError(m.status(), FrameErrorCode::kStallTimeout);
-  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
-  EXPECT_EQ(b.stats().bytes_received, cut);
+// The stall timeout holds inside a large payload's body, however it is
+// read: a scatter read (the peer stops after more than two blocks, in the
+// middle of a multi-block recvmsg) or Receive()'s body loop (kFixed, and
+// kDirect over TCP), whose reads must not block past the timeout.
+TEST(FramedConnectionScatterReadTest, StallTimeoutInsideAPayloadBody) {
+  struct Case {
+    const char* name;
+    TransportKind kind;
+    ReadMode mode;
+  } const kCases[] = {
+      {"unix direct (scatter reads)", TransportKind::kSocketPair, ReadMode::kDirect},
+      {"unix fixed (body loop)", TransportKind::kSocketPair, ReadMode::kFixed},
+      {"tcp direct (body loop)", TransportKind::kTcp4, ReadMode::kDirect},
+      {"tcp fixed (body loop)", TransportKind::kTcp4, ReadMode::kFixed},
+  };
+  for (const Case& c : kCases) {
+    SCOPED_TRACE(c.name);
+    ConnectionOptions options = WithReadMode(c.mode);
+    options.stall_timeout = absl::Milliseconds(100);
+    auto connections = ConnectedConnections(c.kind, {}, options);
+    ASSERT_TRUE(connections.ok()) << connections.status();
+    auto& [a, b] = *connections;
+    const std::string wire = WireBytes({}, TestMessage(1, 4 * kMiB));
+    const size_t cut = 3 * BlockPool::kDefaultBlockSize + 1000;
+    std::thread writer([&, &a = a] {
+      EXPECT_TRUE(a.socket().WriteAll(wire.substr(0, cut), In(kSafety)).ok());
+    });
+    const absl::Time start = absl::Now();
+    absl::StatusOr<Message> m = b.Receive();
+    writer.join();
+    ExpectFrameError(m.status(), FrameErrorCode::kStallTimeout);
+    EXPECT_THAT(std::string(m.status().message()), HasSubstr(absl::StrCat(
+        "payload (", cut - (wire.size() - 4 * kMiB), " of ", 4 * kMiB, " bytes)")));
+    EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+    EXPECT_EQ(b.stats().bytes_received, cut);
+  }
 }
 
 // --- Send fast path, partial writes, batch buffer reuse ------------------------

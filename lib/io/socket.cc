@@ -236,6 +236,10 @@ absl::StatusOr<size_t> Socket::Read(absl::Span<char> buffer, absl::Time deadline
       deadline, "recv from ");
 }
 
+absl::Status Socket::RecvError(int error_number) const {
+  return ErrnoStatus(error_number, absl::StrCat("recv from ", Describe()));
+}
+
 namespace {
 
 msghdr MessageOf(const struct iovec* iov, int count) {

@@ -25,6 +25,7 @@
 #ifndef LPFRAME_LIB_IO_SOCKET_H_
 #define LPFRAME_LIB_IO_SOCKET_H_
 
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -92,6 +93,17 @@ class Socket {
   // The same into the iovecs in order (at most IOV_MAX of them), with one
   // recvmsg(2): a scatter read.
   absl::StatusOr<size_t> Readv(const struct iovec* iov, int count, absl::Time deadline);
+
+  // One recv(2) into `buffer` with `flags` (MSG_DONTWAIT: do not wait even
+  // on a blocking descriptor), nothing retried and no Status built: for a
+  // loop that reads while bytes keep coming and leaves waiting to Read().
+  // Returns recv(2)'s result: the bytes read, 0 at end of stream, or -1
+  // with errno set (RecvError(errno) describes it).
+  ssize_t RecvOnce(absl::Span<char> buffer, int flags) const {
+    return ::recv(fd_, buffer.data(), buffer.size(), flags);
+  }
+  // The Status Read() returns for a recv(2) failure with `error_number`.
+  absl::Status RecvError(int error_number) const;
 
   // Writes a prefix of the iovecs (at most IOV_MAX of them), waiting until
   // `deadline` for the socket to accept at least one byte. Returns the

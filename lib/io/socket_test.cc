@@ -229,6 +229,34 @@ TEST_P(ClosedPeerTest, ReadAfterPeerResetIsUnavailable) {
               AllOf(HasSubstr("recv from"), HasSubstr(absl::StrCat("(errno ", ECONNRESET, ")"))));
 }
 
+// RecvOnce() is one recv(2): bytes, EAGAIN under MSG_DONTWAIT on an empty
+// socket, and after a reset the errno that RecvError() turns into the Status
+// Read() would return.
+TEST_P(ClosedPeerTest, RecvOnceReturnsWhatRecvReturns) {
+  absl::StatusOr<std::pair<Socket, Socket>> pair = ConnectedSockets(kind());
+  ASSERT_TRUE(pair.ok()) << pair.status();
+  char buf[16];
+  errno = 0;
+  EXPECT_EQ(pair->first.RecvOnce(absl::MakeSpan(buf), MSG_DONTWAIT), -1);
+  EXPECT_TRUE(errno == EAGAIN || errno == EWOULDBLOCK) << std::strerror(errno);
+  ASSERT_TRUE(pair->second.WriteAll("abc", In(kSafety)).ok());
+  ASSERT_TRUE(pair->first.WaitReadable(In(kSafety)).ok());
+  ASSERT_EQ(pair->first.RecvOnce(absl::MakeSpan(buf), MSG_DONTWAIT), 3);
+  EXPECT_EQ(absl::string_view(buf, 3), "abc");
+  ASSERT_TRUE(pair->first.WriteAll("never read", In(kSafety)).ok());
+  ASSERT_TRUE(pair->second.WaitReadable(In(kSafety)).ok());
+  pair->second.Close();
+  ASSERT_TRUE(pair->first.WaitReadable(In(kSafety)).ok());
+  errno = 0;
+  ASSERT_EQ(pair->first.RecvOnce(absl::MakeSpan(buf), MSG_DONTWAIT), -1);
+  ASSERT_EQ(errno, ECONNRESET) << std::strerror(errno);
+  const absl::Status status = pair->first.RecvError(ECONNRESET);
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+  EXPECT_THAT(std::string(status.message()),
+              AllOf(HasSubstr("recv from"), HasSubstr(absl::StrCat("fd ", pair->first.fd())),
+                    HasSubstr(absl::StrCat("(errno ", ECONNRESET, ")"))));
+}
+
 INSTANTIATE_TEST_SUITE_P(AllTransports, ClosedPeerTest,
                          ::testing::ValuesIn(iotest::AllTransportKinds()),
                          iotest::TransportTestName);

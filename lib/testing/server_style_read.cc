@@ -20,7 +20,18 @@ ServerStyleRead ReadLikeAServer(
   size_t pos = 0;
   while (pos < stream.size()) {
     size_t n = std::min(std::max<size_t>(next_piece(), 1), stream.size() - pos);
-    if (decoder.WantsDirectRead()) {
+    if (decoder.WantsDirectRead() && n % 2 == 1) {
+      // A client's body loop: room by room, within the piece.
+      size_t done = 0;
+      while (done < n) {
+        const absl::Span<char> room = decoder.DirectReadRoom(n - done);
+        if (room.empty()) break;
+        std::memcpy(room.data(), stream.data() + pos + done, room.size());
+        decoder.CommitDirectRead(room, room.size());
+        done += room.size();
+      }
+      n = done;
+    } else if (decoder.WantsDirectRead()) {
       absl::Span<const absl::Span<char>> spans =
           decoder.PrepareReadSpans(n, FrameDecoder::kMaxReadSpans);
       size_t done = 0;

@@ -29,8 +29,9 @@ struct ServerStyleRead {
 // block of the decoder's pool fed with FeedBlock() (a new block whenever the
 // decoder keeps one; the scratch is scribbled on after every read, so a
 // payload that kept no block cannot point into it), or straight into payload
-// storage, scattered over up to kMaxReadSpans spans, when the decoder wants
-// a direct read. After each read, after_read (if set) sees the decoder and
+// storage when the decoder wants a direct read: scattered over up to
+// kMaxReadSpans spans for a piece of even size, through DirectReadRoom()
+// room by room (a FramedConnection's body loop) for one of odd size. After each read, after_read (if set) sees the decoder and
 // the bytes read so far; then the messages are drained. Every block goes
 // back to the pool once the messages do.
 ServerStyleRead ReadLikeAServer(
