@@ -491,7 +491,9 @@ TEST(FrameDecoderSpansTest, ScatterReadsRoundTripAcrossPoolBlocks) {
         absl::Span<const absl::Span<char>> spans = decoder.PrepareReadSpans(want, max_spans);
         ASSERT_GE(spans.size(), 1u);
         ASSERT_LE(spans.size(), max_spans);
-        if (!decoder.read_is_direct()) ASSERT_EQ(spans.size(), 1u);
+        if (!decoder.read_is_direct()) {
+          ASSERT_EQ(spans.size(), 1u);
+        }
         most_spans = std::max(most_spans, spans.size());
         size_t n = 0;
         for (absl::Span<char> span : spans) {
@@ -508,7 +510,9 @@ TEST(FrameDecoderSpansTest, ScatterReadsRoundTripAcrossPoolBlocks) {
       }
       EXPECT_TRUE(decoder.Finish().ok());
       ExpectMessagesEqual(sent, got);
-      if (max_spans > 1) EXPECT_GT(most_spans, 1u) << "no read was scattered";
+      if (max_spans > 1) {
+        EXPECT_GT(most_spans, 1u) << "no read was scattered";
+      }
     }
   }
 }
@@ -829,8 +833,12 @@ TEST_P(BlockSizeTest, FeedBlockRoundTripsAndGivesEveryBlockBack) {
     // the block (for 1-byte reads the payload starts in a read of its own).
     // Frames behind a complete one in the same read are buffered unless
     // the decoder decodes ahead, which it does for large native frames.
-    if (HasEnvelope(f) && piece >= 32) EXPECT_GE(r.blocks_taken, 1);
-    if (HasEnvelope(f) && piece == 8192) EXPECT_GE(r.blocks_taken, 2);
+    if (HasEnvelope(f) && piece >= 32) {
+      EXPECT_GE(r.blocks_taken, 1);
+    }
+    if (HasEnvelope(f) && piece == 8192) {
+      EXPECT_GE(r.blocks_taken, 2);
+    }
     r.messages.clear();
     EXPECT_EQ(options.pool->cached_blocks() * 8192, options.pool->mapped_bytes())
         << "a block was not returned";

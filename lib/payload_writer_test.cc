@@ -70,7 +70,9 @@ TEST(PayloadWriterSpansTest, LendingDoublesAfterFullCommitsWithinTheBounds) {
     EXPECT_EQ(count, std::min<uint64_t>(expected_count, 1 + whole_blocks_left));
     size_t total = 0;
     for (size_t i = 0; i < count; ++i) {
-      if (i > 0) EXPECT_EQ(spans[i].size(), kBlock) << "span " << i;
+      if (i > 0) {
+        EXPECT_EQ(spans[i].size(), kBlock) << "span " << i;
+      }
       total += spans[i].size();
     }
     EXPECT_LE(total, w.remaining());
