@@ -30,7 +30,9 @@
 // earlier reads of the payload proved the peer delivers; on TCP it stays
 // within one block (see direct_read_max_bytes). ReadMode::kFixed keeps
 // every read at `read_size` bytes (still into the payload's storage), as a
-// tutorial receiver would.
+// tutorial receiver would. Where one read fills one block (kFixed, kDirect
+// over TCP), a payload's body is read in a loop of its own whose work per
+// read is a recv and a few counters, as in a raw loop.
 //
 // Errors are absl::Status with a FrameErrorCode (lib/frame_error.h):
 //   END_OF_STREAM (kOutOfRange)    the peer closed at a frame boundary
