@@ -37,6 +37,7 @@
 #define LPFRAME_LIB_FRAME_DECODER_H_
 
 #include <algorithm>
+#include <cassert>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -160,9 +161,6 @@ class FrameDecoder {
   void ReleaseEmptyInputBuffer() {
     if (pending_.capacity() != 0) pending_.ShrinkIfEmpty();
   }
-  // True when PrepareRead() would lend payload storage now: a payload of at
-  // least direct_read_min_bytes is due and nothing is buffered before it.
-  // Otherwise a caller may as well read into its own buffer and Feed().
   // The fast path of PrepareReadSpans()/CommitRead() for a caller that
   // reads a large payload's body in a loop, one read per call: up to `max`
   // bytes (max >= 1) of the block being filled, inside the payload. Empty
@@ -170,6 +168,7 @@ class FrameDecoder {
   // CommitDirectRead(room, n) with 0 < n <= room.size(). Not to be mixed
   // with a PrepareReadSpans() whose CommitRead() is still due.
   absl::Span<char> DirectReadRoom(size_t max) {
+    assert(max >= 1);
     if (!WantsDirectRead()) return {};
     if (!payload_started_) {
       payload_.Begin(payload_remaining_);
@@ -178,6 +177,7 @@ class FrameDecoder {
     return payload_.Room(max);
   }
   void CommitDirectRead(absl::Span<const char> room, size_t n) {
+    assert(n <= room.size());
     received_ += n;
     if (checksum_) digest_.Update(absl::string_view(room.data(), n));
     payload_.CommitRoom(n);
@@ -186,6 +186,9 @@ class FrameDecoder {
     if (payload_remaining_ == 0) AfterPayload();
   }
 
+  // True when PrepareRead() would lend payload storage now: a payload of at
+  // least direct_read_min_bytes is due and nothing is buffered before it.
+  // Otherwise a caller may as well read into its own buffer and Feed().
   bool WantsDirectRead() const {
     return error_.ok() && !finished_ && !ready_ && pending_.empty() &&
            state_ == State::kPayload &&

@@ -734,6 +734,62 @@ TEST(FrameDecoderDirectReadTest, ChecksumIsVerifiedOverDirectlyReadBytes) {
   }
 }
 
+// One payload read first by scatter reads (PrepareReadSpans, the last one
+// committed only partly, ending inside a block lent ahead) and then by
+// DirectReadRoom(): the bytes arrive whole and in order (the checksum covers
+// them), the blocks lent ahead are used in turn, and every block goes back
+// to the pool.
+TEST(FrameDecoderDirectReadTest, ScatterReadsThenBodyReadsInOnePayload) {
+  const Flavor f = kFlavors[1];  // native+checksum
+  auto pool = BlockPool::Create(1024, 1 << 20);
+  DecoderOptions options = DecoderOptionsFor(f);
+  options.pool = pool;
+  options.direct_read_min_bytes = 1;
+  const uint64_t kPayload = 20000;  // 19 blocks and a short final piece
+  const Message m = MakeMessage(f, kPayload, 5);
+  const std::string frame = EncodeFrame(f, m);
+  const size_t prefix = frame.size() - kPayload - kChecksumTrailerSize;
+  FrameDecoder decoder(options);
+  decoder.Feed(absl::string_view(frame).substr(0, prefix));
+  size_t pos = prefix;
+  for (int i = 0; i < 3; ++i) {
+    absl::Span<const absl::Span<char>> spans =
+        decoder.PrepareReadSpans(1, FrameDecoder::kMaxReadSpans);
+    ASSERT_TRUE(decoder.read_is_direct());
+    ASSERT_EQ(spans.size(), size_t{1} << i) << "lending doubles after full reads";
+    size_t n = 0;
+    for (absl::Span<char> span : spans) n += span.size();
+    if (i == 2) n = spans[0].size() + spans[1].size() / 2;  // ends inside a block lent ahead
+    size_t done = 0;
+    for (absl::Span<char> span : spans) {
+      const size_t part = std::min(span.size(), n - done);
+      std::memcpy(span.data(), frame.data() + pos + done, part);
+      done += part;
+    }
+    decoder.CommitRead(n);
+    pos += n;
+  }
+  int rooms = 0;
+  while (true) {
+    const absl::Span<char> room = decoder.DirectReadRoom(700);
+    if (room.empty()) break;
+    ASSERT_LE(room.size(), 700u);
+    std::memcpy(room.data(), frame.data() + pos, room.size());
+    decoder.CommitDirectRead(room, room.size());
+    pos += room.size();
+    ++rooms;
+  }
+  EXPECT_EQ(pos, prefix + kPayload);
+  EXPECT_GT(rooms, 16);
+  decoder.Feed(absl::string_view(frame).substr(pos));  // the checksum trailer
+  Message got;
+  ASSERT_TRUE(decoder.Next(&got).is_message());
+  ExpectMessagesEqual({m}, {got});
+  EXPECT_EQ(decoder.reserved_bytes(), 0u);
+  got.payload.Clear();
+  EXPECT_EQ(pool->cached_blocks() * 1024, pool->mapped_bytes()) << "a block was not returned";
+}
+
 // DirectReadRoom() lends room only inside a payload the decoder wants read
 // directly: never at a frame boundary, in a header or envelope, below
 // direct_read_min_bytes, after the payload's end or after a fatal error.

@@ -18,6 +18,7 @@
 #define LPFRAME_LIB_PAYLOAD_WRITER_H_
 
 #include <algorithm>
+#include <cassert>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -81,6 +82,7 @@ class PayloadWriter {
   // never past the payload's end; empty only when remaining() == 0. Fill a
   // prefix, then CommitRoom(n) with n <= its size.
   absl::Span<char> Room(size_t max) {
+    assert(max >= 1 && lent_total_ == 0);  // nothing lent by WritableSpans() is due
     if (block_ == nullptr) {
       if (remaining_ == 0) return {};
       StartBlock();

@@ -315,27 +315,49 @@ absl::Status FramedConnection::ShutdownWrite(absl::Time deadline) {
   return socket_.ShutdownWrite();
 }
 
-absl::Status FramedConnection::ReadPayloadBody(absl::Time wait, uint64_t* read, bool* drained) {
+absl::Status FramedConnection::EndOfStream() {
+  absl::Status end = decoder_->Finish();
+  if (!end.ok()) return Fail(end);
+  end_of_stream_ = MakeFrameError(
+      FrameErrorCode::kEndOfStream,
+      absl::StrCat("the peer closed the connection at a frame boundary after ",
+                   stats_.messages_received, " message(s), ", stats_.bytes_received,
+                   " bytes (a clean end of stream)"));
+  ++stats_.errors["END_OF_STREAM"];
+  return end_of_stream_;
+}
+
+absl::Status FramedConnection::ReadPayloadBody(absl::Time wait, uint64_t* read,
+                                               BodyReadEnd* end) {
   const size_t max = options_.read_mode == ReadMode::kFixed ? options_.read_size : SIZE_MAX;
   // An unbounded wait may block in recv, as Read() would; a bounded one is
   // left to Read(), which waits in poll.
   const int flags = wait == absl::InfiniteFuture() ? 0 : MSG_DONTWAIT;
   while (true) {
     const absl::Span<char> room = decoder_->DirectReadRoom(max);
-    if (room.empty()) return absl::OkStatus();
+    if (room.empty()) {
+      *end = BodyReadEnd::kNoRoom;
+      return absl::OkStatus();
+    }
     const ssize_t n = socket_.RecvOnce(room, flags);
-    if (n > 0) {
+    if (n >= 0) {
       ++stats_.read_calls;
+      ++stats_.body_reads;
+    }
+    if (n > 0) {
       stats_.bytes_received += static_cast<uint64_t>(n);
       *read += static_cast<uint64_t>(n);
       decoder_->CommitDirectRead(room, static_cast<size_t>(n));
       continue;
     }
-    if (n == 0) return absl::OkStatus();  // end of stream: Receive's read reports it
+    if (n == 0) {
+      *end = BodyReadEnd::kEndOfStream;
+      return absl::OkStatus();
+    }
     const int error_number = errno;
     if (error_number == EINTR) continue;
     if (error_number == EAGAIN || error_number == EWOULDBLOCK) {
-      *drained = true;
+      *end = BodyReadEnd::kDrained;
       return absl::OkStatus();
     }
     return WithFrameErrorCode(socket_.RecvError(error_number), FrameErrorCode::kIoError);
@@ -389,13 +411,15 @@ absl::Status FramedConnection::Receive(Message* out, absl::Time deadline) {
     // A large payload's body is read in a loop of its own while the socket
     // has bytes: this loop's bookkeeping per read is what a raw recv loop
     // pays, and a read is 8 KiB in kFixed.
-    bool drained = false;  // the socket had nothing: wait before reading
+    BodyReadEnd body_end = BodyReadEnd::kNoRoom;
     if (!at_boundary && body_loop_) {
       uint64_t read = 0;
-      absl::Status body = ReadPayloadBody(wait, &read, &drained);
+      absl::Status body = ReadPayloadBody(wait, &read, &body_end);
       if (!body.ok()) return Fail(body);
-      if (read > 0 && !drained) continue;  // the message may be complete
+      if (body_end == BodyReadEnd::kEndOfStream) return EndOfStream();
+      if (read > 0 && body_end == BodyReadEnd::kNoRoom) continue;  // the payload is done
     }
+    const bool drained = body_end == BodyReadEnd::kDrained;  // so wait before reading
     // kDirect reads a large payload into several of its blocks at once
     // (one recvmsg); kFixed keeps every read within read_size.
     const bool fixed = options_.read_mode == ReadMode::kFixed;
@@ -453,15 +477,7 @@ absl::Status FramedConnection::Receive(Message* out, absl::Time deadline) {
     }
     if (*n == 0) {
       decoder_->CommitRead(0);
-      absl::Status end = decoder_->Finish();
-      if (!end.ok()) return Fail(end);
-      end_of_stream_ = MakeFrameError(
-          FrameErrorCode::kEndOfStream,
-          absl::StrCat("the peer closed the connection at a frame boundary after ",
-                       stats_.messages_received, " message(s), ", stats_.bytes_received,
-                       " bytes (a clean end of stream)"));
-      ++stats_.errors["END_OF_STREAM"];
-      return end_of_stream_;
+      return EndOfStream();
     }
     if (stall_limited) {
       last_read = absl::Now();

@@ -54,8 +54,9 @@
 // call per read, like a plain blocking loop. WaitMode::kAlwaysPoll keeps the
 // socket non-blocking and waits in poll(2) every time. When Receive() polls,
 // it reads first and polls when nothing is there, except at a frame boundary
-// right after this connection wrote (a request-response turn), where it polls
-// first: poll + recv instead of recv (EAGAIN) + poll + recv.
+// right after this connection wrote (a request-response turn), and after a
+// payload body read found the socket empty, where it polls first: poll +
+// recv instead of recv (EAGAIN) + poll + recv.
 //
 // Thread-compatible: one thread sends while another receives is NOT
 // supported; use one thread per connection or external locking.
@@ -147,6 +148,9 @@ struct ConnectionStats {
   uint64_t messages_received = 0;
   uint64_t bytes_received = 0;
   uint64_t read_calls = 0;
+  // Of read_calls, the reads of a large payload's body made by Receive()'s
+  // body loop (kFixed, and kDirect where a read fills one block).
+  uint64_t body_reads = 0;
   // Fatal errors by FrameErrorCode name ("IDLE_TIMEOUT", "BAD_MAGIC", ...).
   std::map<std::string, uint64_t> errors;
 };
@@ -212,13 +216,22 @@ class FramedConnection {
   void RecycleFront();
   absl::Status WriteQueued(absl::Time deadline);
   absl::Status Fail(absl::Status status);
+  // Why ReadPayloadBody() stopped.
+  enum class BodyReadEnd {
+    kNoRoom,       // no direct read is wanted (the payload is done, or its
+                   // tail is below direct_read_min_bytes)
+    kDrained,      // the socket had no bytes (recv: EAGAIN)
+    kEndOfStream,  // the peer closed (recv: 0)
+  };
   // Reads the body of the payload being decoded straight into its storage,
   // one recv per block room (at most read_size in kFixed), while the
   // socket has bytes; waits only as Read() with `wait` would without a
   // poll (an unbounded wait may block in recv). Adds the bytes read to
-  // *read; sets *drained when the socket had none. Returns the recv error
-  // (kIoError); end of stream is left for Receive()'s next read.
-  absl::Status ReadPayloadBody(absl::Time wait, uint64_t* read, bool* drained);
+  // *read and says why it stopped in *end. Returns the recv error
+  // (kIoError).
+  absl::Status ReadPayloadBody(absl::Time wait, uint64_t* read, BodyReadEnd* end);
+  // The peer closed: the truncation error, or the clean end of stream.
+  absl::Status EndOfStream();
   absl::Status CheckOpen() const;
 
   Socket socket_;

@@ -290,43 +290,45 @@ TEST_P(FramedConnectionTest, PeerClosingMidFrameIsTruncation) {
   const Case cases[] = {
       {"inside the header", 1000, false, [](size_t, size_t) { return size_t{10}; },
        FrameErrorCode::kTruncatedHeader},
-      {"inside the envelope", 1000, false,
-       [](size_t, size_t) { return kHeaderSize + 3; }, FrameErrorCode::kTruncatedEnvelope},
-      {"inside a small payload", 1000, false,
-       [](size_t, size_t prefix) { return prefix + 400; }, FrameErrorCode::kTruncatedPayload},
-      {"half of a 1 MiB payload", kMiB, false,
-       [](size_t frame, size_t) { return frame / 2; }, FrameErrorCode::kTruncatedPayload},
-      {"inside the checksum trailer", 1000, true,
-       [](size_t frame, size_t) { return frame - 3; }, FrameErrorCode::kTruncatedTrailer},
+      {"inside the envelope", 1000, false, [](size_t, size_t) { return kHeaderSize + 3; },
+       FrameErrorCode::kTruncatedEnvelope},
+      {"inside a small payload", 1000, false, [](size_t, size_t prefix) { return prefix + 400; },
+       FrameErrorCode::kTruncatedPayload},
+      {"half of a 1 MiB payload", kMiB, false, [](size_t frame, size_t) { return frame / 2; },
+       FrameErrorCode::kTruncatedPayload},
+      {"inside the checksum trailer", 1000, true, [](size_t frame, size_t) { return frame - 3; },
+       FrameErrorCode::kTruncatedTrailer},
   };
   for (const Case& c : cases) {
-    SCOPED_TRACE(c.name);
-    ConnectionOptions options;
-    options.checksum = c.checksum;
-    auto [raw, receiver] = RawAndFramed(options);
-    const Message m = TestMessage(7, c.payload_size);
-    const std::string frame = WireBytes(options, m);
-    const size_t prefix = kHeaderSize + m.envelope.ByteSizeLong();
-    const size_t cut = c.cut(frame.size(), prefix);
-    ASSERT_LT(cut, frame.size());
-    std::thread writer([&, &raw = raw] {
-      // A complete message first, then part of the next.
-      EXPECT_TRUE(raw.WriteAll(frame, In(kSafety)).ok());
-      EXPECT_TRUE(raw.WriteAll(absl::string_view(frame).substr(0, cut), In(kSafety)).ok());
-      raw.Close();
-    });
-    absl::StatusOr<Message> first = receiver.Receive(In(kSafety));
-    ASSERT_TRUE(first.ok()) << first.status();
-    ExpectTestMessage(*first, 7, c.payload_size);
-    absl::StatusOr<Message> second = receiver.Receive(In(kSafety));
-    writer.join();
-    ASSERT_FALSE(second.ok());
-    ExpectFrameError(second.status(), c.code);
-    EXPECT_EQ(second.status().code(), absl::StatusCode::kDataLoss);
-    EXPECT_THAT(std::string(second.status().message()),
-                AllOf(HasSubstr("stream ended"),
-                      HasSubstr(absl::StrCat("stream offset ", frame.size()))));
-    ExpectClosedAfter(receiver, c.code);
+    for (ReadMode mode : {ReadMode::kDirect, ReadMode::kFixed}) {
+      SCOPED_TRACE(absl::StrCat(c.name, ", ", ReadModeName(mode)));
+      ConnectionOptions options = WithReadMode(mode);
+      options.checksum = c.checksum;
+      auto [raw, receiver] = RawAndFramed(options);
+      const Message m = TestMessage(7, c.payload_size);
+      const std::string frame = WireBytes(options, m);
+      const size_t prefix = kHeaderSize + m.envelope.ByteSizeLong();
+      const size_t cut = c.cut(frame.size(), prefix);
+      ASSERT_LT(cut, frame.size());
+      std::thread writer([&, &raw = raw] {
+        // A complete message first, then part of the next.
+        EXPECT_TRUE(raw.WriteAll(frame, In(kSafety)).ok());
+        EXPECT_TRUE(raw.WriteAll(absl::string_view(frame).substr(0, cut), In(kSafety)).ok());
+        raw.Close();
+      });
+      absl::StatusOr<Message> first = receiver.Receive(In(kSafety));
+      ASSERT_TRUE(first.ok()) << first.status();
+      ExpectTestMessage(*first, 7, c.payload_size);
+      absl::StatusOr<Message> second = receiver.Receive(In(kSafety));
+      writer.join();
+      ASSERT_FALSE(second.ok());
+      ExpectFrameError(second.status(), c.code);
+      EXPECT_EQ(second.status().code(), absl::StatusCode::kDataLoss);
+      EXPECT_THAT(std::string(second.status().message()),
+                  AllOf(HasSubstr("stream ended"),
+                        HasSubstr(absl::StrCat("stream offset ", frame.size()))));
+      ExpectClosedAfter(receiver, c.code);
+    }
   }
 }
 
@@ -392,30 +394,36 @@ TEST_P(FramedConnectionTest, SendingToAClosedPeerIsAnErrorNotASignal) {
 TEST_P(FramedConnectionTest, PeerResetInsideAPayloadBodyIsAnIoError) {
   for (ReadMode mode : {ReadMode::kFixed, ReadMode::kDirect}) {
     for (bool bounded : {false, true}) {
-      SCOPED_TRACE(absl::StrCat(ReadModeName(mode), bounded ? ", deadline" : ", no deadline"));
-      auto [raw, receiver] = RawAndFramed(WithReadMode(mode));
-      ASSERT_TRUE(receiver.Send(TestMessage(1, 10), In(kSafety)).ok());  // never read
-      const std::string frame = WireBytes({}, TestMessage(2, kMiB));
-      const size_t cut = frame.size() / 3;
-      // Most likely the receiver waits inside the body when the reset comes;
-      // if not, it reads the bytes before the reset all the same.
-      std::thread resetter([&, &raw = raw] {
-        EXPECT_TRUE(raw.WriteAll(absl::string_view(frame).substr(0, cut), In(kSafety)).ok());
-        absl::SleepFor(absl::Milliseconds(30));
-        raw.Close();
-      });
-      absl::StatusOr<Message> m =
-          bounded ? receiver.Receive(In(kSafety)) : receiver.Receive();
-      resetter.join();
-      ASSERT_FALSE(m.ok());
-      ExpectFrameError(m.status(), FrameErrorCode::kIoError);
-      EXPECT_EQ(m.status().code(), absl::StatusCode::kUnavailable);
-      // recvmsg: kDirect's scatter reads over AF_UNIX.
-      EXPECT_THAT(std::string(m.status().message()),
-                  AllOf(AnyOf(HasSubstr("recv from"), HasSubstr("recvmsg from")),
-                        HasSubstr(absl::StrCat("(errno ", ECONNRESET, ")"))));
-      EXPECT_EQ(receiver.stats().bytes_received, cut);
-      ExpectClosedAfter(receiver, FrameErrorCode::kIoError);
+      for (bool reset_first : {false, true}) {
+        SCOPED_TRACE(absl::StrCat(ReadModeName(mode), bounded ? ", deadline" : ", no deadline",
+                                  reset_first ? ", reset before Receive()" : ""));
+        auto [raw, receiver] = RawAndFramed(WithReadMode(mode));
+        ASSERT_TRUE(receiver.Send(TestMessage(1, 10), In(kSafety)).ok());  // never read
+        const std::string frame = WireBytes({}, TestMessage(2, kMiB));
+        // Small enough to sit in the socket buffers whole when the reset
+        // comes first.
+        const size_t cut = reset_first ? 40000 : frame.size() / 3;
+        // Either the reset comes before Receive() (which reads the bytes
+        // before it, then fails in the body loop without waiting), or most
+        // likely while Receive() waits inside the body.
+        std::thread resetter([&, &raw = raw] {
+          EXPECT_TRUE(raw.WriteAll(absl::string_view(frame).substr(0, cut), In(kSafety)).ok());
+          if (!reset_first) absl::SleepFor(absl::Milliseconds(30));
+          raw.Close();
+        });
+        if (reset_first) resetter.join();
+        absl::StatusOr<Message> m = bounded ? receiver.Receive(In(kSafety)) : receiver.Receive();
+        if (resetter.joinable()) resetter.join();
+        ASSERT_FALSE(m.ok());
+        ExpectFrameError(m.status(), FrameErrorCode::kIoError);
+        EXPECT_EQ(m.status().code(), absl::StatusCode::kUnavailable);
+        // recvmsg: kDirect's scatter reads over AF_UNIX.
+        EXPECT_THAT(std::string(m.status().message()),
+                    AllOf(AnyOf(HasSubstr("recv from"), HasSubstr("recvmsg from")),
+                          HasSubstr(absl::StrCat("(errno ", ECONNRESET, ")"))));
+        EXPECT_EQ(receiver.stats().bytes_received, cut);
+        ExpectClosedAfter(receiver, FrameErrorCode::kIoError);
+      }
     }
   }
 }
@@ -1042,14 +1050,16 @@ TEST(FramedConnectionScatterReadTest, ReadsPerLargePayloadFollowTheTransportAndO
     ReadMode mode;
     size_t direct_read_max_bytes;
     uint64_t min_reads, max_reads;
+    bool body_loop;  // the body is read by Receive()'s body loop
   } const kCases[] = {
       {"unix direct (auto: up to 16 blocks)", TransportKind::kSocketPair, ReadMode::kDirect, 0,
-       2, 7},
+       2, 7, false},
       {"unix direct, one block", TransportKind::kSocketPair, ReadMode::kDirect, kBlock, blocks,
-       UINT64_MAX},
-      {"unix fixed", TransportKind::kSocketPair, ReadMode::kFixed, 0, size / 8192, UINT64_MAX},
+       UINT64_MAX, true},
+      {"unix fixed", TransportKind::kSocketPair, ReadMode::kFixed, 0, size / 8192, UINT64_MAX,
+       true},
       {"tcp direct (auto: one block)", TransportKind::kTcp4, ReadMode::kDirect, 0, blocks,
-       UINT64_MAX},
+       UINT64_MAX, true},
   };
   for (const Case& c : kCases) {
     SCOPED_TRACE(c.name);
@@ -1072,6 +1082,58 @@ TEST(FramedConnectionScatterReadTest, ReadsPerLargePayloadFollowTheTransportAndO
     const uint64_t reads = receiver.stats().read_calls;
     EXPECT_GE(reads, c.min_reads);
     EXPECT_LE(reads, c.max_reads);
+    // The first read of the frame and the payload's tail go through the
+    // decoder's buffer; the rest of the body through the loop.
+    if (c.body_loop) {
+      EXPECT_GE(receiver.stats().body_reads, c.min_reads - 2);
+    } else {
+      EXPECT_EQ(receiver.stats().body_reads, 0u);
+    }
+    EXPECT_LE(receiver.stats().body_reads, reads);
+  }
+}
+
+// A signal that interrupts a blocked body read (EINTR, no SA_RESTART) is
+// retried: the message arrives whole.
+TEST(FramedConnectionScatterReadTest, InterruptedBodyReadsAreRetried) {
+  // Restores SIGUSR1's disposition however the test ends.
+  struct HandlerWithoutRestart {
+    struct sigaction previous;
+    HandlerWithoutRestart() {
+      struct sigaction action = {};
+      action.sa_handler = [](int) {};
+      sigemptyset(&action.sa_mask);
+      action.sa_flags = 0;  // no SA_RESTART: a blocked recv fails with EINTR
+      EXPECT_EQ(sigaction(SIGUSR1, &action, &previous), 0);
+    }
+    ~HandlerWithoutRestart() { sigaction(SIGUSR1, &previous, nullptr); }
+  } handler;
+  for (ReadMode mode : {ReadMode::kFixed, ReadMode::kDirect}) {
+    SCOPED_TRACE(ReadModeName(mode));
+    auto connections = ConnectedConnections(TransportKind::kTcp4, {}, WithReadMode(mode));
+    ASSERT_TRUE(connections.ok()) << connections.status();
+    auto& [sender, receiver] = *connections;
+    const std::string wire = WireBytes({}, TestMessage(3, 2 * kMiB));
+    std::atomic<bool> received{false};
+    absl::StatusOr<Message> m;
+    std::thread reader([&, &receiver = receiver] {
+      m = receiver.Receive();  // blocks in recv inside the body
+      received = true;
+    });
+    const pthread_t reader_thread = reader.native_handle();
+    const bool first_half = sender.socket().WriteAll(wire.substr(0, kMiB), In(kSafety)).ok();
+    for (int i = 0; i < 20 && !received; ++i) {
+      absl::SleepFor(absl::Milliseconds(5));
+      pthread_kill(reader_thread, SIGUSR1);
+    }
+    const bool rest = first_half && sender.socket().WriteAll(wire.substr(kMiB), In(kSafety)).ok();
+    if (!rest) sender.Close();  // the reader sees end of stream instead of waiting
+    reader.join();
+    EXPECT_TRUE(first_half);
+    EXPECT_TRUE(rest) << "the receiver closed early";
+    ASSERT_TRUE(m.ok()) << m.status();
+    ExpectTestMessage(*m, 3, 2 * kMiB);
+    EXPECT_GT(receiver.stats().body_reads, 0u);
   }
 }
 
