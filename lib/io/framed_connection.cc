@@ -417,7 +417,7 @@ absl::Status FramedConnection::Receive(Message* out, absl::Time deadline) {
       absl::Status body = ReadPayloadBody(wait, &read, &body_end);
       if (!body.ok()) return Fail(body);
       if (body_end == BodyReadEnd::kEndOfStream) return EndOfStream();
-      if (read > 0 && body_end == BodyReadEnd::kNoRoom) continue;  // the payload is done
+      if (read > 0 && body_end == BodyReadEnd::kNoRoom) continue;  // a message may be done
     }
     const bool drained = body_end == BodyReadEnd::kDrained;  // so wait before reading
     // kDirect reads a large payload into several of its blocks at once
