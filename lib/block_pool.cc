@@ -4,6 +4,8 @@
 
 #include <new>
 
+#include "lib/sanitizers.h"
+
 namespace lpframe {
 
 std::shared_ptr<BlockPool> BlockPool::Create(size_t block_size, size_t max_cached_bytes) {
@@ -21,7 +23,10 @@ BlockPool::BlockPool(size_t block_size, size_t max_cached_bytes)
                                                              : block_size)) {}
 
 BlockPool::~BlockPool() {
-  for (char* block : free_) ::munmap(block, block_size_);
+  for (char* block : free_) {
+    LPFRAME_ASAN_UNPOISON(block, block_size_);  // the address range may be mapped again
+    ::munmap(block, block_size_);
+  }
 }
 
 char* BlockPool::Acquire() {
@@ -30,6 +35,7 @@ char* BlockPool::Acquire() {
     if (!free_.empty()) {
       char* block = free_.back();
       free_.pop_back();
+      LPFRAME_ASAN_UNPOISON(block, block_size_);
       return block;
     }
   }
@@ -44,6 +50,9 @@ void BlockPool::Release(char* block) {
   {
     absl::MutexLock lock(&mu_);
     if (free_.size() < max_cached_blocks_) {
+      // Under AddressSanitizer a cached block may not be touched until it
+      // is handed out again: a payload still pointing into it is reported.
+      LPFRAME_ASAN_POISON(block, block_size_);
       free_.push_back(block);
       return;
     }

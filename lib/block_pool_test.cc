@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "lib/sanitizers.h"
 
 namespace lpframe {
 namespace {
@@ -53,6 +54,33 @@ TEST(BlockPoolTest, CacheIsBounded) {
   none->Release(b);
   EXPECT_EQ(none->cached_blocks(), 0u);
 }
+
+#if LPFRAME_ASAN
+// Built only under AddressSanitizer (bazel test --config=asan): a cached
+// block is poisoned until it is handed out again, so a payload that still
+// points into a released block is reported instead of reading whatever the
+// block holds next.
+TEST(BlockPoolAsanTest, CachedBlocksArePoisonedUntilHandedOutAgain) {
+  auto pool = BlockPool::Create(4096, 1 << 20);
+  char* block = pool->Acquire();
+  std::memset(block, 'x', 4096);
+  EXPECT_FALSE(__asan_address_is_poisoned(block + 4095));
+  pool->Release(block);
+  EXPECT_TRUE(__asan_address_is_poisoned(block));
+  EXPECT_TRUE(__asan_address_is_poisoned(block + 4095));
+  EXPECT_DEATH(
+      {
+        volatile char* stale = block;
+        stale[100] = 'y';
+      },
+      "use-after-poison");
+  char* again = pool->Acquire();
+  ASSERT_EQ(again, block);
+  EXPECT_FALSE(__asan_address_is_poisoned(again));
+  EXPECT_FALSE(__asan_address_is_poisoned(again + 4095));
+  pool->Release(again);
+}
+#endif  // LPFRAME_ASAN
 
 TEST(BlockPoolTest, ConcurrentAcquireRelease) {
   auto pool = BlockPool::Create(256, 64 * 256);
