@@ -1,5 +1,7 @@
 #include "lib/server/server_context.h"
 
+#include <errno.h>
+
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -126,6 +128,23 @@ void RefuseConnection(ServerContext& context, Socket socket, const absl::Status&
     }
   }
   ::shutdown(socket.fd(), SHUT_WR);
+  // What the peer already sent is read and dropped: closing a socket with
+  // unread input resets the connection, and the peer would then meet
+  // ECONNRESET after the error frame (or on its next send) instead of the
+  // end of the stream. Bounded and non-blocking: input that arrives later
+  // still resets.
+  char discard[4096];
+  size_t drained = 0;
+  while (drained < kRefusedInputDrainBytes) {
+    const ssize_t n = ::recv(socket.fd(), discard, sizeof(discard), MSG_DONTWAIT);
+    if (n > 0) {
+      drained += static_cast<size_t>(n);
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else {
+      break;  // drained (EAGAIN), end of stream, or an error
+    }
+  }
   socket.Close();
 }
 

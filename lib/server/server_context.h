@@ -89,7 +89,10 @@ PeerInfo DescribePeer(const Socket& socket, uint64_t connection_id);
 absl::Status HandlerFailure(const absl::Status& handler_status);
 
 // Best effort, never blocks: writes an error frame for `status` when the
-// options ask for one, half-closes and closes `socket`.
+// options ask for one, half-closes, reads and drops what the peer already
+// sent (at most kRefusedInputDrainBytes, so that the close is a clean end of
+// stream rather than a reset) and closes `socket`.
+inline constexpr size_t kRefusedInputDrainBytes = 256 << 10;
 void RefuseConnection(ServerContext& context, Socket socket, const absl::Status& status);
 
 // Accepts the connections waiting in `listener`'s backlog (without

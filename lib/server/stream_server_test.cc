@@ -436,6 +436,30 @@ TEST_P(ModelTest, VerifyPeerRefusesWithPeerRefused) {
   EXPECT_EQ(running->server().stats().refused, 1u);
 }
 
+// A refused peer that had already sent a request still reads the error
+// frame and then a clean end of stream, on TCP and AF_UNIX: closing a socket
+// with unread input would reset the connection instead.
+TEST_P(ModelTest, RefusedPeerThatAlreadySentReadsTheErrorFrameAndACleanEnd) {
+  StreamServerOptions base;
+  base.verify_peer = [](const PeerInfo&) -> absl::Status {
+    absl::SleepFor(absl::Milliseconds(100));  // the peer's request arrives meanwhile
+    return absl::PermissionDeniedError("refused after a look");
+  };
+  for (Net net : {Net::kTcp, Net::kUnix}) {
+    SCOPED_TRACE(net == Net::kTcp ? "tcp" : "unix");
+    auto running = RunningServer::Start(servertest::ListenUri(net), Options(base),
+                                        servertest::EchoFactory());
+    ASSERT_NE(running, nullptr);
+    auto conn = Dial(running->address());
+    ASSERT_TRUE(conn.ok()) << conn.status();
+    Envelope request;
+    request.set_id(1);
+    ASSERT_TRUE(conn->Send(request, absl::Cord(std::string(3000, 'r'))).ok());
+    EXPECT_EQ(ExpectErrorFrameThenClose(*conn, "PEER_REFUSED"), "");
+    EXPECT_EQ(running->server().stats().refused, 1u);
+  }
+}
+
 // A handler that keeps answering a peer that never reads fails with
 // OUTPUT_BUDGET_EXCEEDED instead of buffering without bound.
 TEST_P(ModelTest, PeerThatNeverReadsHitsOutputBudget) {
