@@ -275,15 +275,9 @@ void ReactorSession::OnReadable(absl::Time now, bool hangup) {
   // error are reported even without EPOLLIN), so the loop does not spin.
   if ((paused_for_output_ || paused_for_input_) && !hangup) return;
   if (state_ == State::kLingering) {
-    char discard[4096];
-    while (true) {
-      const ssize_t n = ::recv(socket_.fd(), discard, sizeof(discard), MSG_DONTWAIT);
-      if (n > 0) continue;
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
-      Destroy(close_reason_);  // the peer closed (or reset): done
-      return;
-    }
+    if (DiscardInput(socket_.fd(), SIZE_MAX) == DiscardEnd::kWouldBlock) return;
+    Destroy(close_reason_);  // the peer closed (or reset): done
+    return;
   }
   if (state_ == State::kClosing && hangup) {
     // The peer is gone for good: nothing queued can reach it, and epoll

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -133,19 +134,25 @@ void RefuseConnection(ServerContext& context, Socket socket, const absl::Status&
   // ECONNRESET after the error frame (or on its next send) instead of the
   // end of the stream. Bounded and non-blocking: input that arrives later
   // still resets.
-  char discard[4096];
-  size_t drained = 0;
-  while (drained < kRefusedInputDrainBytes) {
-    const ssize_t n = ::recv(socket.fd(), discard, sizeof(discard), MSG_DONTWAIT);
-    if (n > 0) {
-      drained += static_cast<size_t>(n);
-    } else if (n < 0 && errno == EINTR) {
-      continue;
-    } else {
-      break;  // drained (EAGAIN), end of stream, or an error
-    }
-  }
+  (void)DiscardInput(socket.fd(), kRefusedInputDrainBytes);
   socket.Close();
+}
+
+DiscardEnd DiscardInput(int fd, size_t max_bytes) {
+  char discard[4096];
+  size_t read = 0;
+  while (read < max_bytes) {
+    const ssize_t n = ::recv(fd, discard, std::min(sizeof(discard), max_bytes - read),
+                             MSG_DONTWAIT);
+    if (n > 0) {
+      read += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return DiscardEnd::kWouldBlock;
+    return DiscardEnd::kClosed;
+  }
+  return DiscardEnd::kLimit;
 }
 
 void RefuseBacklog(ServerContext& context, Listener& listener) {

@@ -88,6 +88,16 @@ PeerInfo DescribePeer(const Socket& socket, uint64_t connection_id);
 // "HANDLER_ERROR: ", and the HANDLER_ERROR FrameErrorCode.
 absl::Status HandlerFailure(const absl::Status& handler_status);
 
+// How DiscardInput() stopped.
+enum class DiscardEnd {
+  kWouldBlock,  // nothing more to read now (EAGAIN)
+  kClosed,      // end of stream, or a read error (the peer is gone)
+  kLimit,       // max_bytes read
+};
+// Reads and drops the input `fd` has now, without blocking, up to
+// `max_bytes`; EINTR is retried.
+DiscardEnd DiscardInput(int fd, size_t max_bytes);
+
 // Best effort, never blocks: writes an error frame for `status` when the
 // options ask for one, half-closes, reads and drops what the peer already
 // sent (at most kRefusedInputDrainBytes, so that the close is a clean end of
