@@ -173,10 +173,7 @@ absl::Span<const absl::Span<char>> FrameDecoder::PrepareReadSpans(size_t min_siz
                                                                   size_t max_spans) {
   lent_direct_ = false;
   if (WantsDirectRead()) {
-    if (!payload_started_) {
-      payload_.Begin(payload_remaining_);
-      payload_started_ = true;
-    }
+    StartPayload();
     lent_count_ = payload_.WritableSpans(
         lent_, std::max<size_t>(1, std::min(max_spans, kMaxReadSpans)));
     lent_direct_ = true;
@@ -203,9 +200,7 @@ void FrameDecoder::CommitRead(size_t n) {
       }
     }
     payload_.Commit(n);
-    payload_remaining_ -= n;
-    offset_ += n;
-    if (payload_remaining_ == 0) AfterPayload();
+    AdvancePayload(n);
     return;
   }
   if (finished_ || !error_.ok()) return;
@@ -444,10 +439,7 @@ size_t FrameDecoder::ConsumePayload(absl::string_view src) {
     takeover_block_ = nullptr;
     block_taken_ = true;
   } else {
-    if (!payload_started_) {
-      payload_.Begin(payload_remaining_);
-      payload_started_ = true;
-    }
+    StartPayload();
     payload_.Append(bytes);
   }
   if (checksum_) digest_.Update(bytes);

@@ -170,10 +170,7 @@ class FrameDecoder {
   absl::Span<char> DirectReadRoom(size_t max) {
     assert(max >= 1);
     if (!WantsDirectRead()) return {};
-    if (!payload_started_) {
-      payload_.Begin(payload_remaining_);
-      payload_started_ = true;
-    }
+    StartPayload();
     return payload_.Room(max);
   }
   void CommitDirectRead(absl::Span<const char> room, size_t n) {
@@ -181,9 +178,7 @@ class FrameDecoder {
     received_ += n;
     if (checksum_) digest_.Update(absl::string_view(room.data(), n));
     payload_.CommitRoom(n);
-    payload_remaining_ -= n;
-    offset_ += n;
-    if (payload_remaining_ == 0) AfterPayload();
+    AdvancePayload(n);
   }
 
   // True when PrepareRead() would lend payload storage now: a payload of at
@@ -229,6 +224,19 @@ class FrameDecoder {
   void StartBody(uint64_t envelope_length, uint64_t payload_length, bool checksum);
   void AfterEnvelope();
   void AfterPayload();
+  // Begins payload_ for this frame's payload, once.
+  void StartPayload() {
+    if (!payload_started_) {
+      payload_.Begin(payload_remaining_);
+      payload_started_ = true;
+    }
+  }
+  // `n` payload bytes were committed to payload_.
+  void AdvancePayload(size_t n) {
+    payload_remaining_ -= n;
+    offset_ += n;
+    if (payload_remaining_ == 0) AfterPayload();
+  }
   void CompleteMessage();
   // Stores a compact envelope kept as numbers into current_.envelope.
   void MaterializeEnvelope();

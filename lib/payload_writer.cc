@@ -31,10 +31,7 @@ void PayloadWriter::BeginInBlock(uint64_t length, char* block, size_t offset, si
 absl::Span<char> PayloadWriter::WritableSpan() {
   lent_count_ = 0;
   lent_total_ = 0;
-  if (remaining_ == 0) return {};
-  if (block_ == nullptr) StartBlock();
-  const size_t room = std::min<uint64_t>(block_size_ - block_used_, remaining_);
-  return absl::Span<char>(block_ + block_used_, room);
+  return Room(SIZE_MAX);
 }
 
 void PayloadWriter::StartBlock() {
