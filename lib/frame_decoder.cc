@@ -301,7 +301,8 @@ size_t FrameDecoder::ConsumeHeader(absl::string_view src) {
         Fail(parsed.status());
         return take;
       }
-      StartBody(parsed->envelope_length, parsed->payload_length, parsed->has_checksum());
+      StartBody(kHeaderSize, parsed->envelope_length, parsed->payload_length,
+                parsed->has_checksum());
       return take;
     }
     case Dialect::kVarint32: {
@@ -321,7 +322,7 @@ size_t FrameDecoder::ConsumeHeader(absl::string_view src) {
       if (prefix->value > options_.limits.max_payload_bytes) {
         Fail(LengthTooLarge(prefix->value, absl::string_view(header_, prefix->size)));
       } else {
-        StartBody(0, prefix->value, false);
+        StartBody(prefix->size, 0, prefix->value, false);
       }
       return prefix->size - old;
     }
@@ -335,7 +336,7 @@ size_t FrameDecoder::ConsumeHeader(absl::string_view src) {
       if (length > options_.limits.max_payload_bytes) {
         Fail(LengthTooLarge(length, absl::string_view(header_, kU32PrefixSize)));
       } else {
-        StartBody(0, length, false);
+        StartBody(kU32PrefixSize, 0, length, false);
       }
       return take;
     }
@@ -369,8 +370,9 @@ absl::Status FrameDecoder::LengthTooLarge(uint64_t declared, absl::string_view p
                    " length prefix, before reading the body"));
 }
 
-void FrameDecoder::StartBody(uint64_t envelope_length, uint64_t payload_length,
-                             bool checksum) {
+void FrameDecoder::StartBody(size_t header_bytes, uint64_t envelope_length,
+                             uint64_t payload_length, bool checksum) {
+  prefix_bytes_ = header_bytes + envelope_length;
   envelope_length_ = envelope_length;
   payload_length_ = payload_length;
   payload_remaining_ = payload_length;

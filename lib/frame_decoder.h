@@ -203,6 +203,11 @@ class FrameDecoder {
   }
   // Stream offset of the first byte not yet consumed by the state machine.
   uint64_t stream_offset() const { return offset_; }
+  // The bytes before the payload (header and envelope) in the frame whose
+  // header was parsed last: at a frame boundary, the last frame's. A reader
+  // expecting a frame like the last one can read that much and then the
+  // payload straight into its storage. 0 before the first header.
+  uint64_t last_frame_prefix_bytes() const { return prefix_bytes_; }
   // Total bytes fed or committed so far.
   uint64_t bytes_received() const { return received_; }
   uint64_t messages_decoded() const { return messages_; }
@@ -221,7 +226,9 @@ class FrameDecoder {
   size_t ConsumeEnvelope(absl::string_view src);
   size_t ConsumePayload(absl::string_view src);
   size_t ConsumeTrailer(absl::string_view src);
-  void StartBody(uint64_t envelope_length, uint64_t payload_length, bool checksum);
+  // `header_bytes`: the frame's header (or length prefix) as read.
+  void StartBody(size_t header_bytes, uint64_t envelope_length, uint64_t payload_length,
+                 bool checksum);
   void AfterEnvelope();
   void AfterPayload();
   // Begins payload_ for this frame's payload, once.
@@ -270,6 +277,7 @@ class FrameDecoder {
   char header_[kHeaderSize];  // partial header bytes
   size_t header_have_ = 0;
   uint64_t frame_offset_ = 0;  // stream offset of the current frame
+  uint64_t prefix_bytes_ = 0;  // header and envelope of the current frame
   uint64_t envelope_length_ = 0;
   uint64_t payload_length_ = 0;
   uint64_t payload_remaining_ = 0;

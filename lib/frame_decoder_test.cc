@@ -1986,6 +1986,44 @@ TEST(FrameDecoderIntrospectionTest, ExactBytesNeededOnceTheHeaderIsKnown) {
   }
 }
 
+TEST(FrameDecoderIntrospectionTest, LastFramePrefixBytesIsWhatCameBeforeThePayload) {
+  for (const Flavor& f : kFlavors) {
+    for (const uint64_t payload_size : {uint64_t{0}, uint64_t{64}, uint64_t{300},
+                                        uint64_t{70000}}) {
+      SCOPED_TRACE(absl::StrCat(f.name, ", payload ", payload_size));
+      FrameDecoder decoder(DecoderOptionsFor(f));
+      EXPECT_EQ(decoder.last_frame_prefix_bytes(), 0u);
+      // Two frames with different envelopes: the value follows the frame
+      // whose header came last, through every split of the stream.
+      Message first = MakeMessage(f, payload_size, 1);
+      Message second = MakeMessage(f, payload_size, 2);
+      if (HasEnvelope(f)) second.envelope = EnvelopeOfSize(40);
+      const std::string a = EncodeFrame(f, first);
+      const std::string b = EncodeFrame(f, second);
+      const uint64_t trailer = f.checksum ? kChecksumTrailerSize : 0;
+      const uint64_t a_prefix = a.size() - payload_size - trailer;
+      const uint64_t b_prefix = b.size() - payload_size - trailer;
+      EXPECT_EQ(a_prefix, HeaderLength(f, payload_size) +
+                              (HasEnvelope(f) ? first.envelope.ByteSizeLong() : 0));
+      Message out;
+      decoder.Feed(a);
+      ASSERT_TRUE(decoder.Next(&out).is_message());
+      EXPECT_TRUE(decoder.at_frame_boundary());
+      EXPECT_EQ(decoder.last_frame_prefix_bytes(), a_prefix);
+      // A header alone (varint32 and u32be, payload 0) is a whole frame.
+      const size_t header = HeaderLength(f, payload_size);
+      decoder.Feed(absl::string_view(b).substr(0, header));
+      if (header < b.size()) {
+        EXPECT_TRUE(decoder.Next(&out).need_more());
+        EXPECT_EQ(decoder.last_frame_prefix_bytes(), b_prefix);
+        decoder.Feed(absl::string_view(b).substr(header));
+      }
+      ASSERT_TRUE(decoder.Next(&out).is_message());
+      EXPECT_EQ(decoder.last_frame_prefix_bytes(), b_prefix);
+    }
+  }
+}
+
 TEST(FrameDecoderIntrospectionTest, StorageFollowsArrivalNotDeclaredLength) {
   FrameLimits limits;
   limits.max_payload_bytes = uint64_t{1} << 40;

@@ -346,6 +346,7 @@ absl::Status FramedConnection::ReadPayloadBody(absl::Time wait, uint64_t* read,
     }
     if (n > 0) {
       stats_.bytes_received += static_cast<uint64_t>(n);
+      stats_.direct_bytes += static_cast<uint64_t>(n);
       *read += static_cast<uint64_t>(n);
       decoder_->CommitDirectRead(room, static_cast<size_t>(n));
       continue;
@@ -386,6 +387,8 @@ absl::Status FramedConnection::Receive(Message* out, absl::Time deadline) {
     DecodeStep step = decoder_->Next(out);
     if (step.is_message()) {
       ++stats_.messages_received;
+      prefix_read_next_ = options_.read_mode == ReadMode::kDirect &&
+                          out->payload.size() >= 2 * options_.read_size;
       if (idle_limited) last_message_end_ = absl::Now();
       // The read that completed this message may also have brought the first
       // bytes of the next one: the next message's stall clock starts there,
@@ -425,8 +428,12 @@ absl::Status FramedConnection::Receive(Message* out, absl::Time deadline) {
     const bool fixed = options_.read_mode == ReadMode::kFixed;
     absl::Span<const absl::Span<char>> spans =
         decoder_->PrepareReadSpans(options_.read_size, fixed ? 1 : direct_read_spans_);
+    const bool direct = decoder_->read_is_direct();
     size_t want = spans[0].size();
-    if (fixed || !decoder_->read_is_direct()) want = std::min(want, options_.read_size);
+    if (fixed || !direct) want = std::min(want, options_.read_size);
+    if (at_boundary && prefix_read_next_) {
+      want = std::min<size_t>(want, std::max<uint64_t>(decoder_->last_frame_prefix_bytes(), 1));
+    }
     // Just after a write at a frame boundary, the answer is most likely
     // not there yet, and after a drained body read it is not: wait first
     // and save the recv that would fail. (In kBlockWhenUnbounded a wait
@@ -485,6 +492,7 @@ absl::Status FramedConnection::Receive(Message* out, absl::Time deadline) {
     }
     decoder_->CommitRead(*n);
     stats_.bytes_received += *n;
+    if (direct) stats_.direct_bytes += *n;
   }
 }
 

@@ -32,7 +32,13 @@
 // every read at `read_size` bytes (still into the payload's storage), as a
 // tutorial receiver would. Where one read fills one block (kFixed, kDirect
 // over TCP), a payload's body is read in a loop of its own whose work per
-// read is a recv and a few counters, as in a raw loop.
+// read is a recv and a few counters, as in a raw loop. In kDirect, after a
+// message whose payload was at least 2 * read_size, the read at the next
+// frame boundary asks only for as many bytes as came before that payload
+// (header and envelope): a frame like the last one then arrives as one
+// small read and its whole payload straight into storage, the raw loop's
+// recv(header) + recv(payload), where an 8 KiB read would have brought the
+// payload's first 8 KiB into the input buffer, to be copied.
 //
 // Errors are absl::Status with a FrameErrorCode (lib/frame_error.h):
 //   END_OF_STREAM (kOutOfRange)    the peer closed at a frame boundary
@@ -151,6 +157,9 @@ struct ConnectionStats {
   // Of read_calls, the reads of a large payload's body made by Receive()'s
   // body loop (kFixed, and kDirect where a read fills one block).
   uint64_t body_reads = 0;
+  // Of bytes_received, the bytes read straight into payload storage (not
+  // through the input buffer, whose payload bytes are copied).
+  uint64_t direct_bytes = 0;
   // Fatal errors by FrameErrorCode name ("IDLE_TIMEOUT", "BAD_MAGIC", ...).
   std::map<std::string, uint64_t> errors;
 };
@@ -256,6 +265,9 @@ class FramedConnection {
   size_t direct_read_spans_ = 1;
   // Receive() reads large payload bodies with ReadPayloadBody().
   bool body_loop_ = false;
+  // kDirect, and the last message's payload was at least 2 * read_size: the
+  // read at the frame boundary asks for the last frame's prefix only.
+  bool prefix_read_next_ = false;
 };
 
 }  // namespace lpframe

@@ -207,6 +207,68 @@ TEST_P(FramedConnectionTest, RoundTripPayloadSizesInBothReadModes) {
   }
 }
 
+// kDirect: after a large payload, the read at the next frame boundary asks
+// for the last frame's header and envelope only, so the next payload goes
+// straight into its storage; after the stream's first message, no payload
+// byte passes through the input buffer.
+TEST_P(FramedConnectionTest, AfterALargePayloadTheNextOneIsReadStraightIntoStorage) {
+  for (const uint64_t size : {uint64_t{64} << 10, kMiB}) {
+    SCOPED_TRACE(absl::StrCat("payload of ", size, " bytes"));
+    constexpr uint64_t kCount = 8;  // ids 1..8: envelopes of one size
+    auto [sender, receiver] = Pair();
+    std::thread send_thread([&, &sender = sender] {
+      for (uint64_t id = 1; id <= kCount; ++id) {
+        EXPECT_TRUE(sender.Send(TestMessage(id, size), In(kSafety)).ok());
+      }
+    });
+    for (uint64_t id = 1; id <= kCount; ++id) {
+      absl::StatusOr<Message> m = receiver.Receive(In(kSafety));
+      ASSERT_TRUE(m.ok()) << m.status();
+      ExpectTestMessage(*m, id, size);
+    }
+    send_thread.join();
+    const uint64_t read_size = receiver.options().read_size;
+    EXPECT_LE(receiver.stats().direct_bytes, kCount * size);
+    // On TCP a read may end short of a payload's end (at a segment's), and a
+    // tail below read_size is read into the input buffer together with the
+    // start of the next frame: not every frame starts at a boundary read.
+    if (kind() == TransportKind::kTcp4 || kind() == TransportKind::kTcp6) continue;
+    // The first frame's first read brings up to read_size bytes of it.
+    EXPECT_GE(receiver.stats().direct_bytes, kCount * size - read_size);
+  }
+}
+
+// The frames after a large payload need not be like it: longer and shorter
+// envelopes, small messages and larger payloads all arrive whole, in both
+// read modes.
+TEST_P(FramedConnectionTest, FramesUnlikeTheLastLargeOneArriveWhole) {
+  struct Step {
+    uint64_t id;  // TestEnvelope(id) grows with the digits of id
+    uint64_t size;
+  } const kSteps[] = {{1, 64 << 10}, {2, 64 << 10},  {10, 64 << 10}, {1000, 20000},
+                      {5, 64 << 10}, {6, 0},         {7, 64},        {8, 1 << 20},
+                      {9, 17000},    {11, 64 << 10}, {3, 16383},     {4, 70000}};
+  for (ReadMode mode : {ReadMode::kDirect, ReadMode::kFixed}) {
+    SCOPED_TRACE(ReadModeName(mode));
+    auto [sender, receiver] = Pair({}, WithReadMode(mode));
+    std::thread send_thread([&, &sender = sender] {
+      for (const Step& s : kSteps) {
+        EXPECT_TRUE(sender.Send(TestMessage(s.id, s.size), In(kSafety)).ok());
+      }
+      sender.Close();
+    });
+    for (const Step& s : kSteps) {
+      SCOPED_TRACE(absl::StrCat("message ", s.id, " of ", s.size, " bytes"));
+      absl::StatusOr<Message> m = receiver.Receive(In(kSafety));
+      ASSERT_TRUE(m.ok()) << m.status();
+      ExpectTestMessage(*m, s.id, s.size);
+    }
+    ExpectFrameError(receiver.Receive(In(kSafety)).status(), FrameErrorCode::kEndOfStream);
+    send_thread.join();
+    EXPECT_EQ(receiver.stats().bytes_received, sender.stats().bytes_sent);
+  }
+}
+
 TEST_P(FramedConnectionTest, RoundTrip64MiBMessage) {
   const uint64_t size = FrameLimits::kDefaultMaxPayloadBytes;  // the default limit, 64 MiB
   ASSERT_EQ(size, 64 * kMiB);
