@@ -208,6 +208,8 @@ class FrameDecoder {
   // expecting a frame like the last one can read that much and then the
   // payload straight into its storage. 0 before the first header.
   uint64_t last_frame_prefix_bytes() const { return prefix_bytes_; }
+  // The declared payload length of that same frame; 0 before the first header.
+  uint64_t last_frame_payload_bytes() const { return payload_length_; }
   // Total bytes fed or committed so far.
   uint64_t bytes_received() const { return received_; }
   uint64_t messages_decoded() const { return messages_; }

@@ -1993,8 +1993,9 @@ TEST(FrameDecoderIntrospectionTest, LastFramePrefixBytesIsWhatCameBeforeThePaylo
       SCOPED_TRACE(absl::StrCat(f.name, ", payload ", payload_size));
       FrameDecoder decoder(DecoderOptionsFor(f));
       EXPECT_EQ(decoder.last_frame_prefix_bytes(), 0u);
+      EXPECT_EQ(decoder.last_frame_payload_bytes(), 0u);
       // Two frames with different envelopes: the value follows the frame
-      // whose header came last, through every split of the stream.
+      // whose header came last, also when that frame is not complete yet.
       Message first = MakeMessage(f, payload_size, 1);
       Message second = MakeMessage(f, payload_size, 2);
       if (HasEnvelope(f)) second.envelope = EnvelopeOfSize(40);
@@ -2010,6 +2011,7 @@ TEST(FrameDecoderIntrospectionTest, LastFramePrefixBytesIsWhatCameBeforeThePaylo
       ASSERT_TRUE(decoder.Next(&out).is_message());
       EXPECT_TRUE(decoder.at_frame_boundary());
       EXPECT_EQ(decoder.last_frame_prefix_bytes(), a_prefix);
+      EXPECT_EQ(decoder.last_frame_payload_bytes(), payload_size);
       // A header alone (varint32 and u32be, payload 0) is a whole frame.
       const size_t header = HeaderLength(f, payload_size);
       decoder.Feed(absl::string_view(b).substr(0, header));

@@ -387,8 +387,6 @@ absl::Status FramedConnection::Receive(Message* out, absl::Time deadline) {
     DecodeStep step = decoder_->Next(out);
     if (step.is_message()) {
       ++stats_.messages_received;
-      prefix_read_next_ = options_.read_mode == ReadMode::kDirect &&
-                          out->payload.size() >= 2 * options_.read_size;
       if (idle_limited) last_message_end_ = absl::Now();
       // The read that completed this message may also have brought the first
       // bytes of the next one: the next message's stall clock starts there,
@@ -431,8 +429,17 @@ absl::Status FramedConnection::Receive(Message* out, absl::Time deadline) {
     const bool direct = decoder_->read_is_direct();
     size_t want = spans[0].size();
     if (fixed || !direct) want = std::min(want, options_.read_size);
-    if (at_boundary && prefix_read_next_) {
-      want = std::min<size_t>(want, std::max<uint64_t>(decoder_->last_frame_prefix_bytes(), 1));
+    // In or right after a frame with a large payload (kDirect), a read
+    // through the input buffer takes the rest of the frame and the prefix
+    // of a frame like it, so that the next payload is read into storage.
+    // (Several spans are lent only for payload storage: want is theirs.)
+    if (!fixed && !direct &&
+        decoder_->last_frame_payload_bytes() >= 2 * options_.read_size) {
+      const uint64_t rest = at_boundary ? 0 : step.bytes_needed();
+      // A prefix is at least one byte: never a 0-byte read, which would
+      // look like the end of the stream.
+      want = static_cast<size_t>(std::min<uint64_t>(
+          want, rest + std::max<uint64_t>(decoder_->last_frame_prefix_bytes(), 1)));
     }
     // Just after a write at a frame boundary, the answer is most likely
     // not there yet, and after a drained body read it is not: wait first

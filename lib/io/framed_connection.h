@@ -32,13 +32,16 @@
 // every read at `read_size` bytes (still into the payload's storage), as a
 // tutorial receiver would. Where one read fills one block (kFixed, kDirect
 // over TCP), a payload's body is read in a loop of its own whose work per
-// read is a recv and a few counters, as in a raw loop. In kDirect, after a
-// message whose payload was at least 2 * read_size, the read at the next
-// frame boundary asks only for as many bytes as came before that payload
-// (header and envelope): a frame like the last one then arrives as one
-// small read and its whole payload straight into storage, the raw loop's
-// recv(header) + recv(payload), where an 8 KiB read would have brought the
-// payload's first 8 KiB into the input buffer, to be copied.
+// read is a recv and a few counters, as in a raw loop. In kDirect, inside
+// and right after a frame whose payload is at least 2 * read_size, a read
+// through the input buffer asks for the rest of that frame (a short
+// payload tail, a checksum trailer) plus as many bytes as came before its
+// payload (header and envelope), no more: a frame like it then arrives as
+// that small read and its whole payload straight into storage, the raw
+// loop's recv(header) + recv(payload), where an 8 KiB read would have
+// brought the payload's first 8 KiB into the input buffer, to be copied. A
+// following frame with a longer envelope, or a small one, costs one more
+// read.
 //
 // Errors are absl::Status with a FrameErrorCode (lib/frame_error.h):
 //   END_OF_STREAM (kOutOfRange)    the peer closed at a frame boundary
@@ -265,9 +268,6 @@ class FramedConnection {
   size_t direct_read_spans_ = 1;
   // Receive() reads large payload bodies with ReadPayloadBody().
   bool body_loop_ = false;
-  // kDirect, and the last message's payload was at least 2 * read_size: the
-  // read at the frame boundary asks for the last frame's prefix only.
-  bool prefix_read_next_ = false;
 };
 
 }  // namespace lpframe

@@ -207,34 +207,101 @@ TEST_P(FramedConnectionTest, RoundTripPayloadSizesInBothReadModes) {
   }
 }
 
-// kDirect: after a large payload, the read at the next frame boundary asks
-// for the last frame's header and envelope only, so the next payload goes
-// straight into its storage; after the stream's first message, no payload
-// byte passes through the input buffer.
-TEST_P(FramedConnectionTest, AfterALargePayloadTheNextOneIsReadStraightIntoStorage) {
-  for (const uint64_t size : {uint64_t{64} << 10, kMiB}) {
-    SCOPED_TRACE(absl::StrCat("payload of ", size, " bytes"));
-    constexpr uint64_t kCount = 8;  // ids 1..8: envelopes of one size
-    auto [sender, receiver] = Pair();
-    std::thread send_thread([&, &sender = sender] {
-      for (uint64_t id = 1; id <= kCount; ++id) {
-        EXPECT_TRUE(sender.Send(TestMessage(id, size), In(kSafety)).ok());
-      }
-    });
+// kDirect: in and right after a frame with a large payload, a read through
+// the input buffer takes the rest of the frame (a short tail, a checksum
+// trailer) and the prefix of a frame like it, so every payload after the
+// first is read straight into its storage. The frames are all in the socket
+// before the first Receive(), so every read returns what it asks for.
+TEST_P(FramedConnectionTest, AfterALargePayloadTheNextOnesAreReadStraightIntoStorage) {
+  constexpr size_t kReadSize = 1024;
+  constexpr size_t kBlock = 4096;
+  constexpr uint64_t kCount = 6;  // ids 1..6: envelopes of one size
+  struct Case {
+    const char* name;
+    bool checksum;
+    uint64_t size;
+  } const kCases[] = {
+      {"whole blocks", false, 4 * kBlock},
+      {"whole blocks, checksum", true, 4 * kBlock},
+      {"a 3-byte tail past the blocks", false, 4 * kBlock + 3},
+      {"a 3-byte tail past the blocks, checksum", true, 4 * kBlock + 3},
+      {"exactly 2 * read_size", false, 2 * kReadSize},
+  };
+  for (const Case& c : kCases) {
+    SCOPED_TRACE(c.name);
+    ConnectionOptions options;
+    options.read_size = kReadSize;
+    options.checksum = c.checksum;
+    options.pool = BlockPool::Create(kBlock, 1 << 20);
+    auto [sender, receiver] = Pair(options, options);
     for (uint64_t id = 1; id <= kCount; ++id) {
-      absl::StatusOr<Message> m = receiver.Receive(In(kSafety));
-      ASSERT_TRUE(m.ok()) << m.status();
-      ExpectTestMessage(*m, id, size);
+      ASSERT_TRUE(sender.Send(TestMessage(id, c.size), In(kSafety)).ok());
     }
-    send_thread.join();
-    const uint64_t read_size = receiver.options().read_size;
-    EXPECT_LE(receiver.stats().direct_bytes, kCount * size);
-    // On TCP a read may end short of a payload's end (at a segment's), and a
-    // tail below read_size is read into the input buffer together with the
-    // start of the next frame: not every frame starts at a boundary read.
-    if (kind() == TransportKind::kTcp4 || kind() == TransportKind::kTcp6) continue;
-    // The first frame's first read brings up to read_size bytes of it.
-    EXPECT_GE(receiver.stats().direct_bytes, kCount * size - read_size);
+    absl::StatusOr<Message> m = receiver.Receive(In(kSafety));
+    ASSERT_TRUE(m.ok()) << m.status();
+    ExpectTestMessage(*m, 1, c.size);
+    const uint64_t first = receiver.stats().direct_bytes;
+    for (uint64_t id = 2; id <= kCount; ++id) {
+      m = receiver.Receive(In(kSafety));
+      ASSERT_TRUE(m.ok()) << m.status();
+      ExpectTestMessage(*m, id, c.size);
+    }
+    const uint64_t rest = receiver.stats().direct_bytes - first;
+    // A tail below read_size (past the last read that fits a block) comes
+    // through the input buffer, with the next frame's prefix.
+    const uint64_t tail = c.size % kBlock;
+    EXPECT_LE(rest, (kCount - 1) * c.size);
+    EXPECT_GE(rest, (kCount - 1) * (c.size - tail));
+  }
+}
+
+// kFixed keeps every read at read_size: a payload's first and last read go
+// through the input buffer, the body straight into storage.
+TEST_P(FramedConnectionTest, FixedReadsCountTheBodyAsDirect) {
+  constexpr uint64_t kCount = 4;
+  const uint64_t size = 64 << 10;
+  auto [sender, receiver] = Pair({}, WithReadMode(ReadMode::kFixed));
+  std::thread send_thread([&, &sender = sender] {
+    for (uint64_t id = 1; id <= kCount; ++id) {
+      EXPECT_TRUE(sender.Send(TestMessage(id, size), In(kSafety)).ok());
+    }
+  });
+  for (uint64_t id = 1; id <= kCount; ++id) {
+    absl::StatusOr<Message> m = receiver.Receive(In(kSafety));
+    ASSERT_TRUE(m.ok()) << m.status();
+    ExpectTestMessage(*m, id, size);
+  }
+  send_thread.join();
+  const uint64_t read_size = receiver.options().read_size;
+  EXPECT_LE(receiver.stats().direct_bytes, kCount * size);
+  EXPECT_GE(receiver.stats().direct_bytes, kCount * (size - 2 * read_size));
+}
+
+// The peer closes, or stalls, right after the prefix of a frame like the
+// last large one: the smaller read changes neither error.
+TEST_P(FramedConnectionTest, AStreamThatEndsOrStallsAfterAPrefixIsTruncationOrStall) {
+  const uint64_t size = 64 << 10;
+  const std::string second = WireBytes({}, TestMessage(2, size));
+  const size_t prefix = second.size() - size;
+  for (const bool close : {true, false}) {
+    SCOPED_TRACE(close ? "the peer closes" : "the peer stalls");
+    ConnectionOptions options;
+    options.stall_timeout = absl::Milliseconds(100);
+    auto [raw, framed] = RawAndFramed(options);
+    std::thread writer([&, &raw = raw] {
+      EXPECT_TRUE(raw.WriteAll(WireBytes({}, TestMessage(1, size)), In(kSafety)).ok());
+      EXPECT_TRUE(raw.WriteAll(absl::string_view(second).substr(0, prefix), In(kSafety)).ok());
+      if (close) raw.Close();
+    });
+    absl::StatusOr<Message> m = framed.Receive(In(kSafety));
+    ASSERT_TRUE(m.ok()) << m.status();
+    ExpectTestMessage(*m, 1, size);
+    writer.join();
+    absl::StatusOr<Message> cut = framed.Receive(In(kSafety));
+    ExpectFrameError(cut.status(), close ? FrameErrorCode::kTruncatedPayload
+                                         : FrameErrorCode::kStallTimeout);
+    EXPECT_THAT(cut.status().message(),
+                HasSubstr(close ? "had 0 of 65536 payload bytes" : "payload (0 of 65536 bytes)"));
   }
 }
 
@@ -247,7 +314,8 @@ TEST_P(FramedConnectionTest, FramesUnlikeTheLastLargeOneArriveWhole) {
     uint64_t size;
   } const kSteps[] = {{1, 64 << 10}, {2, 64 << 10},  {10, 64 << 10}, {1000, 20000},
                       {5, 64 << 10}, {6, 0},         {7, 64},        {8, 1 << 20},
-                      {9, 17000},    {11, 64 << 10}, {3, 16383},     {4, 70000}};
+                      {9, 17000},    {11, 64 << 10}, {3, 16383},     {4, 70000},
+                      {12, 16384},   {13, 16384},    {14, (1 << 20) + 3}, {15, 64 << 10}};
   for (ReadMode mode : {ReadMode::kDirect, ReadMode::kFixed}) {
     SCOPED_TRACE(ReadModeName(mode));
     auto [sender, receiver] = Pair({}, WithReadMode(mode));
@@ -879,7 +947,10 @@ TEST(FramedConnectionDialectTest, DialectsAndChecksumRoundTrip) {
       {"varint32", Dialect::kVarint32, false},
       {"u32be", Dialect::kU32BE, false},
   };
-  const uint64_t kSizes[] = {0, 1, 127, 128, 300, 16383, 16384, 70000, kMiB + 3};
+  // Varint32 prefixes of 1, 2, 3 and 4 bytes; after large payloads, frames
+  // with longer and shorter prefixes.
+  const uint64_t kSizes[] = {0,     1,        127,      128,   300, 16383,
+                             16384, 70000,    kMiB + 3, 4 * kMiB, 70000, 64};
   for (const Flavor& f : kFlavors) {
     SCOPED_TRACE(f.name);
     ConnectionOptions options;
