@@ -47,7 +47,12 @@ class ConnectionReader {
   // block (reads into payload storage never pass a block either). With
   // takeover (EnableScratchTakeover), right after a message whose payload
   // was large, the read at the frame boundary asks for the whole block, so
-  // a request like the last arrives in one recv.
+  // a request like the last arrives in one recv. Without takeover, in
+  // ReadMode::kDirect, in and right after a frame whose payload is at least
+  // 2 * read_size, a read of input (not of payload storage) asks for the
+  // rest of that frame plus its header and envelope, no more, so that the
+  // payload of a frame like it is read straight into its storage, as
+  // FramedConnection does.
   // Errors (fatal to the connection): IO_ERROR, TRUNCATED_* (the peer
   // closed inside a frame), MEMORY_BUDGET_EXCEEDED.
   absl::StatusOr<ReadOutcome> ReadOnce(int fd, absl::Time now,
@@ -86,6 +91,8 @@ class ConnectionReader {
   bool at_frame_boundary() const { return decoder_.at_frame_boundary(); }
   uint64_t messages_received() const { return messages_; }
   uint64_t bytes_received() const { return decoder_.bytes_received(); }
+  // Of bytes_received(), the bytes read straight into payload storage.
+  uint64_t direct_bytes() const { return direct_bytes_; }
   const FrameDecoder& decoder() const { return decoder_; }
 
  private:
@@ -106,6 +113,9 @@ class ConnectionReader {
   uint64_t extra_ = 0;
   uint64_t reserved_ = 0;  // counted in the server-wide total
   uint64_t messages_ = 0;
+  uint64_t direct_bytes_ = 0;
+  // What the last need-more from Next() said the decoder still needs.
+  uint64_t bytes_needed_ = 0;
 };
 
 }  // namespace lpframe
