@@ -39,6 +39,7 @@
 #include "lib/io/socket.h"
 #include "lib/io/testing/transport_fixture.h"
 #include "lib/message.h"
+#include "lib/testing/prefix_read_cases.h"
 #include "lib/wire_format.h"
 
 namespace lpframe {
@@ -210,30 +211,17 @@ TEST_P(FramedConnectionTest, RoundTripPayloadSizesInBothReadModes) {
 // kDirect: in and right after a frame with a large payload, a read through
 // the input buffer takes the rest of the frame (a short tail, a checksum
 // trailer) and the prefix of a frame like it, so every payload after the
-// first is read straight into its storage. The frames are all in the socket
-// before the first Receive() (about 41 KiB: within TCP's first receive
-// window), so every read returns what it asks for.
+// first is read straight into its storage (lib/testing/prefix_read_cases.h).
+// The frames are in the socket before the first Receive() (about 41 KiB:
+// within TCP's first receive window).
 TEST_P(FramedConnectionTest, AfterALargePayloadTheNextOnesAreReadStraightIntoStorage) {
-  constexpr size_t kReadSize = 1024;
-  constexpr size_t kBlock = 4096;
   constexpr uint64_t kCount = 5;  // ids 1..5: envelopes of one size
-  struct Case {
-    const char* name;
-    bool checksum;
-    uint64_t size;
-  } const kCases[] = {
-      {"whole blocks", false, 2 * kBlock},
-      {"whole blocks, checksum", true, 2 * kBlock},
-      {"a 3-byte tail past the blocks", false, 2 * kBlock + 3},
-      {"a 3-byte tail past the blocks, checksum", true, 2 * kBlock + 3},
-      {"exactly 2 * read_size", false, 2 * kReadSize},
-  };
-  for (const Case& c : kCases) {
+  for (const testing_util::PrefixReadCase& c : testing_util::kPrefixReadCases) {
     SCOPED_TRACE(c.name);
     ConnectionOptions options;
-    options.read_size = kReadSize;
+    options.read_size = testing_util::kPrefixReadSize;
     options.checksum = c.checksum;
-    options.pool = BlockPool::Create(kBlock, 1 << 20);
+    options.pool = BlockPool::Create(testing_util::kPrefixReadBlock, 1 << 20);
     auto [sender, receiver] = Pair(options, options);
     for (uint64_t id = 1; id <= kCount; ++id) {
       ASSERT_TRUE(sender.Send(TestMessage(id, c.size), In(kSafety)).ok());
@@ -248,11 +236,8 @@ TEST_P(FramedConnectionTest, AfterALargePayloadTheNextOnesAreReadStraightIntoSto
       ExpectTestMessage(*m, id, c.size);
     }
     const uint64_t rest = receiver.stats().direct_bytes - first;
-    // A tail below read_size (past the last read that fits a block) comes
-    // through the input buffer, with the next frame's prefix.
-    const uint64_t tail = c.size % kBlock < kReadSize ? c.size % kBlock : 0;
     EXPECT_LE(rest, (kCount - 1) * c.size);
-    EXPECT_GE(rest, (kCount - 1) * (c.size - tail));
+    EXPECT_GE(rest, testing_util::MinDirectPayloadBytes(c, kCount - 1));
   }
 }
 

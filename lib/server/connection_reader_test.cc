@@ -7,7 +7,6 @@
 
 #include <memory>
 #include <string>
-#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
@@ -18,12 +17,13 @@
 #include "lib/server/read_scratch.h"
 #include "lib/server/server_context.h"
 #include "lib/testing/pattern_bytes.h"
+#include "lib/testing/prefix_read_cases.h"
 
 namespace lpframe {
 namespace {
 
-constexpr size_t kReadSize = 1024;
-constexpr size_t kBlock = 4096;
+using testing_util::kPrefixReadBlock;
+using testing_util::kPrefixReadSize;
 
 Message TestMessage(uint64_t id, uint64_t size) {
   Message m;
@@ -33,75 +33,75 @@ Message TestMessage(uint64_t id, uint64_t size) {
   return m;
 }
 
+// Reads 1 KiB at a time into 4 KiB pool blocks (lib/testing/prefix_read_cases.h).
+StreamServerOptions ReaderOptions(ReadMode mode, bool checksum) {
+  StreamServerOptions options;
+  options.connection.read_size = kPrefixReadSize;
+  options.connection.read_mode = mode;
+  options.connection.checksum = checksum;
+  options.connection.pool = BlockPool::Create(kPrefixReadBlock, 1 << 20);
+  return options;
+}
+
+// Writes TestMessage(1..count, size), framed with `options`, to `peer`.
+void WriteFrames(const ConnectionOptions& options, uint64_t count, uint64_t size,
+                 Socket& peer) {
+  FrameEncoder encoder(EncoderOptionsFor(options));
+  std::string wire;
+  for (uint64_t id = 1; id <= count; ++id) {
+    absl::StatusOr<EncodedFrame> frame = encoder.Encode(TestMessage(id, size));
+    ASSERT_TRUE(frame.ok()) << frame.status();
+    wire += frame->ToString();
+  }
+  ASSERT_TRUE(peer.WriteAll(wire, absl::Now() + absl::Seconds(10)).ok());
+}
+
 // Reads `fd` with `reader` until `count` messages came (or an error, or
-// no progress), checking each against TestMessage(i + 1, size). Records
-// the reader's direct_bytes() once the first message is out.
-void ReadMessages(ConnectionReader& reader, int fd, ReadScratch* scratch, uint64_t count,
-                  uint64_t size, uint64_t* direct_after_first) {
+// no progress), checking each against TestMessage(i + 1, size). Returns
+// the payload bytes read straight into storage after the first message.
+uint64_t DirectBytesAfterTheFirst(ConnectionReader& reader, int fd, ReadScratch* scratch,
+                                  uint64_t count, uint64_t size) {
   Message m;
   uint64_t got = 0;
+  uint64_t after_first = 0;
   for (int reads = 0; got < count && reads < 1000; ++reads) {
     absl::StatusOr<ConnectionReader::ReadOutcome> outcome =
         reader.ReadOnce(fd, absl::Now(), scratch);
-    ASSERT_TRUE(outcome.ok()) << outcome.status();
-    ASSERT_NE(*outcome, ConnectionReader::ReadOutcome::kEndOfStream);
+    if (!outcome.ok() || *outcome == ConnectionReader::ReadOutcome::kEndOfStream) {
+      ADD_FAILURE() << "after " << got << " messages: " << outcome.status();
+      break;
+    }
     for (DecodeStep step = reader.Next(&m, absl::Now()); step.is_message();
          step = reader.Next(&m, absl::Now())) {
       ++got;
       EXPECT_EQ(m.envelope.id(), got);
       EXPECT_EQ(m.payload, TestMessage(got, size).payload) << "message " << got;
-      if (got == 1) *direct_after_first = reader.direct_bytes();
+      if (got == 1) after_first = reader.direct_bytes();
     }
   }
   EXPECT_EQ(got, count);
+  return reader.direct_bytes() - after_first;
 }
 
 // In kDirect without takeover (thread and fork models read into the
 // decoder, worker models into a shared scratch), after the first large
-// frame every payload is read straight into its storage: the read that
-// ends a frame asks for the rest of it plus the prefix of a frame like it.
-// All frames are in the socket before the first read, so reads return
-// what they ask for.
+// frame every payload is read straight into its storage.
 TEST(ConnectionReaderTest, AfterALargePayloadTheNextOnesAreReadStraightIntoStorage) {
   constexpr uint64_t kCount = 5;
-  struct Case {
-    const char* name;
-    bool checksum;
-    uint64_t size;
-  } const kCases[] = {
-      {"whole blocks", false, 2 * kBlock},
-      {"whole blocks, checksum", true, 2 * kBlock},
-      {"a 3-byte tail past the blocks", false, 2 * kBlock + 3},
-      {"exactly 2 * read_size", false, 2 * kReadSize},
-  };
   for (const bool with_scratch : {false, true}) {
-    for (const Case& c : kCases) {
+    for (const testing_util::PrefixReadCase& c : testing_util::kPrefixReadCases) {
       SCOPED_TRACE(absl::StrCat(c.name, with_scratch ? ", shared scratch" : ", own buffer"));
-      StreamServerOptions options;
-      options.connection.read_size = kReadSize;
-      options.connection.checksum = c.checksum;
-      options.connection.pool = BlockPool::Create(kBlock, 1 << 20);
+      const StreamServerOptions options = ReaderOptions(ReadMode::kDirect, c.checksum);
       ServerContext context(options, [] { return std::unique_ptr<StreamHandler>(); });
       absl::StatusOr<std::pair<Socket, Socket>> sockets = Socket::Pair(SOCK_STREAM);
       ASSERT_TRUE(sockets.ok()) << sockets.status();
-      FrameEncoder encoder(EncoderOptionsFor(options.connection));
-      std::string wire;
-      for (uint64_t id = 1; id <= kCount; ++id) {
-        absl::StatusOr<EncodedFrame> frame = encoder.Encode(TestMessage(id, c.size));
-        ASSERT_TRUE(frame.ok()) << frame.status();
-        wire += frame->ToString();
-      }
-      ASSERT_TRUE(sockets->first.WriteAll(wire, absl::Now() + absl::Seconds(10)).ok());
+      WriteFrames(options.connection, kCount, c.size, sockets->first);
       ReadScratch scratch(options.connection.pool);
       ConnectionReader reader(&context, absl::Now());
-      uint64_t first = 0;
-      ReadMessages(reader, sockets->second.fd(), with_scratch ? &scratch : nullptr, kCount,
-                   c.size, &first);
-      const uint64_t rest = reader.direct_bytes() - first;
-      // A tail below read_size comes through the input, with the next prefix.
-      const uint64_t tail = c.size % kBlock < kReadSize ? c.size % kBlock : 0;
+      const uint64_t rest = DirectBytesAfterTheFirst(
+          reader, sockets->second.fd(), with_scratch ? &scratch : nullptr, kCount, c.size);
       EXPECT_LE(rest, (kCount - 1) * c.size);
-      EXPECT_GE(rest, (kCount - 1) * (c.size - tail));
+      EXPECT_GE(rest, testing_util::MinDirectPayloadBytes(c, kCount - 1));
     }
   }
 }
@@ -109,29 +109,19 @@ TEST(ConnectionReaderTest, AfterALargePayloadTheNextOnesAreReadStraightIntoStora
 // kFixed keeps every read of input at read_size.
 TEST(ConnectionReaderTest, FixedReadsAreNotCapped) {
   constexpr uint64_t kCount = 3;
-  const uint64_t size = 2 * kBlock;
-  StreamServerOptions options;
-  options.connection.read_size = kReadSize;
-  options.connection.read_mode = ReadMode::kFixed;
-  options.connection.pool = BlockPool::Create(kBlock, 1 << 20);
+  const uint64_t size = 2 * kPrefixReadBlock;
+  const StreamServerOptions options = ReaderOptions(ReadMode::kFixed, false);
   ServerContext context(options, [] { return std::unique_ptr<StreamHandler>(); });
   absl::StatusOr<std::pair<Socket, Socket>> sockets = Socket::Pair(SOCK_STREAM);
   ASSERT_TRUE(sockets.ok()) << sockets.status();
-  FrameEncoder encoder(EncoderOptionsFor(options.connection));
-  std::string wire;
-  for (uint64_t id = 1; id <= kCount; ++id) {
-    absl::StatusOr<EncodedFrame> frame = encoder.Encode(TestMessage(id, size));
-    ASSERT_TRUE(frame.ok()) << frame.status();
-    wire += frame->ToString();
-  }
-  ASSERT_TRUE(sockets->first.WriteAll(wire, absl::Now() + absl::Seconds(10)).ok());
+  WriteFrames(options.connection, kCount, size, sockets->first);
   ConnectionReader reader(&context, absl::Now());
-  uint64_t first = 0;
-  ReadMessages(reader, sockets->second.fd(), nullptr, kCount, size, &first);
+  const uint64_t rest =
+      DirectBytesAfterTheFirst(reader, sockets->second.fd(), nullptr, kCount, size);
   // Each frame after the first starts inside a read_size read of input;
   // the rest of its body is read into storage.
-  EXPECT_LT(reader.direct_bytes() - first, (kCount - 1) * size);
-  EXPECT_GT(reader.direct_bytes() - first, (kCount - 1) * (size - 2 * kReadSize));
+  EXPECT_LT(rest, (kCount - 1) * size);
+  EXPECT_GT(rest, (kCount - 1) * (size - 2 * kPrefixReadSize));
 }
 
 }  // namespace
