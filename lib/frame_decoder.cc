@@ -208,6 +208,14 @@ void FrameDecoder::CommitRead(size_t n) {
   PumpPending();
 }
 
+size_t FrameDecoder::InputReadSize(size_t read_size) const {
+  if (payload_length_ < 2 * static_cast<uint64_t>(read_size)) return read_size;
+  const uint64_t rest = at_frame_boundary() ? 0 : BytesNeeded();
+  // At least one byte: a 0-byte read would look like the end of the stream.
+  return static_cast<size_t>(
+      std::min<uint64_t>(read_size, rest + std::max<uint64_t>(prefix_bytes_, 1)));
+}
+
 bool FrameDecoder::at_frame_boundary() const {
   return input_at_frame_end() && !ready_ && queue_.empty();
 }

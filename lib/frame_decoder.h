@@ -181,6 +181,13 @@ class FrameDecoder {
     AdvancePayload(n);
   }
 
+  // How many bytes a read of input (not of payload storage) should ask for,
+  // at most `read_size` (>= 1). In and right after a frame whose payload is
+  // at least 2 * read_size: the rest of that frame plus the prefix of a
+  // frame like it (last_frame_prefix_bytes()), so that a next payload like
+  // it is read straight into its storage rather than copied out of input.
+  size_t InputReadSize(size_t read_size) const;
+
   // True when PrepareRead() would lend payload storage now: a payload of at
   // least direct_read_min_bytes is due and nothing is buffered before it.
   // Otherwise a caller may as well read into its own buffer and Feed().

@@ -2026,6 +2026,35 @@ TEST(FrameDecoderIntrospectionTest, LastFramePrefixBytesIsWhatCameBeforeThePaylo
   }
 }
 
+// In and right after a frame with a payload of at least 2 * read_size, a
+// read of input asks for the rest of the frame plus the prefix of a frame
+// like it; otherwise for read_size.
+TEST(FrameDecoderIntrospectionTest, InputReadSizeStopsWhereALikePayloadWouldStart) {
+  constexpr size_t kReadSize = 1024;
+  for (const Flavor& f : kNativeFlavors) {
+    SCOPED_TRACE(f.name);
+    const uint64_t trailer = f.checksum ? kChecksumTrailerSize : 0;
+    FrameDecoder decoder(DecoderOptionsFor(f));
+    EXPECT_EQ(decoder.InputReadSize(kReadSize), kReadSize);  // no frame yet
+    const std::string small = EncodeFrame(f, MakeMessage(f, 2 * kReadSize - 1, 1));
+    const std::string large = EncodeFrame(f, MakeMessage(f, 2 * kReadSize, 2));
+    const uint64_t prefix = large.size() - 2 * kReadSize - trailer;
+    Message out;
+    decoder.Feed(small);
+    ASSERT_TRUE(decoder.Next(&out).is_message());
+    EXPECT_EQ(decoder.InputReadSize(kReadSize), kReadSize);  // below 2 * read_size
+    // Inside the large frame, 10 bytes short of its end: those plus a prefix.
+    decoder.Feed(absl::string_view(large).substr(0, large.size() - 10));
+    EXPECT_TRUE(decoder.Next(&out).need_more());
+    EXPECT_EQ(decoder.InputReadSize(kReadSize), 10 + prefix);
+    // Never above read_size.
+    EXPECT_EQ(decoder.InputReadSize(8), 8u);
+    decoder.Feed(absl::string_view(large).substr(large.size() - 10));
+    ASSERT_TRUE(decoder.Next(&out).is_message());
+    EXPECT_EQ(decoder.InputReadSize(kReadSize), prefix);  // at the boundary
+  }
+}
+
 TEST(FrameDecoderIntrospectionTest, StorageFollowsArrivalNotDeclaredLength) {
   FrameLimits limits;
   limits.max_payload_bytes = uint64_t{1} << 40;

@@ -428,18 +428,13 @@ absl::Status FramedConnection::Receive(Message* out, absl::Time deadline) {
         decoder_->PrepareReadSpans(options_.read_size, fixed ? 1 : direct_read_spans_);
     const bool direct = decoder_->read_is_direct();
     size_t want = spans[0].size();
-    if (fixed || !direct) want = std::min(want, options_.read_size);
-    // In or right after a frame with a large payload (kDirect), a read
-    // through the input buffer takes the rest of the frame and the prefix
-    // of a frame like it, so that the next payload is read into storage.
-    // (Several spans are lent only for payload storage: want is theirs.)
-    if (!fixed && !direct &&
-        decoder_->last_frame_payload_bytes() >= 2 * options_.read_size) {
-      const uint64_t rest = at_boundary ? 0 : step.bytes_needed();
-      // A prefix is at least one byte: never a 0-byte read, which would
-      // look like the end of the stream.
-      want = static_cast<size_t>(std::min<uint64_t>(
-          want, rest + std::max<uint64_t>(decoder_->last_frame_prefix_bytes(), 1)));
+    // kDirect's reads of input stop where a payload like the last large
+    // one would start (FrameDecoder::InputReadSize). Several spans are lent
+    // only for payload storage: want is theirs.
+    if (fixed) {
+      want = std::min(want, options_.read_size);
+    } else if (!direct) {
+      want = std::min(want, decoder_->InputReadSize(options_.read_size));
     }
     // Just after a write at a frame boundary, the answer is most likely
     // not there yet, and after a drained body read it is not: wait first

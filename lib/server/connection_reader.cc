@@ -75,13 +75,8 @@ absl::StatusOr<ConnectionReader::ReadOutcome> ConnectionReader::ReadOnce(
   if (fixed_reads_ || !direct) want = std::min(want, read_size_);
   if (takeover && was_at_boundary && last_payload_large_) {
     want = span.size();
-  } else if (!scratch_takeover_ && !fixed_reads_ && !direct &&
-             decoder_.last_frame_payload_bytes() >= 2 * read_size_) {
-    // The rest of this frame and the prefix of a frame like it (at least
-    // one byte: a 0-byte read would look like the end of the stream).
-    const uint64_t rest = was_at_boundary ? 0 : bytes_needed_;
-    want = static_cast<size_t>(std::min<uint64_t>(
-        want, rest + std::max<uint64_t>(decoder_.last_frame_prefix_bytes(), 1)));
+  } else if (!scratch_takeover_ && !fixed_reads_ && !direct) {
+    want = std::min(want, decoder_.InputReadSize(read_size_));
   }
   ssize_t n;
   do {
@@ -139,7 +134,6 @@ DecodeStep ConnectionReader::Next(Message* out, absl::Time now) {
     // bytes of the next: its stall clock starts at that read.
     if (stall_limited_ && !decoder_.at_frame_boundary()) frame_start_ = last_read_;
   } else if (step.need_more()) {
-    bytes_needed_ = step.bytes_needed();
     // Frames that arrived behind the first one of a read were buffered;
     // once they are taken, the buffer goes.
     if (scratch_reads_) decoder_.ReleaseEmptyInputBuffer();

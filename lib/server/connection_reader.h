@@ -114,8 +114,6 @@ class ConnectionReader {
   uint64_t reserved_ = 0;  // counted in the server-wide total
   uint64_t messages_ = 0;
   uint64_t direct_bytes_ = 0;
-  // What the last need-more from Next() said the decoder still needs.
-  uint64_t bytes_needed_ = 0;
 };
 
 }  // namespace lpframe
