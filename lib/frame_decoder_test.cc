@@ -214,6 +214,20 @@ struct DecodeResult {
   bool from_next = false;  // status came from Next()
 };
 
+// Drains `decoder` into r->messages; true when it stopped on a fatal
+// error, which it records in *r. Otherwise the need-more goes to *need_more
+// when given.
+bool DrainFailed(FrameDecoder* decoder, DecodeResult* r, uint64_t* need_more = nullptr) {
+  DecodeStep step = Drain(decoder, &r->messages);
+  if (!step.is_error()) {
+    if (need_more != nullptr) *need_more = step.bytes_needed();
+    return false;
+  }
+  r->status = step.error();
+  r->from_next = true;
+  return true;
+}
+
 // Feeds `stream` in pieces whose sizes `next_piece()` chooses, drains after
 // every Feed, and calls Finish() at the end.
 template <typename NextPiece>
@@ -226,13 +240,9 @@ DecodeResult FeedPieces(const DecoderOptions& options, absl::string_view stream,
     const size_t n = std::min(std::max<size_t>(next_piece(pos), 1), stream.size() - pos);
     decoder.Feed(stream.substr(pos, n));
     pos += n;
-    DecodeStep step = Drain(&decoder, &r.messages);
-    if (step.is_error()) {
-      r.status = step.error();
-      r.from_next = true;
-      return r;
-    }
-    if (step.bytes_needed() < 1) ADD_FAILURE() << "need-more with bytes_needed 0";
+    uint64_t need_more = 0;
+    if (DrainFailed(&decoder, &r, &need_more)) return r;
+    if (need_more < 1) ADD_FAILURE() << "need-more with bytes_needed 0";
   }
   EXPECT_EQ(decoder.bytes_received(), stream.size());
   r.status = decoder.Finish();
@@ -278,51 +288,39 @@ DecodeResult ReadPieces(const DecoderOptions& options, absl::string_view stream,
   size_t pos = 0;
   while (pos < stream.size()) {
     const size_t want = std::min(std::max<size_t>(next_piece(pos), 1), stream.size() - pos);
+    size_t n = 0;
     if (body == BodyReads::kDirectReadRoom && decoder.WantsDirectRead()) {
       // Rooms end at block and payload ends: the piece may take several.
-      size_t done = 0;
-      while (done < want) {
-        const absl::Span<char> room = decoder.DirectReadRoom(want - done);
+      while (n < want) {
+        const absl::Span<char> room = decoder.DirectReadRoom(want - n);
         if (room.empty()) break;  // the payload is complete
-        if (room.size() > want - done) ADD_FAILURE() << "DirectReadRoom lent more than asked";
-        std::memcpy(room.data(), stream.data() + pos + done, room.size());
+        if (room.size() > want - n) ADD_FAILURE() << "DirectReadRoom lent more than asked";
+        std::memcpy(room.data(), stream.data() + pos + n, room.size());
         decoder.CommitDirectRead(room, room.size());
-        done += room.size();
+        n += room.size();
       }
-      if (done == 0) ADD_FAILURE() << "DirectReadRoom lent nothing at " << pos;
+      if (n == 0) ADD_FAILURE() << "DirectReadRoom lent nothing at " << pos;
       r.saw_direct = true;
-      pos += done;
-      DecodeStep step = Drain(&decoder, &r.messages);
-      if (step.is_error()) {
-        r.status = step.error();
-        r.from_next = true;
-        return r;
+    } else {
+      if (body == BodyReads::kDirectReadRoom && !decoder.DirectReadRoom(want).empty()) {
+        ADD_FAILURE() << "DirectReadRoom lent room where no direct read is wanted, at " << pos;
       }
-      continue;
+      absl::Span<char> span = decoder.PrepareRead(want);
+      if (span.empty()) {
+        ADD_FAILURE() << "PrepareRead(" << want << ") lent no memory at " << pos;
+        break;
+      }
+      if (decoder.read_is_direct()) {
+        r.saw_direct = true;
+      } else if (span.size() < want) {
+        ADD_FAILURE() << "PrepareRead(" << want << ") lent only " << span.size();
+      }
+      n = std::min(want, span.size());
+      std::memcpy(span.data(), stream.data() + pos, n);
+      decoder.CommitRead(n);
     }
-    if (body == BodyReads::kDirectReadRoom && !decoder.DirectReadRoom(want).empty()) {
-      ADD_FAILURE() << "DirectReadRoom lent room where no direct read is wanted, at " << pos;
-    }
-    absl::Span<char> span = decoder.PrepareRead(want);
-    if (span.empty()) {
-      ADD_FAILURE() << "PrepareRead(" << want << ") lent no memory at " << pos;
-      break;
-    }
-    if (decoder.read_is_direct()) {
-      r.saw_direct = true;
-    } else if (span.size() < want) {
-      ADD_FAILURE() << "PrepareRead(" << want << ") lent only " << span.size();
-    }
-    const size_t n = std::min(want, span.size());
-    std::memcpy(span.data(), stream.data() + pos, n);
-    decoder.CommitRead(n);
     pos += n;
-    DecodeStep step = Drain(&decoder, &r.messages);
-    if (step.is_error()) {
-      r.status = step.error();
-      r.from_next = true;
-      return r;
-    }
+    if (DrainFailed(&decoder, &r)) return r;
   }
   EXPECT_EQ(decoder.bytes_received(), pos);
   r.status = decoder.Finish();
