@@ -73,15 +73,40 @@ uint64_t KindWireValue(const Envelope& envelope) {
   return static_cast<uint64_t>(static_cast<int64_t>(static_cast<int32_t>(envelope.kind())));
 }
 
+char* WriteVarint(uint64_t value, char* out) {
+  while (value >= 0x80) {
+    *out++ = static_cast<char>(static_cast<unsigned char>(value) | 0x80);
+    value >>= 7;
+  }
+  *out++ = static_cast<char>(value);
+  return out;
+}
+
 }  // namespace
 
 bool IsCompactEnvelope(const Envelope& envelope) {
+  return IsCompactEnvelope(envelope, envelope.ByteSizeLong());
+}
+
+bool IsCompactEnvelope(const Envelope& envelope, size_t byte_size) {
   // The generated class has no unknown_fields() accessor, and reflection's
   // would build the descriptor pool (code and memory a receiver otherwise
   // never touches): unknown fields show as bytes beyond id's and kind's.
   return envelope.content_type().empty() && envelope.metadata().empty() &&
          !envelope.has_status() && !envelope.has_chunk() &&
-         envelope.ByteSizeLong() == CompactEnvelopeSize(envelope);
+         byte_size == CompactEnvelopeSize(envelope);
+}
+
+void WriteCompactEnvelope(const Envelope& envelope, char* out) {
+  // Field order, as protobuf writes them; fields at their default are absent.
+  if (envelope.id() != 0) {
+    *out++ = static_cast<char>(kIdTag);
+    out = WriteVarint(envelope.id(), out);
+  }
+  if (envelope.kind() != 0) {
+    *out++ = static_cast<char>(kKindTag);
+    WriteVarint(KindWireValue(envelope), out);
+  }
 }
 
 size_t CompactEnvelopeSize(const Envelope& envelope) {

@@ -20,6 +20,9 @@
 // (compact_envelope_test sets every other field of the schema through
 // reflection, so a field added later cannot slip past it).
 // CompactEnvelopeSize() is the serialized size of `id` and `kind` alone.
+// IsCompactEnvelope(e, e.ByteSizeLong()) is IsCompactEnvelope(e) for a
+// caller that has the size already. WriteCompactEnvelope() writes a compact
+// envelope's CompactEnvelopeSize() bytes: what protobuf serializes for it.
 //
 // Thread-safe (pure functions).
 #ifndef LPFRAME_LIB_COMPACT_ENVELOPE_H_
@@ -41,6 +44,8 @@ bool ScanCompactEnvelope(absl::string_view bytes, uint64_t* id, int32_t* kind);
 void SetCompactEnvelope(uint64_t id, int32_t kind, Envelope* out);
 
 bool IsCompactEnvelope(const Envelope& envelope);
+bool IsCompactEnvelope(const Envelope& envelope, size_t byte_size);
+void WriteCompactEnvelope(const Envelope& envelope, char* out);
 size_t CompactEnvelopeSize(const Envelope& envelope);
 
 }  // namespace lpframe

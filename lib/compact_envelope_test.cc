@@ -182,7 +182,9 @@ TEST(IsCompactEnvelope, EveryOtherFieldOfTheSchemaCounts) {
   EXPECT_FALSE(IsCompactEnvelope(unknown));
 }
 
-TEST(CompactEnvelopeSize, EqualsProtobufsSize) {
+// Size and bytes of every id and kind class (varint lengths 1 to 10; a
+// negative kind is a sign-extended 10-byte varint) equal protobuf's.
+TEST(CompactEnvelopeSize, SizeAndBytesEqualProtobufs) {
   const uint64_t ids[] = {0, 1, 127, 128, 300, (uint64_t{1} << 56) - 1, ~uint64_t{0}};
   const int kinds[] = {0, KIND_MESSAGE, KIND_PONG, 99, -1, INT32_MIN, INT32_MAX};
   for (uint64_t id : ids) {
@@ -191,8 +193,15 @@ TEST(CompactEnvelopeSize, EqualsProtobufsSize) {
       Envelope e;
       e.set_id(id);
       e.set_kind(static_cast<Kind>(kind));
+      const std::string reference = e.SerializeAsString();
       ASSERT_TRUE(IsCompactEnvelope(e));
-      EXPECT_EQ(CompactEnvelopeSize(e), e.SerializeAsString().size());
+      ASSERT_TRUE(IsCompactEnvelope(e, e.ByteSizeLong()));
+      EXPECT_FALSE(IsCompactEnvelope(e, e.ByteSizeLong() + 1));  // unknown bytes
+      ASSERT_EQ(CompactEnvelopeSize(e), reference.size());
+      std::string written(reference.size() + 1, '\xee');  // one guard byte
+      WriteCompactEnvelope(e, &written[0]);
+      EXPECT_EQ(absl::CEscape(written.substr(0, reference.size())), absl::CEscape(reference));
+      EXPECT_EQ(written.back(), '\xee') << "wrote past CompactEnvelopeSize()";
     }
   }
 }

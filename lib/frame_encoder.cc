@@ -4,8 +4,10 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/types/optional.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "lib/compact_envelope.h"
 #include "lib/frame_error.h"
 #include "lib/xxh3_digest.h"
 
@@ -52,7 +54,8 @@ std::string EncodedFrame::ToString() const {
   return out;
 }
 
-FrameEncoder::FrameEncoder(EncoderOptions options) : options_(std::move(options)) {}
+FrameEncoder::FrameEncoder(EncoderOptions options)
+    : options_(std::move(options)), options_status_(options_.limits.Validate()) {}
 
 absl::StatusOr<EncodedFrame> FrameEncoder::Encode(const Envelope& envelope,
                                                   absl::Cord payload) const {
@@ -64,11 +67,64 @@ absl::StatusOr<EncodedFrame> FrameEncoder::Encode(const Envelope& envelope,
 
 absl::Status FrameEncoder::EncodeTo(const Envelope& envelope, absl::Cord payload,
                                     EncodedFrame* out) const {
-  absl::Status valid = options_.limits.Validate();
-  if (!valid.ok()) return valid;
-  const uint64_t payload_size = payload.size();
-  const FrameLimits& limits = options_.limits;
   out->trailer_size_ = 0;
+  absl::Status status = EncodePrefix(envelope, payload.size(),
+                                     [out](size_t n) { return out->PreparePrefix(n); });
+  if (!status.ok()) return status;
+  out->payload_ = std::move(payload);
+  if (options_.checksum) {
+    ComputeTrailer(out->prefix().substr(kHeaderSize), out->payload_, out->trailer_);
+    out->trailer_size_ = kChecksumTrailerSize;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status FrameEncoder::EncodeAppend(const Envelope& envelope, const absl::Cord& payload,
+                                        std::string* out) const {
+  // The prefix is written on the stack when it fits (a string's resize
+  // would first fill it with zeros), then appended.
+  char local[256];
+  std::string large;
+  absl::string_view prefix;
+  absl::Status status =
+      EncodePrefix(envelope, payload.size(), [&local, &large, &prefix](size_t n) {
+        char* p = local;
+        if (n > sizeof(local)) {
+          large.resize(n);
+          p = &large[0];
+        }
+        prefix = absl::string_view(p, n);
+        return p;
+      });
+  if (!status.ok()) return status;
+  out->reserve(out->size() + prefix.size() + payload.size() +
+               (options_.checksum ? kChecksumTrailerSize : 0));
+  out->append(prefix.data(), prefix.size());
+  if (absl::optional<absl::string_view> flat = payload.TryFlat()) {
+    out->append(flat->data(), flat->size());
+  } else {
+    for (absl::string_view chunk : payload.Chunks()) out->append(chunk.data(), chunk.size());
+  }
+  if (options_.checksum) {
+    char trailer[kChecksumTrailerSize];
+    ComputeTrailer(prefix.substr(kHeaderSize), payload, trailer);
+    out->append(trailer, kChecksumTrailerSize);
+  }
+  return absl::OkStatus();
+}
+
+void FrameEncoder::ComputeTrailer(absl::string_view envelope, const absl::Cord& payload,
+                                  char out[kChecksumTrailerSize]) {
+  Xxh3Digest digest;
+  digest.Update(envelope);
+  digest.Update(payload);
+  StoreBigEndian64(digest.Digest(), out);
+}
+
+absl::Status FrameEncoder::EncodePrefix(const Envelope& envelope, uint64_t payload_size,
+                                        absl::FunctionRef<char*(size_t)> prepare) const {
+  if (!options_status_.ok()) return options_status_;
+  const FrameLimits& limits = options_.limits;
   if (options_.dialect != Dialect::kNative) {
     if (options_.checksum) {
       return absl::InvalidArgumentError(
@@ -98,8 +154,7 @@ absl::Status FrameEncoder::EncodeTo(const Envelope& envelope, absl::Cord payload
       StoreBigEndian32(static_cast<uint32_t>(payload_size), prefix);
       n = kU32PrefixSize;
     }
-    std::memcpy(out->PreparePrefix(n), prefix, n);
-    out->payload_ = std::move(payload);
+    std::memcpy(prepare(n), prefix, n);
     return absl::OkStatus();
   }
   // PROTOCOL.md §6.3: the payload is checked before the envelope.
@@ -116,7 +171,7 @@ absl::Status FrameEncoder::EncodeTo(const Envelope& envelope, absl::Cord payload
   header.flags = options_.checksum ? kFlagChecksum : 0;
   header.envelope_length = static_cast<uint32_t>(envelope_size);
   header.payload_length = payload_size;
-  char* p = out->PreparePrefix(kHeaderSize + envelope_size);
+  char* p = prepare(kHeaderSize + envelope_size);
   EncodeFrameHeader(header, p);
   if (envelope.metadata_size() > 1) {
     // Map order is unspecified; sort it so equal envelopes give equal bytes.
@@ -125,16 +180,10 @@ absl::Status FrameEncoder::EncodeTo(const Envelope& envelope, absl::Cord payload
     google::protobuf::io::CodedOutputStream coded(&array);
     coded.SetSerializationDeterministic(true);
     envelope.SerializeWithCachedSizes(&coded);
+  } else if (IsCompactEnvelope(envelope, envelope_size)) {
+    WriteCompactEnvelope(envelope, p + kHeaderSize);  // protobuf's bytes, without its setup
   } else {
     envelope.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(p + kHeaderSize));
-  }
-  out->payload_ = std::move(payload);
-  if (options_.checksum) {
-    Xxh3Digest digest;
-    digest.Update(absl::string_view(p + kHeaderSize, envelope_size));
-    digest.Update(out->payload_);
-    StoreBigEndian64(digest.Digest(), out->trailer_);
-    out->trailer_size_ = kChecksumTrailerSize;
   }
   return absl::OkStatus();
 }

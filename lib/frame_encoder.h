@@ -27,6 +27,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/functional/function_ref.h"
 #include "absl/strings/cord.h"
 #include "absl/strings/string_view.h"
 #include "lib/dialect.h"
@@ -104,13 +105,29 @@ class FrameEncoder {
   absl::Status EncodeTo(const Envelope& envelope, absl::Cord payload,
                         EncodedFrame* out) const;
 
+  // Appends the bytes of one frame to *out: the same bytes as EncodeTo()
+  // then EncodedFrame::AppendTo(), with no EncodedFrame in between and the
+  // payload copied once. For small frames batched into one buffer. Same
+  // errors as EncodeTo(); on error *out is as it was.
+  absl::Status EncodeAppend(const Envelope& envelope, const absl::Cord& payload,
+                            std::string* out) const;
+
   absl::StatusOr<EncodedFrame> Encode(const Envelope& envelope, absl::Cord payload) const;
   absl::StatusOr<EncodedFrame> Encode(const Message& message) const {
     return Encode(message.envelope, message.payload);
   }
 
  private:
+  // Checks the frame and writes its prefix (native: header and envelope;
+  // other dialects: the length prefix) into prepare(prefix size).
+  absl::Status EncodePrefix(const Envelope& envelope, uint64_t payload_size,
+                            absl::FunctionRef<char*(size_t)> prepare) const;
+  // The native checksum trailer over a frame's envelope and payload.
+  static void ComputeTrailer(absl::string_view envelope, const absl::Cord& payload,
+                             char out[kChecksumTrailerSize]);
+
   EncoderOptions options_;
+  absl::Status options_status_;  // options_.limits.Validate(), checked once
 };
 
 }  // namespace lpframe

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <ostream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -558,6 +559,63 @@ TEST(FrameEncoderLimitsTest, EnvelopeLimitBoundary) {
         EXPECT_THAT(std::string(frame.status().message()), HasSubstr(absl::StrCat(c.limit)));
       }
     }
+  }
+}
+
+// EncodeAppend() writes exactly what Encode() then AppendTo() gives, for
+// every dialect, with and without checksum, for compact envelopes (the
+// hand-written path), full ones, sorted maps and unknown fields, and for
+// payloads of several chunks; on error the string is left as it was.
+TEST(FrameEncoderTest, EncodeAppendEqualsEncodeThenAppendTo) {
+  Envelope compact;
+  compact.set_id(300);
+  compact.set_kind(KIND_RESPONSE);
+  Envelope negative_kind;
+  negative_kind.set_kind(static_cast<Kind>(-1));
+  Envelope two_keys = SampleEnvelope();
+  (*two_keys.mutable_metadata())["a"] = "first";
+  Envelope unknown;
+  ASSERT_TRUE(unknown.ParseFromString(std::string("\x08\x05\x78\x01", 4)));  // id + field 15
+  const struct {
+    const char* name;
+    Envelope envelope;
+  } envelopes[] = {{"empty", Envelope()},     {"compact", compact},
+                   {"negative kind", negative_kind}, {"sample", SampleEnvelope()},
+                   {"two map keys", two_keys}, {"unknown field", unknown}};
+  const absl::Cord payloads[] = {absl::Cord(), absl::Cord("x"), absl::Cord(PatternBytes(64, 3)),
+                                 ChunkedCord({"ab", "", "cde", PatternBytes(5000, 4)})};
+  for (Dialect d : {Dialect::kNative, Dialect::kVarint32, Dialect::kU32BE}) {
+    for (bool checksum : {false, true}) {
+      const FrameEncoder encoder(Options(d, checksum));
+      for (const auto& e : envelopes) {
+        for (const absl::Cord& payload : payloads) {
+          SCOPED_TRACE(absl::StrCat(DialectName(d), checksum ? " checksum " : " ", e.name,
+                                    " payload ", payload.size()));
+          absl::StatusOr<EncodedFrame> frame = encoder.Encode(e.envelope, payload);
+          std::string appended = "already here";
+          absl::Status status = encoder.EncodeAppend(e.envelope, payload, &appended);
+          ASSERT_EQ(status.ok(), frame.ok()) << status;
+          if (!frame.ok()) {
+            EXPECT_EQ(status, frame.status());
+            EXPECT_EQ(appended, "already here");
+            continue;
+          }
+          EXPECT_EQ(absl::CEscape(appended), absl::CEscape("already here" + frame->ToString()));
+        }
+      }
+    }
+  }
+  FrameLimits small;
+  small.max_payload_bytes = 10;
+  small.max_envelope_bytes = 4;
+  const FrameEncoder limited(Options(Dialect::kNative, false, small));
+  for (const auto& [envelope, payload, code] :
+       {std::make_tuple(Envelope(), absl::Cord(PatternBytes(11, 1)),
+                        FrameErrorCode::kPayloadTooLarge),
+        std::make_tuple(SampleEnvelope(), absl::Cord("x"), FrameErrorCode::kEnvelopeTooLarge)}) {
+    std::string out = "kept";
+    ExpectFrameError(limited.EncodeAppend(envelope, payload, &out), code);
+    EXPECT_EQ(out, "kept");
   }
 }
 

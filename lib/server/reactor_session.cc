@@ -63,51 +63,73 @@ ReactorSession::~ReactorSession() = default;
 // --- Session, any thread ------------------------------------------------------
 
 absl::Status ReactorSession::Send(const Envelope& envelope, absl::Cord payload) {
-  // Encoded under the lock into a reused frame: no allocation per message.
   std::lock_guard<std::mutex> lock(mu_);
   if (send_closed_) return ClosedError();
   // An inline handler answering inside OnReadable() (on the loop thread)
-  // uses the reactor's frame and, while nothing else waits, its reply
-  // scratch: sent at the end of the read event.
+  // uses the reactor's scratch: sent at the end of the read event.
   const bool answering = reactor_->OnLoopThread() && in_read_;
+  // Small frames are copied whatever the queue (see SendQueue): into the
+  // reply scratch while this session holds it, or can take it (nothing
+  // else waits), encoded in place.
+  const bool copied = payload.size() <= context_->options().connection.copy_payload_bytes;
+  if (copied && (reply_ != nullptr || (answering && out_.empty()))) {
+    return SendIntoReplyLocked(envelope, payload);
+  }
+  // Encoded under the lock into a reused frame: no allocation per message.
   EncodedFrame& frame = answering ? reactor_->encode_scratch() : scratch_;
   absl::Status encoded = context_->encoder().EncodeTo(envelope, std::move(payload), &frame);
   if (!encoded.ok()) {
     frame.Clear();
     return encoded;
   }
-  const ConnectionOptions& connection = context_->options().connection;
-  const uint64_t max_output = context_->options().max_output_bytes;
-  const uint64_t frame_size = frame.size();
   const uint64_t queued = QueuedLocked();
-  if (queued + frame_size > max_output) {
+  if (queued + frame.size() > context_->options().max_output_bytes) {
+    const uint64_t frame_size = frame.size();
     frame.Clear();
-    absl::Status status = MakeFrameError(
-        FrameErrorCode::kOutputBudgetExceeded,
-        absl::StrCat("the peer does not read: ", queued, " bytes are queued and a frame of ",
-                     frame_size, " bytes would pass the output budget of ", max_output,
-                     " bytes"));
-    send_closed_ = true;
-    if (pending_error_.ok()) {
-      pending_error_ = status;
-      pending_error_stage_ = "write";
-    }
-    ScheduleService();
-    return status;
+    return OutputBudgetErrorLocked(queued, frame_size);
   }
-  // Small frames are copied whatever the queue (see SendQueue).
-  const bool copied = frame.payload().size() <= connection.copy_payload_bytes;
-  if (reply_ == nullptr && answering && copied && out_.empty()) {
-    reply_ = &reactor_->reply_scratch();
-  }
-  if (reply_ != nullptr && copied && reply_->size() + frame_size <= connection.batch_bytes) {
-    frame.AppendTo(reply_);
-  } else {
-    SpillReplyLocked();
-    out_.Append(frame);
-  }
-  queued_output_.store(QueuedLocked(), std::memory_order_relaxed);
+  SpillReplyLocked();
+  out_.Append(frame);
   frame.Clear();  // the queue holds the payload now
+  return FrameQueuedLocked();
+}
+
+absl::Status ReactorSession::SendIntoReplyLocked(const Envelope& envelope,
+                                                 const absl::Cord& payload) {
+  std::string* reply = reply_ != nullptr ? reply_ : &reactor_->reply_scratch();
+  const uint64_t queued = QueuedLocked();  // the scratch is empty when not held
+  const size_t before = reply->size();
+  absl::Status encoded = context_->encoder().EncodeAppend(envelope, payload, reply);
+  if (!encoded.ok()) return encoded;  // *reply unchanged
+  const uint64_t frame_size = reply->size() - before;
+  if (queued + frame_size > context_->options().max_output_bytes) {
+    reply->resize(before);
+    return OutputBudgetErrorLocked(queued, frame_size);
+  }
+  reply_ = reply;
+  // Past a batch, the whole reply goes to the queue, in order.
+  if (reply->size() > context_->options().connection.batch_bytes) SpillReplyLocked();
+  return FrameQueuedLocked();
+}
+
+absl::Status ReactorSession::OutputBudgetErrorLocked(uint64_t queued, uint64_t frame_size) {
+  const uint64_t max_output = context_->options().max_output_bytes;
+  absl::Status status = MakeFrameError(
+      FrameErrorCode::kOutputBudgetExceeded,
+      absl::StrCat("the peer does not read: ", queued, " bytes are queued and a frame of ",
+                   frame_size, " bytes would pass the output budget of ", max_output,
+                   " bytes"));
+  send_closed_ = true;
+  if (pending_error_.ok()) {
+    pending_error_ = status;
+    pending_error_stage_ = "write";
+  }
+  ScheduleService();
+  return status;
+}
+
+absl::Status ReactorSession::FrameQueuedLocked() {
+  queued_output_.store(QueuedLocked(), std::memory_order_relaxed);
   context_->counters().messages_sent.fetch_add(1, std::memory_order_relaxed);
   ScheduleService();
   return absl::OkStatus();
@@ -454,7 +476,7 @@ void ReactorSession::FlushLocked() {
 void ReactorSession::Service(absl::Time now) {
   if (state_ == State::kDone) return;
   absl::Status pending;
-  std::string pending_stage;
+  absl::string_view pending_stage;
   bool close_requested;
   absl::Status write_error;
   bool output_queued = false;

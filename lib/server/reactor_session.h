@@ -29,6 +29,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "lib/io/send_queue.h"
@@ -89,6 +90,16 @@ class ReactorSession final : public Session {
   void QueueErrorFrame(const absl::Status& status);
   void Flush();
   void FlushLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Send() of a small frame, encoded straight into the reactor's reply
+  // scratch (taken if reply_ is null).
+  absl::Status SendIntoReplyLocked(const Envelope& envelope, const absl::Cord& payload)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Refuses a frame that would pass the output budget: sending closes and
+  // the error is pending for Service(). Returns it.
+  absl::Status OutputBudgetErrorLocked(uint64_t queued, uint64_t frame_size)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Bookkeeping after a frame was queued; returns OK.
+  absl::Status FrameQueuedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Moves the frames held in the reactor's reply scratch into out_ and
   // gives the scratch back. Before anything else is appended to out_.
   void SpillReplyLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -159,7 +170,7 @@ class ReactorSession final : public Session {
   std::vector<struct iovec> iov_;
   std::condition_variable space_cv_;       // WaitForOutputSpace()
   EncodedFrame scratch_ ABSL_GUARDED_BY(mu_);  // reused by Send() off the loop thread
-  std::string pending_error_stage_ ABSL_GUARDED_BY(mu_);
+  absl::string_view pending_error_stage_ ABSL_GUARDED_BY(mu_);  // a literal
   std::deque<Message> inbox_ ABSL_GUARDED_BY(mu_);
   uint64_t inbox_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   bool worker_active_ ABSL_GUARDED_BY(mu_) = false;

@@ -539,6 +539,83 @@ TEST_P(ModelTest, PeerThatNeverReadsHitsOutputBudget) {
   }
 }
 
+// Small answers (copied into one buffer while a read event lasts) past a
+// batch go out whole and in order, and past the output budget the handler
+// gets OUTPUT_BUDGET_EXCEEDED with nothing of the refused frame queued.
+// Small answers (copied into one buffer while a read event lasts) go out
+// whole and in order, within a batch and past it, and past the output budget
+// (inside the first batch, or later) the handler gets OUTPUT_BUDGET_EXCEEDED
+// with nothing of the refused frame queued.
+TEST_P(ModelTest, SmallAnswersPastABatchArriveInOrderUntilTheBudget) {
+  struct Result {
+    absl::Mutex mu;
+    absl::Status first_error;
+    int sent = 0;
+  };
+  class Small : public StreamHandler {
+   public:
+    explicit Small(std::shared_ptr<Result> r) : result_(std::move(r)) {}
+    absl::Status OnMessage(Session& session, Message message) override {
+      for (int i = 0; i < 2000; ++i) {  // 2000 frames of ~1 KiB: 32 batches
+        absl::Status s = session.Send(Id(i), iotest::PatternCord(1000 + i % 24, i));
+        absl::MutexLock lock(&result_->mu);
+        if (!s.ok()) {
+          result_->first_error = s;
+          break;
+        }
+        ++result_->sent;
+      }
+      return absl::OkStatus();
+    }
+    std::shared_ptr<Result> result_;
+  };
+  for (uint64_t budget : {uint64_t{40} << 10, uint64_t{1} << 20}) {
+    SCOPED_TRACE(absl::StrCat("output budget ", budget));
+    auto result = std::make_shared<Result>();
+    StreamServerOptions base;
+    base.max_output_bytes = budget;
+    base.write_timeout = absl::Seconds(20);
+    auto running = RunningServer::Start("tcp://127.0.0.1:0", Options(base),
+                                        [result] { return std::make_unique<Small>(result); });
+    ASSERT_NE(running, nullptr);
+    auto conn = Dial(running->address());
+    ASSERT_TRUE(conn.ok());
+    ASSERT_TRUE(conn->Send(Id(1), absl::Cord("go")).ok());
+    // An inline handler queues everything before the peer can read: the
+    // budget ends it. Elsewhere the answers may drain while the peer reads.
+    const bool inline_reactor = GetParam() == Model::kReactorInline;
+    if (inline_reactor) {
+      ASSERT_TRUE(WaitFor([&] {
+        absl::MutexLock lock(&result->mu);
+        return !result->first_error.ok();
+      }));
+    }
+    int frames = 0;
+    uint64_t frame_bytes = 0;  // at least: headers and payloads
+    while (frames < 2000) {
+      absl::StatusOr<Message> m = conn->Receive(absl::Now() + absl::Seconds(10));
+      if (!m.ok() || m->envelope.kind() == KIND_ERROR) break;
+      ASSERT_EQ(m->envelope.id(), static_cast<uint64_t>(frames)) << "out of order";
+      ASSERT_EQ(iotest::PatternMismatch(m->payload, 1000 + frames % 24, frames), "");
+      frame_bytes += kHeaderSize + m->payload.size();
+      ++frames;
+    }
+    if (!forks()) {
+      absl::MutexLock lock(&result->mu);
+      if (inline_reactor || !result->first_error.ok()) {
+        EXPECT_EQ(GetFrameErrorCode(result->first_error), FrameErrorCode::kOutputBudgetExceeded)
+            << result->first_error;
+        EXPECT_EQ(frames, result->sent);
+        EXPECT_LT(frames, 2000);
+        if (inline_reactor) EXPECT_LE(frame_bytes, budget) << "queued past the budget";
+      } else {
+        EXPECT_EQ(frames, 2000);
+      }
+    }
+    EXPECT_GT(frames, 30) << "fewer frames than the budget holds";
+  }
+}
+
 TEST_P(ModelTest, PerConnectionInputBudgetRefusesLargeFrame) {
   StreamServerOptions base;
   base.connection_input_budget = 256 << 10;
