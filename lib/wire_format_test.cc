@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <ostream>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -104,6 +105,18 @@ TEST(WireFormatTest, HeaderLayout) {
   std::string tail_changed = h;
   tail_changed[23] ^= 1;
   EXPECT_EQ(ComputeHeaderCheck(tail_changed.data()), ComputeHeaderCheck(h.data()));
+}
+
+// ComputeHeaderCheck hashes inline; it must agree with libxxhash's XXH3-64
+// (what other implementations of the format use) on any 20 bytes.
+TEST(WireFormatTest, HeaderCheckIsLibxxhashsXxh3OnRandomHeaders) {
+  std::mt19937_64 random(20261205);
+  for (int i = 0; i < 10000; ++i) {
+    char bytes[kHeaderSize];
+    for (char& b : bytes) b = static_cast<char>(random());
+    ASSERT_EQ(ComputeHeaderCheck(bytes), static_cast<uint32_t>(XXH3_64bits(bytes, 20)))
+        << Hex(std::string(bytes, 20));
+  }
 }
 
 TEST(WireFormatTest, ParseRoundTrip) {
