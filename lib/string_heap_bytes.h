@@ -13,9 +13,12 @@
 
 namespace lpframe {
 
+// The capacity of an empty string: its inline buffer. A namespace-scope
+// constant, so reading it costs no guard check per call.
+inline const size_t kStringInlineCapacity = std::string().capacity();
+
 inline size_t StringHeapBytes(const std::string& s) {
-  static const size_t kInlineCapacity = std::string().capacity();
-  return s.capacity() > kInlineCapacity ? s.capacity() : 0;
+  return s.capacity() > kStringInlineCapacity ? s.capacity() : 0;
 }
 
 }  // namespace lpframe
