@@ -1,6 +1,7 @@
 #include "lib/frame_decoder.h"
 
 #include <algorithm>
+#include <cassert>
 #include <cstring>
 #include <utility>
 
@@ -72,30 +73,38 @@ bool FrameDecoder::FeedBlock(char* block, absl::string_view bytes) {
   return block_taken_;
 }
 
-DecodeStep FrameDecoder::NextSlow(Message* out) {
+DecodeStep FrameDecoder::PollSlow() {
+  if (!queue_.empty()) return DecodeStep::Message();
+  if (!error_.ok()) return DecodeStep::Error(error_);
+  if (!ready_) PumpPending();
+  if (ready_) return DecodeStep::Message();
+  if (!error_.ok()) return DecodeStep::Error(error_);
+  return DecodeStep::NeedMore(BytesNeeded());
+}
+
+void FrameDecoder::TakeInto(Message* out, bool fresh) {
   if (!queue_.empty()) {
     Message& m = queue_.front();
     out->envelope.Swap(&m.envelope);
     out->payload = std::move(m.payload);
     queue_.pop_front();
-    return DecodeStep::Message();
+    return;
   }
-  if (!error_.ok()) return DecodeStep::Error(error_);
-  if (!ready_) PumpPending();
-  if (ready_) {
-    if (compact_) {
-      SetCompactEnvelope(compact_id_, compact_kind_, &out->envelope);
-      compact_ = false;
+  assert(ready_);
+  if (compact_) {
+    if (fresh) {
+      out->envelope.set_id(compact_id_);
+      out->envelope.set_kind(static_cast<Kind>(compact_kind_));
     } else {
-      out->envelope.Swap(&current_.envelope);
+      SetCompactEnvelope(compact_id_, compact_kind_, &out->envelope);
     }
-    out->payload = std::move(current_.payload);
-    current_.payload.Clear();
-    ready_ = false;
-    return DecodeStep::Message();
+    compact_ = false;
+  } else {
+    out->envelope.Swap(&current_.envelope);
   }
-  if (!error_.ok()) return DecodeStep::Error(error_);
-  return DecodeStep::NeedMore(BytesNeeded());
+  out->payload = std::move(current_.payload);
+  current_.payload.Clear();
+  ready_ = false;
 }
 
 absl::Status FrameDecoder::Finish() {

@@ -124,13 +124,28 @@ class FrameDecoder {
   // The next message (moved into *out), need-more, or the fatal error.
   // Call until it stops returning messages: one Feed may complete many.
   DecodeStep Next(Message* out) {
+    DecodeStep step = Poll();
+    if (step.is_message()) TakeInto(out, /*fresh=*/false);
+    return step;
+  }
+
+  // Next() in two steps, for a caller that hands the message on by value
+  // (a prvalue argument is built in place: no Envelope is moved or
+  // cleared): Poll() tells what Next() would, without taking the message;
+  // after it returned a message, Take() returns that message and the
+  // decoder moves on. Take() at any other time is a contract violation.
+  DecodeStep Poll() {
     if (!ready_ && queue_.empty() && state_ == State::kPayload && pending_.empty() &&
         error_.ok()) {
       return DecodeStep::NeedMore(payload_remaining_ + (checksum_ ? kChecksumTrailerSize : 0));
     }
-    return NextSlow(out);
+    return PollSlow();
   }
-  DecodeStep NextSlow(Message* out);
+  Message Take() {
+    Message message;
+    TakeInto(&message, /*fresh=*/true);
+    return message;
+  }
 
   // Declares end of stream after Next() returned need-more. OK when the
   // stream ended exactly at a frame boundary (a clean EOF); otherwise the
@@ -226,6 +241,10 @@ class FrameDecoder {
   std::string DescribeState() const;
 
  private:
+  DecodeStep PollSlow();
+  // Moves the message Poll() found into *out; `fresh`: *out is
+  // default-constructed, so its envelope needs no clearing.
+  void TakeInto(Message* out, bool fresh);
   enum class State { kHeader, kEnvelope, kPayload, kTrailer };
 
   // Runs the state machine over `src`; returns the bytes consumed. Stops

@@ -197,9 +197,27 @@ void ExpectMessagesEqual(const std::vector<Message>& want, const std::vector<Mes
   }
 }
 
-// Takes every ready message; returns the step that ended the run.
+// Takes every ready message; returns the step that ended the run. Every
+// other message is taken with Poll() and Take() instead of Next(), so every
+// test also checks that the two ways agree and mix; a Poll() is repeated
+// (it only looks), and the step that ends the run must be Next()'s too.
 DecodeStep Drain(FrameDecoder* decoder, std::vector<Message>* out) {
   while (true) {
+    if (out->size() % 2 == 1) {
+      const DecodeStep step = decoder->Poll();
+      const DecodeStep again = decoder->Poll();
+      EXPECT_EQ(again.kind(), step.kind());
+      if (step.is_message()) {
+        out->push_back(decoder->Take());
+        continue;
+      }
+      Message unused;
+      const DecodeStep next = decoder->Next(&unused);
+      EXPECT_EQ(next.kind(), step.kind());
+      if (step.need_more()) EXPECT_EQ(next.bytes_needed(), step.bytes_needed());
+      if (step.is_error()) EXPECT_EQ(next.error(), step.error());
+      return step;
+    }
     Message m;
     DecodeStep step = decoder->Next(&m);
     if (!step.is_message()) return step;

@@ -124,22 +124,33 @@ absl::StatusOr<ConnectionReader::ReadOutcome> ConnectionReader::ReadOnce(
 
 DecodeStep ConnectionReader::Next(Message* out, absl::Time now) {
   DecodeStep step = decoder_.Next(out);
-  if (step.is_message()) {
-    ++messages_;
-    if (scratch_takeover_) {
-      last_payload_large_ = out->payload.size() >= decoder_.takeover_min_bytes();
-    }
-    if (idle_limited_) last_message_end_ = now;
-    // The read that completed this message may have brought the first
-    // bytes of the next: its stall clock starts at that read.
-    if (stall_limited_ && !decoder_.at_frame_boundary()) frame_start_ = last_read_;
-  } else if (step.need_more()) {
-    // Frames that arrived behind the first one of a read were buffered;
-    // once they are taken, the buffer goes.
-    if (scratch_reads_) decoder_.ReleaseEmptyInputBuffer();
-    (void)UpdateReservation();  // storage of a delivered message went away
-  }
+  if (step.is_message()) CountMessage(*out, now);
+  if (step.need_more()) OnNeedMore();
   return step;
+}
+
+DecodeStep ConnectionReader::Poll() {
+  DecodeStep step = decoder_.Poll();
+  if (step.need_more()) OnNeedMore();
+  return step;
+}
+
+void ConnectionReader::OnNeedMore() {
+  // Frames that arrived behind the first one of a read were buffered;
+  // once they are taken, the buffer goes.
+  if (scratch_reads_) decoder_.ReleaseEmptyInputBuffer();
+  (void)UpdateReservation();  // storage of a delivered message went away
+}
+
+void ConnectionReader::CountMessage(const Message& message, absl::Time now) {
+  ++messages_;
+  if (scratch_takeover_) {
+    last_payload_large_ = message.payload.size() >= decoder_.takeover_min_bytes();
+  }
+  if (idle_limited_) last_message_end_ = now;
+  // The read that completed this message may have brought the first
+  // bytes of the next: its stall clock starts at that read.
+  if (stall_limited_ && !decoder_.at_frame_boundary()) frame_start_ = last_read_;
 }
 
 absl::Time ConnectionReader::TimeoutAt() const {

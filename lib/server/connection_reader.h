@@ -71,6 +71,15 @@ class ConnectionReader {
 
   // The next decoded message, need-more, or a fatal framing error.
   DecodeStep Next(Message* out, absl::Time now);
+  // Next() in two steps (FrameDecoder::Poll and Take): Poll() tells what
+  // Next() would; after it returned a message, Take() returns it, built in
+  // place when it is a function's by-value argument.
+  DecodeStep Poll();
+  Message Take(absl::Time now) {
+    Message message = decoder_.Take();
+    CountMessage(message, now);
+    return message;
+  }
 
   // Bytes held elsewhere for this connection (decoded messages waiting for
   // a worker) that count against the budgets. Returns a budget error when
@@ -97,6 +106,9 @@ class ConnectionReader {
 
  private:
   absl::Status UpdateReservation();
+  // Bookkeeping for a message taken from the decoder, and after need-more.
+  void CountMessage(const Message& message, absl::Time now);
+  void OnNeedMore();
 
   ServerContext* context_;
   FrameDecoder decoder_;

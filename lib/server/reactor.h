@@ -26,7 +26,6 @@
 #include "absl/types/span.h"
 #include "lib/frame_encoder.h"
 #include "lib/io/listener.h"
-#include "lib/message.h"
 #include "lib/server/reactor_session.h"
 #include "lib/server/read_scratch.h"
 #include "lib/server/server_context.h"
@@ -58,9 +57,6 @@ class Reactor {
   // A session that reached done; erased after the current event batch.
   void Retire(ReactorSession* session);
   bool OnLoopThread() const { return std::this_thread::get_id() == loop_thread_; }
-  // A Message that sessions decode into on the loop thread (handlers take
-  // theirs by move), so a read event constructs no Envelope. Loop thread.
-  Message& decode_scratch() { return decode_scratch_; }
   // Memory sessions read into on the loop thread (ConnectionReader::
   // ReadOnce's scratch): one pool block, shared by every connection.
   ReadScratch* read_scratch() { return &read_scratch_; }
@@ -99,7 +95,6 @@ class Reactor {
   bool listener_exclusive_ = false;
   std::vector<ReactorSession*> retired_;
 
-  Message decode_scratch_;
   ReadScratch read_scratch_;
   EncodedFrame encode_scratch_;
   std::string reply_scratch_;

@@ -219,23 +219,22 @@ void ReactorSession::Start(absl::Time now) {
   Service(now);
 }
 
-void ReactorSession::Dispatch(Message&& message, absl::Time now) {
+void ReactorSession::Dispatch(absl::Time now) {
   context_->counters().messages_received.fetch_add(1, std::memory_order_relaxed);
   if (workers_ == nullptr) {
-    absl::Status status = handler_->OnMessage(*this, std::move(message));
+    // The handler's by-value parameter is built in place by Take().
+    absl::Status status = handler_->OnMessage(*this, reader_->Take(now));
     if (!status.ok()) {
       context_->counters().handler_errors.fetch_add(1);
       CloseWithError(HandlerFailure(status), "handler", now);
     }
     return;
   }
+  Message message = reader_->Take(now);
   bool submit = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (handler_failed_) {  // the connection is closing: drop it now, not
-      message.payload.Clear();  // when the reactor's next message replaces it
-      return;
-    }
+    if (handler_failed_) return;  // the connection is closing: dropped
     inbox_bytes_ += message.payload.size();
     inbox_.push_back(std::move(message));
     if (!worker_active_) {
@@ -309,9 +308,6 @@ void ReactorSession::OnReadable(absl::Time now, bool hangup) {
   }
   if (state_ != State::kOpen) return;
   in_read_ = true;
-  // The reactor's, reused for every message: the handler's parameter is
-  // moved out of it, and the decoder fills in the next one.
-  Message& message = reactor_->decode_scratch();
   for (int i = 0; i < kReadsPerEvent && state_ == State::kOpen; ++i) {
     absl::StatusOr<ConnectionReader::ReadOutcome> outcome =
         reader_->ReadOnce(socket_.fd(), now, reactor_->read_scratch());
@@ -330,9 +326,9 @@ void ReactorSession::OnReadable(absl::Time now, bool hangup) {
     }
     // Messages decoded before an error were received whole: deliver them.
     while (state_ == State::kOpen) {
-      DecodeStep step = reader_->Next(&message, now);
+      DecodeStep step = reader_->Poll();
       if (step.is_message()) {
-        Dispatch(std::move(message), now);
+        Dispatch(now);
         continue;
       }
       if (step.is_error()) CloseWithError(step.error(), "read", now);

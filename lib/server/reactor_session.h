@@ -81,8 +81,9 @@ class ReactorSession final : public Session {
  private:
   enum class State { kOpen, kClosing, kLingering, kDone };
 
-  // Consumes `message`; the caller may decode the next one into it.
-  void Dispatch(Message&& message, absl::Time now);
+  // Takes the message the reader's Poll() found and hands it to the
+  // handler (inline) or the inbox (workers).
+  void Dispatch(absl::Time now);
   void DrainInbox();  // worker thread
   void CloseWithError(const absl::Status& status, absl::string_view stage, absl::Time now);
   void BeginClose(const absl::Status& reason, absl::Time now);
