@@ -38,7 +38,8 @@
 // recv + one send per burst of bytes); lpframe decodes every frame into a
 // Message (Envelope protobuf + payload Cord) and encodes it again.
 //
-// The lpframe handler is `return session.Send(message);` (stream_handler.h).
+// The lpframe handler is `return session.Send(std::move(message));`
+// (stream_handler.h; session.h: the payload is handed on, not shared).
 //
 // Client (identical for every server): one thread, epoll over all
 // connections (non-blocking sockets, dialed with lpframe::Socket::Connect,
@@ -335,7 +336,7 @@ class RawEchoServer {
 class EchoHandler : public lpframe::StreamHandler {
  public:
   absl::Status OnMessage(lpframe::Session& session, lpframe::Message message) override {
-    return session.Send(message);
+    return session.Send(std::move(message));
   }
 };
 

@@ -16,6 +16,7 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -55,7 +56,7 @@ namespace {
 class EchoHandler : public lpframe::StreamHandler {
  public:
   absl::Status OnMessage(lpframe::Session& session, lpframe::Message message) override {
-    return session.Send(message);
+    return session.Send(std::move(message));
   }
 };
 

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/cord.h"
@@ -42,6 +43,11 @@ class Session : public std::enable_shared_from_this<Session> {
   // CONNECTION_CLOSED once the connection is closed.
   virtual absl::Status Send(const Envelope& envelope, absl::Cord payload) = 0;
   absl::Status Send(const Message& message) { return Send(message.envelope, message.payload); }
+  // For a handler that forwards the message it was given: the payload moves
+  // on without touching its reference count.
+  absl::Status Send(Message&& message) {
+    return Send(message.envelope, std::move(message.payload));
+  }
 
   // Flow control for code that produces much output off the I/O thread
   // (a streamed response on a worker): waits until the queued output is

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -25,7 +26,7 @@ namespace servertest {
 class EchoHandler : public StreamHandler {
  public:
   absl::Status OnMessage(Session& session, Message message) override {
-    return session.Send(message);
+    return session.Send(std::move(message));
   }
 };
 HandlerFactory EchoFactory();
