@@ -27,12 +27,16 @@ bool ScanCompactEnvelope(absl::string_view bytes, uint64_t* id, int32_t* kind) {
   while (p != end) {
     const unsigned char tag = *p++;
     if (tag != kIdTag && tag != kKindTag) return false;
-    uint64_t value = 0;
-    for (int i = 0;; ++i) {
-      if (p == end || i == kMaxFastVarintBytes) return false;
-      const unsigned char byte = *p++;
-      value |= static_cast<uint64_t>(byte & 0x7f) << (7 * i);
-      if ((byte & 0x80) == 0) break;
+    if (p == end) return false;
+    uint64_t value = *p++;
+    if (value >= 0x80) {  // more than one byte (a one-byte value skips the loop)
+      value &= 0x7f;
+      for (int i = 1;; ++i) {
+        if (p == end || i == kMaxFastVarintBytes) return false;
+        const unsigned char byte = *p++;
+        value |= static_cast<uint64_t>(byte & 0x7f) << (7 * i);
+        if ((byte & 0x80) == 0) break;
+      }
     }
     (tag == kIdTag ? id_value : kind_value) = value;
   }

@@ -10,7 +10,6 @@
 #include "lib/compact_envelope.h"
 #include "lib/foreign_protocol.h"
 #include "lib/frame_error.h"
-#include "lib/string_heap_bytes.h"
 
 namespace lpframe {
 namespace {
@@ -231,10 +230,6 @@ bool FrameDecoder::at_frame_boundary() const {
 
 bool FrameDecoder::input_at_frame_end() const {
   return error_.ok() && pending_.empty() && state_ == State::kHeader && header_have_ == 0;
-}
-
-uint64_t FrameDecoder::reserved_bytes() const {
-  return pending_.capacity() + StringHeapBytes(envelope_buf_) + payload_.reserved_bytes();
 }
 
 std::string FrameDecoder::DescribeState() const {

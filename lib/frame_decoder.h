@@ -52,6 +52,7 @@
 #include "lib/frame_limits.h"
 #include "lib/message.h"
 #include "lib/payload_writer.h"
+#include "lib/string_heap_bytes.h"
 #include "lib/wire_format.h"
 #include "lib/xxh3_digest.h"
 
@@ -236,7 +237,9 @@ class FrameDecoder {
   uint64_t bytes_received() const { return received_; }
   uint64_t messages_decoded() const { return messages_; }
   // Storage held right now: input buffer, envelope buffer, payload blocks.
-  uint64_t reserved_bytes() const;
+  uint64_t reserved_bytes() const {
+    return pending_.capacity() + StringHeapBytes(envelope_buf_) + payload_.reserved_bytes();
+  }
   // A short description of the state, e.g. "payload (1000 of 4096 bytes)".
   std::string DescribeState() const;
 

@@ -24,11 +24,9 @@ ConnectionReader::~ConnectionReader() {
   context_->counters().input_bytes_buffered.fetch_sub(static_cast<int64_t>(reserved_));
 }
 
-absl::Status ConnectionReader::UpdateReservation() {
-  const uint64_t now_reserved = decoder_.reserved_bytes() + extra_;
+absl::Status ConnectionReader::ChangeReservation(uint64_t now_reserved) {
   const int64_t delta = static_cast<int64_t>(now_reserved) - static_cast<int64_t>(reserved_);
   reserved_ = now_reserved;
-  if (delta == 0) return absl::OkStatus();
   const int64_t total =
       context_->counters().input_bytes_buffered.fetch_add(delta) + delta;
   if (delta < 0) return absl::OkStatus();

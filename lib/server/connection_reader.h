@@ -105,7 +105,14 @@ class ConnectionReader {
   const FrameDecoder& decoder() const { return decoder_; }
 
  private:
-  absl::Status UpdateReservation();
+  // Brings this connection's share of the budgets up to date; a budget
+  // error when it grew past one.
+  absl::Status UpdateReservation() {
+    const uint64_t now_reserved = decoder_.reserved_bytes() + extra_;
+    if (now_reserved == reserved_) return absl::OkStatus();
+    return ChangeReservation(now_reserved);
+  }
+  absl::Status ChangeReservation(uint64_t now_reserved);
   // Bookkeeping for a message taken from the decoder, and after need-more.
   void CountMessage(const Message& message, absl::Time now);
   void OnNeedMore();
