@@ -44,6 +44,23 @@ void SendQueue::Append(const EncodedFrame& frame) {
   AppendBytes(frame.trailer());
 }
 
+void SendQueue::PrependBytes(absl::string_view bytes) {
+  if (bytes.empty()) return;
+  if (front_sent_ > 0) {  // the consumed part of the front piece goes first
+    Piece& front = pieces_.front();
+    if (front.is_cord) {
+      front.cord.RemovePrefix(front_sent_);
+    } else {
+      front.bytes.erase(0, front_sent_);
+    }
+    front_sent_ = 0;
+  }
+  Piece piece;
+  piece.bytes.assign(bytes.data(), bytes.size());
+  pieces_.push_front(std::move(piece));
+  size_ += bytes.size();
+}
+
 void SendQueue::FillIovecs(std::vector<struct iovec>* iov, size_t max_iovecs) const {
   iov->clear();
   if (max_iovecs == 0 || max_iovecs > IOV_MAX) max_iovecs = IOV_MAX;

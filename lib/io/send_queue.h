@@ -35,6 +35,9 @@ class SendQueue {
   void Append(const EncodedFrame& frame);
   void AppendBytes(absl::string_view bytes);
   void AppendCord(const absl::Cord& cord);
+  // Puts a copy of `bytes` before everything queued (bytes that must go out
+  // first, such as the rest of a partly sent buffer held elsewhere).
+  void PrependBytes(absl::string_view bytes);
 
   // Bytes queued and not yet consumed.
   uint64_t size() const { return size_; }

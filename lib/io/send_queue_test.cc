@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/cord.h"
 #include "gtest/gtest.h"
 #include "lib/frame_encoder.h"
 
@@ -74,6 +75,43 @@ TEST(SendQueueTest, AppendAfterPartialConsumeKeepsOrder) {
   queue.Consume(2);
   queue.AppendBytes("world");
   EXPECT_EQ(Drain(queue, 4), "llo world");
+}
+
+// Prepended bytes come out first: into an empty queue, before copied runs
+// and referenced payloads, and after a partial write of the front piece
+// (whose sent part is gone), for every write size.
+TEST(SendQueueTest, PrependedBytesComeOutFirst) {
+  const std::string big(5000, 'p');
+  for (size_t step : {1, 3, 64, 1 << 20}) {
+    SCOPED_TRACE(step);
+    SendQueue empty;
+    empty.PrependBytes("only");
+    EXPECT_EQ(empty.size(), 4u);
+    EXPECT_EQ(Drain(empty, step), "only");
+
+    SendQueue runs(/*copy_payload_bytes=*/16);
+    runs.AppendBytes("run");
+    runs.AppendCord(absl::MakeCordFromExternal(big, [] {}));
+    runs.PrependBytes("first ");
+    runs.PrependBytes("");  // nothing
+    EXPECT_EQ(runs.size(), 6 + 3 + big.size());
+    EXPECT_EQ(Drain(runs, step), "first run" + big);
+
+    for (bool cord_front : {false, true}) {
+      SCOPED_TRACE(cord_front ? "referenced front" : "copied front");
+      SendQueue partial(/*copy_payload_bytes=*/16);
+      if (cord_front) {
+        partial.AppendCord(absl::MakeCordFromExternal(big, [] {}));
+      } else {
+        partial.AppendBytes(big);
+      }
+      partial.AppendBytes("tail");
+      partial.Consume(4000);
+      partial.PrependBytes("rest of an earlier buffer ");
+      EXPECT_EQ(partial.size(), 26 + 1000 + 4);
+      EXPECT_EQ(Drain(partial, step), "rest of an earlier buffer " + big.substr(4000) + "tail");
+    }
+  }
 }
 
 TEST(SendQueueTest, EmptiedRunIsReusedAndNeverYieldsAnEmptyIovec) {

@@ -22,6 +22,9 @@ constexpr uint64_t kListenerTagBase = 16;  // + index into listeners_
 constexpr int kMaxEvents = 256;
 constexpr int kAcceptsPerEvent = 64;
 constexpr absl::Duration kSweepInterval = absl::Milliseconds(10);
+// A reply arena larger than this (a batch of many or large answers) is
+// freed once it empties rather than kept for the next batch.
+constexpr size_t kMaxIdleArenaBytes = 1 << 20;
 
 }  // namespace
 
@@ -271,6 +274,14 @@ void Reactor::Run() {
     }
     for (ReactorSession* done : retired_) sessions_.erase(done);
     retired_.clear();
+    if (arena_regions_ == 0) {
+      // Every answer of the batch went out (or was copied to its queue).
+      if (reply_arena_.capacity() > kMaxIdleArenaBytes) {
+        std::string().swap(reply_arena_);
+      } else {
+        reply_arena_.clear();
+      }
+    }
   }
   RunServiceList(now);
 }

@@ -61,13 +61,16 @@ class Reactor {
   // ReadOnce's scratch): one pool block, shared by every connection.
   ReadScratch* read_scratch() { return &read_scratch_; }
   // Answers of inline handlers inside a read event: encoded into
-  // encode_scratch() (loop thread) and queued in reply_scratch(), which
-  // FlushLocked() sends from where it is at the end of the event, so a
-  // request/response connection touches no output queue of its own. The
-  // reply scratch belongs to at most one session at a time, which accesses
-  // it under its own mutex (see ReactorSession::reply_).
+  // encode_scratch(), or, small ones, appended to reply_arena(), where
+  // every session served in this batch of events keeps its answers back to
+  // back. Each session sends its region when the batch has been read
+  // (its Service() runs from the service list), so the answers go out in a
+  // burst of writes, and a request/response connection touches no output
+  // queue of its own. Loop thread only. A session holding a region counts
+  // in arena_regions(); the arena is emptied once none does.
   EncodedFrame& encode_scratch() { return encode_scratch_; }
-  std::string& reply_scratch() { return reply_scratch_; }
+  std::string& reply_arena() { return reply_arena_; }
+  int& arena_regions() { return arena_regions_; }
 
  private:
   // Serves new connections; never once shutting down (StartShutdown()
@@ -97,7 +100,8 @@ class Reactor {
 
   ReadScratch read_scratch_;
   EncodedFrame encode_scratch_;
-  std::string reply_scratch_;
+  std::string reply_arena_;
+  int arena_regions_ = 0;
 
   absl::Mutex cross_mu_;
   std::vector<std::shared_ptr<ReactorSession>> cross_list_ ABSL_GUARDED_BY(cross_mu_);

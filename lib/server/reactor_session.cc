@@ -4,6 +4,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
+#include <cassert>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -66,13 +67,14 @@ absl::Status ReactorSession::Send(const Envelope& envelope, absl::Cord payload) 
   std::lock_guard<std::mutex> lock(mu_);
   if (send_closed_) return ClosedError();
   // An inline handler answering inside OnReadable() (on the loop thread)
-  // uses the reactor's scratch: sent at the end of the read event.
+  // uses the reactor's scratch and arena: sent when the batch was read.
   const bool answering = reactor_->OnLoopThread() && in_read_;
-  // Small frames are copied whatever the queue (see SendQueue): into the
-  // reply scratch while this session holds it, or can take it (nothing
-  // else waits), encoded in place.
-  const bool copied = payload.size() <= context_->options().connection.copy_payload_bytes;
-  if (copied && (reply_ != nullptr || (answering && out_.empty()))) {
+  // Small frames are copied whatever the queue (see SendQueue): into this
+  // session's arena region while nothing waits behind it in out_ and the
+  // region holds less than a batch, encoded in place.
+  const ConnectionOptions& connection = context_->options().connection;
+  if (answering && out_.empty() && payload.size() <= connection.copy_payload_bytes &&
+      reply_size_ < connection.batch_bytes) {
     return SendIntoReplyLocked(envelope, payload);
   }
   // Encoded under the lock into a reused frame: no allocation per message.
@@ -88,27 +90,30 @@ absl::Status ReactorSession::Send(const Envelope& envelope, absl::Cord payload) 
     frame.Clear();
     return OutputBudgetErrorLocked(queued, frame_size);
   }
-  SpillReplyLocked();
-  out_.Append(frame);
+  out_.Append(frame);  // after the arena region, which FlushLocked() sends first
   frame.Clear();  // the queue holds the payload now
   return FrameQueuedLocked();
 }
 
 absl::Status ReactorSession::SendIntoReplyLocked(const Envelope& envelope,
                                                  const absl::Cord& payload) {
-  std::string* reply = reply_ != nullptr ? reply_ : &reactor_->reply_scratch();
-  const uint64_t queued = QueuedLocked();  // the scratch is empty when not held
-  const size_t before = reply->size();
-  absl::Status encoded = context_->encoder().EncodeAppend(envelope, payload, reply);
-  if (!encoded.ok()) return encoded;  // *reply unchanged
-  const uint64_t frame_size = reply->size() - before;
+  std::string& arena = reactor_->reply_arena();
+  // Sessions are read one at a time: a region being added to ends the arena.
+  assert(reply_size_ == 0 || reply_offset_ + reply_size_ == arena.size());
+  const uint64_t queued = QueuedLocked();
+  const size_t before = arena.size();
+  absl::Status encoded = context_->encoder().EncodeAppend(envelope, payload, &arena);
+  if (!encoded.ok()) return encoded;  // the arena is unchanged
+  const uint64_t frame_size = arena.size() - before;
   if (queued + frame_size > context_->options().max_output_bytes) {
-    reply->resize(before);
+    arena.resize(before);
     return OutputBudgetErrorLocked(queued, frame_size);
   }
-  reply_ = reply;
-  // Past a batch, the whole reply goes to the queue, in order.
-  if (reply->size() > context_->options().connection.batch_bytes) SpillReplyLocked();
+  if (reply_size_ == 0) {
+    reply_offset_ = before;
+    ++reactor_->arena_regions();
+  }
+  reply_size_ += frame_size;
   return FrameQueuedLocked();
 }
 
@@ -135,15 +140,9 @@ absl::Status ReactorSession::FrameQueuedLocked() {
   return absl::OkStatus();
 }
 
-void ReactorSession::SpillReplyLocked() {
-  if (reply_ == nullptr) return;
-  out_.AppendBytes(*reply_);  // out_ is empty while the scratch is held
-  ReturnReplyLocked();
-}
-
-void ReactorSession::ReturnReplyLocked() {
-  reply_->clear();
-  reply_ = nullptr;
+void ReactorSession::ReleaseReplyLocked() {
+  reply_size_ = 0;
+  --reactor_->arena_regions();
 }
 
 bool ReactorSession::OutputBelowWatermark() const {
@@ -366,7 +365,15 @@ void ReactorSession::OnReadable(absl::Time now, bool hangup) {
     if (!budget.ok()) CloseWithError(budget, "budget", now);
   }
   in_read_ = false;
-  // Answers queued by inline handlers go out now, in one write.
+  std::unique_lock<std::mutex> lock(mu_);
+  if (reply_size_ > 0) {
+    // Answers in the arena go out with those of the other connections of
+    // this batch, in a burst of writes once all are read (a write to a
+    // peer that sleeps costs the waker its wake-up; a burst wakes it once).
+    ScheduleService();
+    return;
+  }
+  lock.unlock();
   Service(now);
 }
 
@@ -385,7 +392,6 @@ void ReactorSession::QueueErrorFrame(const absl::Status& status) {
   absl::StatusOr<EncodedFrame> frame = context_->encoder().Encode(ErrorEnvelope(status), {});
   if (!frame.ok()) return;
   std::lock_guard<std::mutex> lock(mu_);
-  SpillReplyLocked();
   out_.Append(*frame);  // past the output budget if need be: it is small
   queued_output_.store(QueuedLocked(), std::memory_order_relaxed);
 }
@@ -412,18 +418,19 @@ void ReactorSession::Flush() {
 
 void ReactorSession::FlushLocked() {
   bool progressed = false;
-  if (reply_ != nullptr) {
-    // Sent from the reactor's scratch; what the socket does not take (or
-    // all of it, on an error, which the loop below then meets) waits in
-    // out_, which was empty.
+  if (reply_size_ > 0) {
+    // Sent from the reactor's arena; what the socket does not take (or all
+    // of it, on an error, which the loop below then meets) goes before
+    // out_, where it waits.
+    const char* region = reactor_->reply_arena().data() + reply_offset_;
     ssize_t n;
     do {
-      n = ::send(socket_.fd(), reply_->data(), reply_->size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      n = ::send(socket_.fd(), region, reply_size_, MSG_NOSIGNAL | MSG_DONTWAIT);
     } while (n < 0 && errno == EINTR);
     const size_t sent = n > 0 ? static_cast<size_t>(n) : 0;
     progressed = sent > 0;
-    if (sent < reply_->size()) out_.AppendBytes(absl::string_view(*reply_).substr(sent));
-    ReturnReplyLocked();
+    if (sent < reply_size_) out_.PrependBytes(absl::string_view(region + sent, reply_size_ - sent));
+    ReleaseReplyLocked();
   }
   while (!out_.empty()) {
     out_.FillIovecs(&iov_);
@@ -634,7 +641,7 @@ void ReactorSession::Destroy(const absl::Status& reason) {
     send_closed_ = true;
     destroyed_ = true;
     space_cv_.notify_all();
-    if (reply_ != nullptr) ReturnReplyLocked();  // unsent
+    if (reply_size_ > 0) ReleaseReplyLocked();  // unsent
     out_.Clear();
     queued_output_.store(0, std::memory_order_relaxed);
     inbox_.clear();

@@ -91,8 +91,8 @@ class ReactorSession final : public Session {
   void QueueErrorFrame(const absl::Status& status);
   void Flush();
   void FlushLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Send() of a small frame, encoded straight into the reactor's reply
-  // scratch (taken if reply_ is null).
+  // Send() of a small frame from the inline handler, encoded straight into
+  // this session's region of the reactor's reply arena.
   absl::Status SendIntoReplyLocked(const Envelope& envelope, const absl::Cord& payload)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Refuses a frame that would pass the output budget: sending closes and
@@ -101,14 +101,10 @@ class ReactorSession final : public Session {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Bookkeeping after a frame was queued; returns OK.
   absl::Status FrameQueuedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Moves the frames held in the reactor's reply scratch into out_ and
-  // gives the scratch back. Before anything else is appended to out_.
-  void SpillReplyLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Empties the reply scratch and gives it back (reply_ must be set).
-  void ReturnReplyLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Bytes waiting to be written: out_ and the reply scratch.
+  // Gives the arena region back (its bytes were sent or copied).
+  void ReleaseReplyLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   uint64_t QueuedLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return out_.size() + (reply_ != nullptr ? reply_->size() : 0);
+    return out_.size() + reply_size_;
   }
   void Destroy(const absl::Status& reason);
   void UpdateInterest(bool output_queued);
@@ -143,11 +139,12 @@ class ReactorSession final : public Session {
   // twice per message, and Debian's Abseil runs deadlock detection on every
   // absl::Mutex operation (measured in bench/echo_bench).
   mutable std::mutex mu_;
-  // The reactor's reply scratch while this session holds it (from an
-  // inline handler's Send() inside OnReadable() until FlushLocked()), or
-  // null. Its frames come before everything in out_, which is empty while
-  // it is held; never empty while held.
-  std::string* reply_ ABSL_GUARDED_BY(mu_) = nullptr;
+  // This session's region of the reactor's reply arena: answers of its
+  // inline handler, appended inside OnReadable() while out_ was empty, sent
+  // by FlushLocked() (loop thread) before everything in out_. Empty when
+  // reply_size_ is 0.
+  size_t reply_offset_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t reply_size_ ABSL_GUARDED_BY(mu_) = 0;
   // QueuedLocked(), readable without the lock; written under it.
   std::atomic<uint64_t> queued_output_{0};
   bool send_closed_ ABSL_GUARDED_BY(mu_) = false;
