@@ -546,6 +546,45 @@ TEST_P(ModelTest, PeerThatNeverReadsHitsOutputBudget) {
 // whole and in order, within a batch and past it, and past the output budget
 // (inside the first batch, or later) the handler gets OUTPUT_BUDGET_EXCEEDED
 // with nothing of the refused frame queued.
+// Requests, each answered by 300 small frames (more than a batch of 256
+// KiB: the last ones queue behind the first), to a peer that reads only
+// once all are answered: the first write is larger than the socket's
+// buffer and is cut short, and its rest waits ahead of the answers queued
+// after it. Every frame arrives once, in order.
+TEST_P(ModelTest, SmallAnswersToASlowReaderArriveOnceInOrder) {
+  static constexpr uint64_t kFrames = 300;
+  class Answers : public StreamHandler {
+   public:
+    absl::Status OnMessage(Session& session, Message message) override {
+      for (uint64_t j = 0; j < kFrames; ++j) {
+        const uint64_t id = message.envelope.id() * kFrames + j;
+        absl::Status s = session.Send(Id(id), iotest::PatternCord(900 + id % 50, id));
+        if (!s.ok()) return s;
+      }
+      return absl::OkStatus();
+    }
+  };
+  StreamServerOptions base;
+  base.connection.batch_bytes = 256 << 10;
+  auto running = RunningServer::Start(servertest::ListenUri(Net::kUnix), Options(base),
+                                      [] { return std::make_unique<Answers>(); });
+  ASSERT_NE(running, nullptr);
+  auto conn = Dial(running->address());
+  ASSERT_TRUE(conn.ok());
+  // One request per read event; about 290 KB of answers each.
+  constexpr uint64_t kRequests = 8;
+  for (uint64_t i = 0; i < kRequests; ++i) {
+    ASSERT_TRUE(conn->Send(Id(i), absl::Cord("q")).ok());
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  for (uint64_t id = 0; id < kRequests * kFrames; ++id) {
+    absl::StatusOr<Message> m = conn->Receive(absl::Now() + absl::Seconds(10));
+    ASSERT_TRUE(m.ok()) << "answer " << id << ": " << m.status();
+    ASSERT_EQ(m->envelope.id(), id) << "out of order";
+    ASSERT_EQ(iotest::PatternMismatch(m->payload, 900 + id % 50, id), "") << "answer " << id;
+  }
+}
+
 TEST_P(ModelTest, SmallAnswersPastABatchArriveInOrderUntilTheBudget) {
   struct Result {
     absl::Mutex mu;
