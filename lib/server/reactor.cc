@@ -22,6 +22,9 @@ constexpr uint64_t kListenerTagBase = 16;  // + index into listeners_
 constexpr int kMaxEvents = 256;
 constexpr int kAcceptsPerEvent = 64;
 constexpr absl::Duration kSweepInterval = absl::Milliseconds(10);
+// Batches of at least this many events answer after the whole batch was
+// read (see batch_answers()); smaller ones answer each read at once.
+constexpr int kBatchAnswersMinEvents = 32;
 // A reply arena larger than this (a batch of many or large answers) is
 // freed once it empties rather than kept for the next batch.
 constexpr size_t kMaxIdleArenaBytes = 1 << 20;
@@ -225,6 +228,7 @@ void Reactor::Run() {
     }
     const int n = ::epoll_wait(epoll_fd_, events, kMaxEvents, EpollTimeoutMs(now));
     now = absl::Now();
+    batch_answers_ = n >= kBatchAnswersMinEvents;
     for (int i = 0; i < n; ++i) {
       const uint64_t tag = events[i].data.u64;
       if (tag == kWakeTag) {

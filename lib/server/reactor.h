@@ -61,16 +61,20 @@ class Reactor {
   // ReadOnce's scratch): one pool block, shared by every connection.
   ReadScratch* read_scratch() { return &read_scratch_; }
   // Answers of inline handlers inside a read event: encoded into
-  // encode_scratch(), or, small ones, appended to reply_arena(), where
-  // every session served in this batch of events keeps its answers back to
-  // back. Each session sends its region when the batch has been read
-  // (its Service() runs from the service list), so the answers go out in a
-  // burst of writes, and a request/response connection touches no output
-  // queue of its own. Loop thread only. A session holding a region counts
-  // in arena_regions(); the arena is emptied once none does.
+  // encode_scratch(), or, small ones, appended to reply_arena(), where the
+  // session keeps them in a region of its own until it sends them. In a
+  // batch of many events (batch_answers()), every session read keeps its
+  // region until the whole batch has been read (its Service() runs from
+  // the service list), so the answers go out in a burst of writes: a peer
+  // that multiplexes many connections is woken once per burst, not once
+  // per answer. In a small batch each session sends at the end of its read
+  // event (waiting for the rest of the batch would only delay a peer with
+  // few requests in flight). Loop thread only. A session holding a region
+  // counts in arena_regions(); the arena is emptied once none does.
   EncodedFrame& encode_scratch() { return encode_scratch_; }
   std::string& reply_arena() { return reply_arena_; }
   int& arena_regions() { return arena_regions_; }
+  bool batch_answers() const { return batch_answers_; }
 
  private:
   // Serves new connections; never once shutting down (StartShutdown()
@@ -102,6 +106,7 @@ class Reactor {
   EncodedFrame encode_scratch_;
   std::string reply_arena_;
   int arena_regions_ = 0;
+  bool batch_answers_ = false;
 
   absl::Mutex cross_mu_;
   std::vector<std::shared_ptr<ReactorSession>> cross_list_ ABSL_GUARDED_BY(cross_mu_);

@@ -100,6 +100,7 @@ absl::Status ReactorSession::SendIntoReplyLocked(const Envelope& envelope,
   std::string& arena = reactor_->reply_arena();
   // Sessions are read one at a time: a region being added to ends the arena.
   assert(reply_size_ == 0 || reply_offset_ + reply_size_ == arena.size());
+  if (reactor_->arena_regions() == 0) arena.clear();  // start where it is warm
   const uint64_t queued = QueuedLocked();
   const size_t before = arena.size();
   absl::Status encoded = context_->encoder().EncodeAppend(envelope, payload, &arena);
@@ -365,15 +366,15 @@ void ReactorSession::OnReadable(absl::Time now, bool hangup) {
     if (!budget.ok()) CloseWithError(budget, "budget", now);
   }
   in_read_ = false;
-  std::unique_lock<std::mutex> lock(mu_);
-  if (reply_size_ > 0) {
-    // Answers in the arena go out with those of the other connections of
-    // this batch, in a burst of writes once all are read (a write to a
-    // peer that sleeps costs the waker its wake-up; a burst wakes it once).
-    ScheduleService();
-    return;
+  if (reactor_->batch_answers()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (reply_size_ > 0) {
+      // Answers in the arena go out with those of the other connections
+      // of this batch, in a burst of writes once all are read.
+      ScheduleService();
+      return;
+    }
   }
-  lock.unlock();
   Service(now);
 }
 
