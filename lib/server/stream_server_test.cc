@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -460,38 +461,50 @@ TEST_P(ModelTest, RefusedPeerThatAlreadySentReadsTheErrorFrameAndACleanEnd) {
   }
 }
 
+// How many of SendMany's frames were accepted, and the first refusal.
+struct SendLog {
+  absl::Mutex mu;
+  absl::Status first_error;
+  int sent = 0;
+};
+
+// Answers any request with frames 0..count-1 (id i, payload(i)), stopping
+// at the first Send() that fails; logs both.
+class SendMany : public StreamHandler {
+ public:
+  SendMany(std::shared_ptr<SendLog> log, int count, std::function<absl::Cord(int)> payload)
+      : log_(std::move(log)), count_(count), payload_(std::move(payload)) {}
+  absl::Status OnMessage(Session& session, Message message) override {
+    for (int i = 0; i < count_; ++i) {
+      absl::Status s = session.Send(Id(i), payload_(i));
+      absl::MutexLock lock(&log_->mu);
+      if (!s.ok()) {
+        log_->first_error = s;
+        break;
+      }
+      ++log_->sent;
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  std::shared_ptr<SendLog> log_;
+  int count_;
+  std::function<absl::Cord(int)> payload_;
+};
+
 // A handler that keeps answering a peer that never reads fails with
 // OUTPUT_BUDGET_EXCEEDED instead of buffering without bound.
 TEST_P(ModelTest, PeerThatNeverReadsHitsOutputBudget) {
-  struct Result {
-    absl::Mutex mu;
-    absl::Status first_error;
-    int sent = 0;
-  };
-  auto result = std::make_shared<Result>();
-  class Flood : public StreamHandler {
-   public:
-    explicit Flood(std::shared_ptr<Result> r) : result_(std::move(r)) {}
-    absl::Status OnMessage(Session& session, Message message) override {
-      const absl::Cord block = iotest::PatternCord(256 << 10, 1);
-      for (int i = 0; i < 400; ++i) {
-        absl::Status s = session.Send(Id(i), block);
-        absl::MutexLock lock(&result_->mu);
-        if (!s.ok()) {
-          result_->first_error = s;
-          break;
-        }
-        ++result_->sent;
-      }
-      return absl::OkStatus();
-    }
-    std::shared_ptr<Result> result_;
-  };
+  auto result = std::make_shared<SendLog>();
+  const absl::Cord block = iotest::PatternCord(256 << 10, 1);
+  auto payload = [block](int) { return block; };
   StreamServerOptions base;
   base.max_output_bytes = 4 << 20;
   base.write_timeout = absl::Milliseconds(300);
-  auto running = RunningServer::Start("tcp://127.0.0.1:0", Options(base),
-                                      [result] { return std::make_unique<Flood>(result); });
+  auto running = RunningServer::Start(
+      "tcp://127.0.0.1:0", Options(base),
+      [result, payload] { return std::make_unique<SendMany>(result, 400, payload); });
   ASSERT_NE(running, nullptr);
   auto conn = Dial(running->address());
   ASSERT_TRUE(conn.ok());
@@ -539,13 +552,6 @@ TEST_P(ModelTest, PeerThatNeverReadsHitsOutputBudget) {
   }
 }
 
-// Small answers (copied into one buffer while a read event lasts) past a
-// batch go out whole and in order, and past the output budget the handler
-// gets OUTPUT_BUDGET_EXCEEDED with nothing of the refused frame queued.
-// Small answers (copied into one buffer while a read event lasts) go out
-// whole and in order, within a batch and past it, and past the output budget
-// (inside the first batch, or later) the handler gets OUTPUT_BUDGET_EXCEEDED
-// with nothing of the refused frame queued.
 // Requests, each answered by 300 small frames (more than a batch of 256
 // KiB: the last ones queue behind the first), to a peer that reads only
 // once all are answered: the first write is larger than the socket's
@@ -585,37 +591,23 @@ TEST_P(ModelTest, SmallAnswersToASlowReaderArriveOnceInOrder) {
   }
 }
 
+// Small answers (copied into one buffer while a read event lasts) go out
+// whole and in order, within a batch and past it, and past the output budget
+// (inside the first batch, or later) the handler gets OUTPUT_BUDGET_EXCEEDED
+// with nothing of the refused frame queued.
 TEST_P(ModelTest, SmallAnswersPastABatchArriveInOrderUntilTheBudget) {
-  struct Result {
-    absl::Mutex mu;
-    absl::Status first_error;
-    int sent = 0;
-  };
-  class Small : public StreamHandler {
-   public:
-    explicit Small(std::shared_ptr<Result> r) : result_(std::move(r)) {}
-    absl::Status OnMessage(Session& session, Message message) override {
-      for (int i = 0; i < 2000; ++i) {  // 2000 frames of ~1 KiB: 32 batches
-        absl::Status s = session.Send(Id(i), iotest::PatternCord(1000 + i % 24, i));
-        absl::MutexLock lock(&result_->mu);
-        if (!s.ok()) {
-          result_->first_error = s;
-          break;
-        }
-        ++result_->sent;
-      }
-      return absl::OkStatus();
-    }
-    std::shared_ptr<Result> result_;
-  };
+  // 2000 frames of about 1 KiB: 32 batches.
+  auto payload = [](int i) { return iotest::PatternCord(1000 + i % 24, i); };
   for (uint64_t budget : {uint64_t{40} << 10, uint64_t{1} << 20}) {
     SCOPED_TRACE(absl::StrCat("output budget ", budget));
-    auto result = std::make_shared<Result>();
+    auto result = std::make_shared<SendLog>();
     StreamServerOptions base;
     base.max_output_bytes = budget;
     base.write_timeout = absl::Seconds(20);
     auto running = RunningServer::Start("tcp://127.0.0.1:0", Options(base),
-                                        [result] { return std::make_unique<Small>(result); });
+                                        [result, payload] {
+                                          return std::make_unique<SendMany>(result, 2000, payload);
+                                        });
     ASSERT_NE(running, nullptr);
     auto conn = Dial(running->address());
     ASSERT_TRUE(conn.ok());
