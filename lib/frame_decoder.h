@@ -132,7 +132,8 @@ class FrameDecoder {
 
   // Next() in two steps, for a caller that hands the message on by value
   // (a prvalue argument is built in place: no Envelope is moved or
-  // cleared): Poll() tells what Next() would, without taking the message;
+  // cleared): Poll() tells what Next() would, without taking the message
+  // (it may decode buffered input; calling it again changes nothing);
   // after it returned a message, Take() returns that message and the
   // decoder moves on. Take() at any other time is a contract violation.
   DecodeStep Poll() {

@@ -200,7 +200,8 @@ void ExpectMessagesEqual(const std::vector<Message>& want, const std::vector<Mes
 // Takes every ready message; returns the step that ended the run. Every
 // other message is taken with Poll() and Take() instead of Next(), so every
 // test also checks that the two ways agree and mix; a Poll() is repeated
-// (it only looks), and the step that ends the run must be Next()'s too.
+// (a second one changes nothing), and the step that ends the run must be
+// Next()'s too.
 DecodeStep Drain(FrameDecoder* decoder, std::vector<Message>* out) {
   while (true) {
     if (out->size() % 2 == 1) {

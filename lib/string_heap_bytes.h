@@ -14,7 +14,8 @@
 namespace lpframe {
 
 // The capacity of an empty string: its inline buffer. A namespace-scope
-// constant, so reading it costs no guard check per call.
+// constant, so reading it costs no guard check per call (initialized
+// dynamically: not for use by other static initializers).
 inline const size_t kStringInlineCapacity = std::string().capacity();
 
 inline size_t StringHeapBytes(const std::string& s) {

@@ -22,8 +22,9 @@ constexpr uint64_t kListenerTagBase = 16;  // + index into listeners_
 constexpr int kMaxEvents = 256;
 constexpr int kAcceptsPerEvent = 64;
 constexpr absl::Duration kSweepInterval = absl::Milliseconds(10);
-// Batches of at least this many events answer after the whole batch was
-// read (see batch_answers()); smaller ones answer each read at once.
+// Batches of at least this many events (any events: the few wake-up and
+// listener ones do not matter) answer after the whole batch was read (see
+// batch_answers()); smaller ones answer each read at once.
 constexpr int kBatchAnswersMinEvents = 32;
 // A reply arena larger than this (a batch of many or large answers) is
 // freed once it empties rather than kept for the next batch.

@@ -4,7 +4,6 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
-#include <cassert>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -70,11 +69,13 @@ absl::Status ReactorSession::Send(const Envelope& envelope, absl::Cord payload) 
   // uses the reactor's scratch and arena: sent when the batch was read.
   const bool answering = reactor_->OnLoopThread() && in_read_;
   // Small frames are copied whatever the queue (see SendQueue): into this
-  // session's arena region while nothing waits behind it in out_ and the
-  // region holds less than a batch, encoded in place.
+  // session's arena region, encoded in place, while nothing waits behind it
+  // in out_, the region ends the arena (sessions are read one at a time, so
+  // it does), and it has not reached a batch (it may pass one by a frame).
   const ConnectionOptions& connection = context_->options().connection;
   if (answering && out_.empty() && payload.size() <= connection.copy_payload_bytes &&
-      reply_size_ < connection.batch_bytes) {
+      reply_size_ < connection.batch_bytes &&
+      (reply_size_ == 0 || reply_offset_ + reply_size_ == reactor_->reply_arena().size())) {
     return SendIntoReplyLocked(envelope, payload);
   }
   // Encoded under the lock into a reused frame: no allocation per message.
@@ -98,8 +99,6 @@ absl::Status ReactorSession::Send(const Envelope& envelope, absl::Cord payload) 
 absl::Status ReactorSession::SendIntoReplyLocked(const Envelope& envelope,
                                                  const absl::Cord& payload) {
   std::string& arena = reactor_->reply_arena();
-  // Sessions are read one at a time: a region being added to ends the arena.
-  assert(reply_size_ == 0 || reply_offset_ + reply_size_ == arena.size());
   if (reactor_->arena_regions() == 0) arena.clear();  // start where it is warm
   const uint64_t queued = QueuedLocked();
   const size_t before = arena.size();
@@ -419,6 +418,7 @@ void ReactorSession::Flush() {
 
 void ReactorSession::FlushLocked() {
   bool progressed = false;
+  bool socket_full = false;
   if (reply_size_ > 0) {
     // Sent from the reactor's arena; what the socket does not take (or all
     // of it, on an error, which the loop below then meets) goes before
@@ -428,12 +428,17 @@ void ReactorSession::FlushLocked() {
     do {
       n = ::send(socket_.fd(), region, reply_size_, MSG_NOSIGNAL | MSG_DONTWAIT);
     } while (n < 0 && errno == EINTR);
+    const int send_errno = n < 0 ? errno : 0;
     const size_t sent = n > 0 ? static_cast<size_t>(n) : 0;
     progressed = sent > 0;
     if (sent < reply_size_) out_.PrependBytes(absl::string_view(region + sent, reply_size_ - sent));
+    // A full socket takes nothing more now; an error is met (and recorded)
+    // by the loop below.
+    socket_full = (n >= 0 && sent < reply_size_) ||
+                  send_errno == EAGAIN || send_errno == EWOULDBLOCK;
     ReleaseReplyLocked();
   }
-  while (!out_.empty()) {
+  while (!out_.empty() && !socket_full) {
     out_.FillIovecs(&iov_);
     ssize_t n;
     if (iov_.size() == 1) {  // small answers share one buffer: plain send()

@@ -131,8 +131,9 @@ class ReactorSession final : public Session {
   bool draining_ = false;  // server shutting down
   bool paused_for_output_ = false;
   bool paused_for_input_ = false;
-  // Inside OnReadable(), which ends with Service(): sends on the loop
-  // thread need not put the session on the service list.
+  // Inside OnReadable(), which ends with Service() (or, in a batch that
+  // answers after it is read, with the session on the service list): sends
+  // on the loop thread need not schedule it.
   bool in_read_ = false;
 
   // Shared with other threads. A std::mutex, not absl::Mutex: it is taken
