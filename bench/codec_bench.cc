@@ -16,6 +16,12 @@
 //   Decode64B/frames_per_second 64 B payloads fed in 8 KiB pieces: frames/s.
 //   Encode/plain/<size>         FrameEncoder::EncodeTo into a reused frame.
 //   Encode/checksum/<size>      Same with EncoderOptions::checksum.
+//   EncodeBatch64B/<way>        64 frames of 64 B (ids 1..64) into one reused
+//                               buffer, as a server batches small answers:
+//                               encode_append (FrameEncoder::EncodeAppend),
+//                               frame_then_copy (EncodeTo into a reused
+//                               EncodedFrame, then AppendTo), and memcpy (the
+//                               same bytes, pre-encoded, appended: the floor).
 //
 // Sizes: payloads of 64 B, 1 KiB, 64 KiB, 1 MiB, 16 MiB, 64 MiB. Every frame
 // carries the minimal envelope (id + kind). Payloads below 1 MiB are decoded
@@ -354,6 +360,66 @@ void BM_Encode(benchmark::State& state, size_t payload_size, bool checksum) {
 }
 
 // ---------------------------------------------------------------------------
+// Small answers batched into one buffer (the reactor's reply arena).
+
+enum class BatchWay { kEncodeAppend, kFrameThenCopy, kMemcpy };
+constexpr int kBatchFrames = 64;
+
+void BM_EncodeBatch64B(benchmark::State& state, BatchWay way) {
+  const FrameEncoder encoder;
+  const absl::Cord payload = PayloadCord(64);
+  std::vector<Envelope> envelopes;
+  std::string encoded;  // the batch's bytes, for the memcpy floor and a check
+  for (int i = 0; i < kBatchFrames; ++i) {
+    envelopes.push_back(MinimalEnvelope(static_cast<uint64_t>(i) + 1));
+    absl::StatusOr<EncodedFrame> frame = encoder.Encode(envelopes.back(), payload);
+    if (!frame.ok()) {
+      state.SkipWithError("encode failed");
+      for (auto _ : state) {
+      }
+      return;
+    }
+    frame->AppendTo(&encoded);
+  }
+  std::string batch;
+  batch.reserve(encoded.size());
+  EncodedFrame frame;
+  auto run = [&] {
+    batch.clear();
+    for (int i = 0; i < kBatchFrames; ++i) {
+      switch (way) {
+        case BatchWay::kEncodeAppend:
+          (void)encoder.EncodeAppend(envelopes[i], payload, &batch);
+          break;
+        case BatchWay::kFrameThenCopy:
+          (void)encoder.EncodeTo(envelopes[i], payload, &frame);
+          frame.AppendTo(&batch);
+          break;
+        case BatchWay::kMemcpy: {
+          const size_t each = encoded.size() / kBatchFrames;
+          batch.append(encoded, static_cast<size_t>(i) * each, each);
+          break;
+        }
+      }
+    }
+  };
+  run();
+  if (batch != encoded) {
+    state.SkipWithError("the batch differs from Encode() + AppendTo()");
+    for (auto _ : state) {
+    }
+    return;
+  }
+  for (auto _ : state) {
+    run();
+    benchmark::DoNotOptimize(batch.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetItemsProcessed(state.iterations() * kBatchFrames);
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(encoded.size()));
+}
+
+// ---------------------------------------------------------------------------
 // Registration.
 
 benchmark::TimeUnit UnitFor(size_t bytes_per_iteration) {
@@ -387,6 +453,13 @@ void RegisterAll() {
   }
   benchmark::RegisterBenchmark("Decode64B/frames_per_second", BM_Decode64BFramesPerSecond)
       ->Unit(benchmark::kMicrosecond)->UseRealTime()->MinTime(0.5);
+  for (auto [way, name] : {std::make_pair(BatchWay::kEncodeAppend, "encode_append"),
+                           std::make_pair(BatchWay::kFrameThenCopy, "frame_then_copy"),
+                           std::make_pair(BatchWay::kMemcpy, "memcpy")}) {
+    benchmark::RegisterBenchmark(absl::StrCat("EncodeBatch64B/", name).c_str(),
+                                 BM_EncodeBatch64B, way)
+        ->Unit(benchmark::kMicrosecond)->UseRealTime()->MinTime(0.2);
+  }
   for (bool checksum : {false, true}) {
     for (size_t size : kSizes) {
       const std::string name =
