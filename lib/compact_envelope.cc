@@ -4,6 +4,8 @@
 #include <type_traits>
 #include <utility>
 
+#include "google/protobuf/io/coded_stream.h"
+
 namespace lpframe {
 namespace {
 
@@ -64,27 +66,11 @@ bool ParseCompactEnvelope(absl::string_view bytes, Envelope* out) {
 
 namespace {
 
-// Protobuf's varint encoding of a uint64 (an int32 enum is sign-extended).
-size_t VarintSize(uint64_t value) {
-  size_t n = 1;
-  while (value >= 0x80) {
-    value >>= 7;
-    ++n;
-  }
-  return n;
-}
+using google::protobuf::io::CodedOutputStream;
 
+// The kind as protobuf writes it: an int32 enum sign-extended to 64 bits.
 uint64_t KindWireValue(const Envelope& envelope) {
   return static_cast<uint64_t>(static_cast<int64_t>(static_cast<int32_t>(envelope.kind())));
-}
-
-char* WriteVarint(uint64_t value, char* out) {
-  while (value >= 0x80) {
-    *out++ = static_cast<char>(static_cast<unsigned char>(value) | 0x80);
-    value >>= 7;
-  }
-  *out++ = static_cast<char>(value);
-  return out;
 }
 
 }  // namespace
@@ -104,20 +90,21 @@ bool IsCompactEnvelope(const Envelope& envelope, size_t byte_size) {
 
 void WriteCompactEnvelope(const Envelope& envelope, char* out) {
   // Field order, as protobuf writes them; fields at their default are absent.
+  uint8_t* p = reinterpret_cast<uint8_t*>(out);
   if (envelope.id() != 0) {
-    *out++ = static_cast<char>(kIdTag);
-    out = WriteVarint(envelope.id(), out);
+    *p++ = kIdTag;
+    p = CodedOutputStream::WriteVarint64ToArray(envelope.id(), p);
   }
   if (envelope.kind() != 0) {
-    *out++ = static_cast<char>(kKindTag);
-    WriteVarint(KindWireValue(envelope), out);
+    *p++ = kKindTag;
+    CodedOutputStream::WriteVarint64ToArray(KindWireValue(envelope), p);
   }
 }
 
 size_t CompactEnvelopeSize(const Envelope& envelope) {
   size_t size = 0;
-  if (envelope.id() != 0) size += 1 + VarintSize(envelope.id());
-  if (envelope.kind() != 0) size += 1 + VarintSize(KindWireValue(envelope));
+  if (envelope.id() != 0) size += 1 + CodedOutputStream::VarintSize64(envelope.id());
+  if (envelope.kind() != 0) size += 1 + CodedOutputStream::VarintSize64(KindWireValue(envelope));
   return size;
 }
 

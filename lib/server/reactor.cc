@@ -279,13 +279,11 @@ void Reactor::Run() {
     }
     for (ReactorSession* done : retired_) sessions_.erase(done);
     retired_.clear();
-    if (arena_regions_ == 0) {
-      // Every answer of the batch went out (or was copied to its queue).
-      if (reply_arena_.capacity() > kMaxIdleArenaBytes) {
-        std::string().swap(reply_arena_);
-      } else {
-        reply_arena_.clear();
-      }
+    // Every answer of the batch went out (or was copied to its queue); a
+    // first region clears the arena (ReactorSession::SendIntoReplyLocked),
+    // here only a large one is freed.
+    if (arena_regions_ == 0 && reply_arena_.capacity() > kMaxIdleArenaBytes) {
+      std::string().swap(reply_arena_);
     }
   }
   RunServiceList(now);

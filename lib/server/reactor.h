@@ -70,7 +70,8 @@ class Reactor {
   // per answer. In a small batch each session sends at the end of its read
   // event (waiting for the rest of the batch would only delay a peer with
   // few requests in flight). Loop thread only. A session holding a region
-  // counts in arena_regions(); the arena is emptied once none does.
+  // counts in arena_regions(); the first region taken while none is held
+  // starts the arena over.
   EncodedFrame& encode_scratch() { return encode_scratch_; }
   std::string& reply_arena() { return reply_arena_; }
   int& arena_regions() { return arena_regions_; }
