@@ -22,10 +22,9 @@ constexpr uint64_t kSmallPayloadBytes = 4096;
 
 FrameDecoder::FrameDecoder(DecoderOptions options)
     : options_(std::move(options)),
-      payload_(options_.pool),
-      takeover_min_bytes_(std::max<uint64_t>({options_.direct_read_min_bytes,
-                                              payload_.pool()->block_size() / 4,
-                                              kSmallPayloadBytes + 1})) {
+      payload_(options_.pool) {
+  takeover_min_bytes_ = std::max<uint64_t>(
+      {options_.direct_read_min_bytes, payload_.pool()->block_size() / 4, kSmallPayloadBytes + 1});
   absl::Status valid = options_.limits.Validate();
   if (!valid.ok()) Fail(std::move(valid));
 }
@@ -53,8 +52,9 @@ void FrameDecoder::Feed(absl::string_view bytes) {
         // copy every payload byte twice. Small frames are cheaper to buffer.
         if (!NextFrameIsLarge(bytes)) break;
         MaterializeEnvelope();
-        queue_.push_back(std::move(current_));
-        current_.payload.Clear();
+        queue_.push_back(Message{std::move(current_envelope_), std::move(current_payload_)});
+        ++queued_;
+        current_payload_.Clear();
         ready_ = false;
       }
       bytes.remove_prefix(Consume(bytes));
@@ -73,7 +73,7 @@ bool FrameDecoder::FeedBlock(char* block, absl::string_view bytes) {
 }
 
 DecodeStep FrameDecoder::PollSlow() {
-  if (!queue_.empty()) return DecodeStep::Message();
+  if (queued_ != 0) return DecodeStep::Message();
   if (!error_.ok()) return DecodeStep::Error(error_);
   if (!ready_) PumpPending();
   if (ready_) return DecodeStep::Message();
@@ -82,11 +82,12 @@ DecodeStep FrameDecoder::PollSlow() {
 }
 
 void FrameDecoder::TakeInto(Message* out, bool fresh) {
-  if (!queue_.empty()) {
+  if (queued_ != 0) {
     Message& m = queue_.front();
     out->envelope.Swap(&m.envelope);
     out->payload = std::move(m.payload);
     queue_.pop_front();
+    --queued_;
     return;
   }
   assert(ready_);
@@ -99,10 +100,10 @@ void FrameDecoder::TakeInto(Message* out, bool fresh) {
     }
     compact_ = false;
   } else {
-    out->envelope.Swap(&current_.envelope);
+    out->envelope.Swap(&current_envelope_);
   }
-  out->payload = std::move(current_.payload);
-  current_.payload.Clear();
+  out->payload = std::move(current_payload_);
+  current_payload_.Clear();
   ready_ = false;
 }
 
@@ -116,7 +117,7 @@ absl::Status FrameDecoder::Finish() {
     finished_ = true;
     return error_;
   }
-  if (ready_ || !queue_.empty()) {
+  if (ready_ || queued_ != 0) {
     return absl::FailedPreconditionError(
         "FrameDecoder::Finish() called with a decoded message not yet taken: call "
         "Next() until it returns need-more first");
@@ -225,7 +226,7 @@ size_t FrameDecoder::InputReadSize(size_t read_size) const {
 }
 
 bool FrameDecoder::at_frame_boundary() const {
-  return input_at_frame_end() && !ready_ && queue_.empty();
+  return input_at_frame_end() && !ready_ && queued_ == 0;
 }
 
 bool FrameDecoder::input_at_frame_end() const {
@@ -414,7 +415,7 @@ size_t FrameDecoder::ConsumeEnvelope(absl::string_view src) {
   }
   compact_ = ScanCompactEnvelope(envelope, &compact_id_, &compact_kind_);
   if (!compact_ &&
-      !current_.envelope.ParseFromArray(envelope.data(), static_cast<int>(envelope.size()))) {
+      !current_envelope_.ParseFromArray(envelope.data(), static_cast<int>(envelope.size()))) {
     Fail(MakeFrameError(
         FrameErrorCode::kInvalidEnvelope,
         absl::StrCat("the ", envelope.size(), "-byte envelope of the frame at stream offset ",
@@ -431,7 +432,7 @@ size_t FrameDecoder::ConsumeEnvelope(absl::string_view src) {
 
 void FrameDecoder::MaterializeEnvelope() {
   if (!compact_) return;
-  SetCompactEnvelope(compact_id_, compact_kind_, &current_.envelope);
+  SetCompactEnvelope(compact_id_, compact_kind_, &current_envelope_);
   compact_ = false;
 }
 
@@ -444,7 +445,7 @@ size_t FrameDecoder::ConsumePayload(absl::string_view src) {
   const size_t take = static_cast<size_t>(std::min<uint64_t>(payload_remaining_, src.size()));
   const absl::string_view bytes = src.substr(0, take);
   if (!payload_started_ && take == payload_remaining_ && take <= kSmallPayloadBytes) {
-    current_.payload = absl::Cord(bytes);
+    current_payload_ = absl::Cord(bytes);
   } else if (!payload_started_ && takeover_block_ != nullptr &&
              payload_remaining_ >= takeover_min_bytes_ && InTakeoverBlock(bytes)) {
     payload_.BeginInBlock(payload_remaining_, takeover_block_,
@@ -474,10 +475,10 @@ bool FrameDecoder::InTakeoverBlock(absl::string_view bytes) const {
 
 void FrameDecoder::AfterPayload() {
   if (payload_started_) {
-    current_.payload = payload_.Finish();
+    current_payload_ = payload_.Finish();
     payload_started_ = false;
   } else if (payload_length_ == 0) {
-    current_.payload.Clear();
+    current_payload_.Clear();
   }
   if (checksum_) {
     state_ = State::kTrailer;
@@ -522,7 +523,7 @@ void FrameDecoder::Fail(absl::Status status) {
   pending_.Consume(pending_.readable());
   pending_.ShrinkIfEmpty();
   std::string().swap(envelope_buf_);
-  current_.payload.Clear();
+  current_payload_.Clear();
 }
 
 uint64_t FrameDecoder::BytesNeeded() const {

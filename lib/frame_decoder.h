@@ -44,6 +44,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "lib/block_pool.h"
@@ -137,7 +138,7 @@ class FrameDecoder {
   // after it returned a message, Take() returns that message and the
   // decoder moves on. Take() at any other time is a contract violation.
   DecodeStep Poll() {
-    if (!ready_ && queue_.empty() && state_ == State::kPayload && pending_.empty() &&
+    if (!ready_ && queued_ == 0 && state_ == State::kPayload && pending_.empty() &&
         error_.ok()) {
       return DecodeStep::NeedMore(payload_remaining_ + (checksum_ ? kChecksumTrailerSize : 0));
     }
@@ -239,7 +240,8 @@ class FrameDecoder {
   uint64_t messages_decoded() const { return messages_; }
   // Storage held right now: input buffer, envelope buffer, payload blocks.
   uint64_t reserved_bytes() const {
-    return pending_.capacity() + StringHeapBytes(envelope_buf_) + payload_.reserved_bytes();
+    return pending_.capacity() + StringHeapBytes(envelope_buf_) +
+           (payload_started_ ? payload_.reserved_bytes() : 0);
   }
   // A short description of the state, e.g. "payload (1000 of 4096 bytes)".
   std::string DescribeState() const;
@@ -277,7 +279,7 @@ class FrameDecoder {
     if (payload_remaining_ == 0) AfterPayload();
   }
   void CompleteMessage();
-  // Stores a compact envelope kept as numbers into current_.envelope.
+  // Stores a compact envelope kept as numbers into current_envelope_.
   void MaterializeEnvelope();
   void Fail(absl::Status status);
   absl::Status LengthTooLarge(uint64_t declared, absl::string_view prefix);
@@ -288,25 +290,26 @@ class FrameDecoder {
   // block has room for a takeover from their first byte on.
   bool InTakeoverBlock(absl::string_view bytes) const;
 
-  // Fields are ordered by use: the first lines hold what every frame
-  // touches (a server keeps one decoder per connection, cold in cache).
-  DecoderOptions options_;
+  // Fields are ordered by use: the first four cache lines (about 250 bytes,
+  // options_ last) hold all that a small frame touches; a server keeps one
+  // decoder per connection, cold in cache, so each line is a likely miss
+  // per request.
   State state_ = State::kHeader;
-  absl::Status error_;
   bool finished_ = false;
-  bool ready_ = false;        // current_ holds a complete message
+  bool ready_ = false;        // a complete message is held (current_*)
   bool lent_direct_ = false;  // last PrepareRead lent payload storage
-  bool payload_started_ = false;  // payload_ holds this frame's bytes
+  // payload_ holds this frame's bytes; payload_ holds storage only then.
+  bool payload_started_ = false;
   bool checksum_ = false;
   // The current frame's envelope when it is compact (id and kind only):
   // kept as two numbers and stored straight into the caller's message by
-  // Next(), so the common frame never touches current_.envelope.
+  // Take(), so the common frame never touches current_envelope_.
   bool compact_ = false;
+  bool block_taken_ = false;
   int32_t compact_kind_ = 0;
+  absl::Status error_;
   uint64_t compact_id_ = 0;
-
   ByteBuffer pending_;        // received, not yet consumed
-  char header_[kHeaderSize];  // partial header bytes
   size_t header_have_ = 0;
   uint64_t frame_offset_ = 0;  // stream offset of the current frame
   uint64_t prefix_bytes_ = 0;  // header and envelope of the current frame
@@ -316,18 +319,23 @@ class FrameDecoder {
   uint64_t offset_ = 0;
   uint64_t received_ = 0;
   uint64_t messages_ = 0;
-  std::deque<Message> queue_;  // complete messages decoded ahead by Feed
-  std::string envelope_buf_;   // partial envelope bytes
-  char trailer_[kChecksumTrailerSize];
-  size_t trailer_have_ = 0;
-  Message current_;
-  PayloadWriter payload_;
-  Xxh3Digest digest_;
-  uint64_t takeover_min_bytes_;
+  size_t queued_ = 0;  // queue_.size(), kept here so empty checks stay hot
   // During FeedBlock(): the block its bytes lie in, until a payload takes
   // it over (then null, and block_taken_ is set).
   char* takeover_block_ = nullptr;
-  bool block_taken_ = false;
+  uint64_t takeover_min_bytes_ = 0;
+  absl::Cord current_payload_;
+  std::string envelope_buf_;  // partial envelope bytes
+  DecoderOptions options_;    // dialect and limits hot, the pool cold
+
+  // Touched by frames that are large, split or not compact.
+  char header_[kHeaderSize];  // partial header bytes
+  char trailer_[kChecksumTrailerSize];
+  size_t trailer_have_ = 0;
+  Envelope current_envelope_;  // unless compact_
+  std::deque<Message> queue_;  // complete messages decoded ahead by Feed
+  PayloadWriter payload_;
+  Xxh3Digest digest_;
 
   // Last (cold): the spans PrepareRead*() lent.
   absl::Span<char> lent_[kMaxReadSpans];

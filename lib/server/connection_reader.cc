@@ -12,13 +12,13 @@ namespace lpframe {
 
 ConnectionReader::ConnectionReader(ServerContext* context, absl::Time now)
     : context_(context),
-      decoder_(DecoderOptionsFor(context->options().connection)),
       read_size_(context->options().connection.read_size),
       fixed_reads_(context->options().connection.read_mode == ReadMode::kFixed),
       idle_limited_(context->options().connection.idle_timeout != absl::InfiniteDuration()),
       stall_limited_(context->options().connection.stall_timeout != absl::InfiniteDuration()),
       last_message_end_(now),
-      frame_start_(now) {}
+      frame_start_(now),
+      decoder_(DecoderOptionsFor(context->options().connection)) {}
 
 ConnectionReader::~ConnectionReader() {
   context_->counters().input_bytes_buffered.fetch_sub(static_cast<int64_t>(reserved_));

@@ -117,8 +117,9 @@ class ConnectionReader {
   void CountMessage(const Message& message, absl::Time now);
   void OnNeedMore();
 
+  // The reader's own fields come first, in two cache lines, and the
+  // decoder's hot lines right after them (see FrameDecoder's fields).
   ServerContext* context_;
-  FrameDecoder decoder_;
   size_t read_size_;
   bool fixed_reads_;
   bool scratch_reads_ = false;  // ReadOnce() was given a scratch buffer
@@ -132,7 +133,8 @@ class ConnectionReader {
   uint64_t extra_ = 0;
   uint64_t reserved_ = 0;  // counted in the server-wide total
   uint64_t messages_ = 0;
-  uint64_t direct_bytes_ = 0;
+  FrameDecoder decoder_;
+  uint64_t direct_bytes_ = 0;  // not touched by reads into scratch
 };
 
 }  // namespace lpframe

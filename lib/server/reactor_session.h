@@ -157,6 +157,7 @@ class ReactorSession final : public Session {
   bool destroyed_ ABSL_GUARDED_BY(mu_) = false;
   int space_waiters_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Status pending_error_ ABSL_GUARDED_BY(mu_);
+  absl::string_view pending_error_stage_ ABSL_GUARDED_BY(mu_);  // a literal
   // Since when queued output has waited without the peer taking any of it
   // (InfiniteFuture while nothing waits): the write timeout's clock.
   absl::Time write_blocked_since_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
@@ -169,7 +170,6 @@ class ReactorSession final : public Session {
   std::vector<struct iovec> iov_;
   std::condition_variable space_cv_;       // WaitForOutputSpace()
   EncodedFrame scratch_ ABSL_GUARDED_BY(mu_);  // reused by Send() off the loop thread
-  absl::string_view pending_error_stage_ ABSL_GUARDED_BY(mu_);  // a literal
   std::deque<Message> inbox_ ABSL_GUARDED_BY(mu_);
   uint64_t inbox_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   bool worker_active_ ABSL_GUARDED_BY(mu_) = false;
