@@ -35,6 +35,7 @@ bool FrameDecoder::NextFrameIsLarge(absl::string_view bytes) const {
 }
 
 void FrameDecoder::Feed(absl::string_view bytes) {
+  EndLend();
   if (finished_ || !error_.ok()) return;
   received_ += bytes.size();
   if (state_ == State::kPayload && payload_started_ && !ready_ && pending_.empty() &&
@@ -46,11 +47,13 @@ void FrameDecoder::Feed(absl::string_view bytes) {
     return;
   }
   if (pending_.empty()) {
+    consuming_lent_ = lend_input_;
     while (!bytes.empty() && error_.ok()) {
       if (ready_) {
         // Decode ahead only when the next frame is large: buffering it would
         // copy every payload byte twice. Small frames are cheaper to buffer.
         if (!NextFrameIsLarge(bytes)) break;
+        EndLend();
         MaterializeEnvelope();
         queue_.push_back(Message{std::move(current_envelope_), std::move(current_payload_)});
         ++queued_;
@@ -60,6 +63,10 @@ void FrameDecoder::Feed(absl::string_view bytes) {
       bytes.remove_prefix(Consume(bytes));
       if (!ready_) break;
     }
+    consuming_lent_ = false;
+    // A view outlives this call only as a complete message's payload (a
+    // checksum trailer may still be due).
+    if (payload_is_view_ && !ready_) CopyPayloadView();
   }
   if (!bytes.empty() && error_.ok()) pending_.Append(bytes);
 }
@@ -91,23 +98,42 @@ void FrameDecoder::TakeInto(Message* out, bool fresh) {
     return;
   }
   assert(ready_);
-  if (compact_) {
-    if (fresh) {
-      out->envelope.set_id(compact_id_);
-      out->envelope.set_kind(static_cast<Kind>(compact_kind_));
-    } else {
-      SetCompactEnvelope(compact_id_, compact_kind_, &out->envelope);
-    }
-    compact_ = false;
-  } else {
-    out->envelope.Swap(&current_envelope_);
-  }
+  EndLend();
+  TakeEnvelope(&out->envelope, fresh);
   out->payload = std::move(current_payload_);
   current_payload_.Clear();
   ready_ = false;
 }
 
+absl::string_view FrameDecoder::TakeView(Envelope* envelope, bool fresh) {
+  assert(payload_is_view());
+  TakeEnvelope(envelope, fresh);
+  payload_is_view_ = false;
+  ready_ = false;
+  return payload_view_;
+}
+
+void FrameDecoder::TakeEnvelope(Envelope* out, bool fresh) {
+  if (compact_) {
+    if (fresh) {
+      out->set_id(compact_id_);
+      out->set_kind(static_cast<Kind>(compact_kind_));
+    } else {
+      SetCompactEnvelope(compact_id_, compact_kind_, out);
+    }
+    compact_ = false;
+  } else {
+    out->Swap(&current_envelope_);
+  }
+}
+
+void FrameDecoder::CopyPayloadView() {
+  current_payload_ = absl::Cord(payload_view_);
+  payload_is_view_ = false;
+}
+
 absl::Status FrameDecoder::Finish() {
+  EndLend();
   if (!error_.ok()) {
     finished_ = true;
     return error_;
@@ -180,6 +206,7 @@ absl::Span<char> FrameDecoder::PrepareRead(size_t min_size) {
 
 absl::Span<const absl::Span<char>> FrameDecoder::PrepareReadSpans(size_t min_size,
                                                                   size_t max_spans) {
+  EndLend();
   lent_direct_ = false;
   if (WantsDirectRead()) {
     StartPayload();
@@ -193,6 +220,7 @@ absl::Span<const absl::Span<char>> FrameDecoder::PrepareReadSpans(size_t min_siz
 }
 
 void FrameDecoder::CommitRead(size_t n) {
+  EndLend();
   received_ += n;
   if (lent_direct_) {
     lent_direct_ = false;
@@ -445,7 +473,12 @@ size_t FrameDecoder::ConsumePayload(absl::string_view src) {
   const size_t take = static_cast<size_t>(std::min<uint64_t>(payload_remaining_, src.size()));
   const absl::string_view bytes = src.substr(0, take);
   if (!payload_started_ && take == payload_remaining_ && take <= kSmallPayloadBytes) {
-    current_payload_ = absl::Cord(bytes);
+    if (consuming_lent_) {
+      payload_view_ = bytes;
+      payload_is_view_ = true;
+    } else {
+      current_payload_ = absl::Cord(bytes);
+    }
   } else if (!payload_started_ && takeover_block_ != nullptr &&
              payload_remaining_ >= takeover_min_bytes_ && InTakeoverBlock(bytes)) {
     payload_.BeginInBlock(payload_remaining_, takeover_block_,
@@ -453,6 +486,10 @@ size_t FrameDecoder::ConsumePayload(absl::string_view src) {
     payload_started_ = true;
     takeover_block_ = nullptr;
     block_taken_ = true;
+    // The rest of the block is the payload's now, no longer the caller's
+    // lent bytes: a later frame in it gets no view (that payload may be
+    // freed, with the block, before the later frame is taken).
+    consuming_lent_ = false;
   } else {
     StartPayload();
     payload_.Append(bytes);
@@ -524,6 +561,7 @@ void FrameDecoder::Fail(absl::Status status) {
   pending_.ShrinkIfEmpty();
   std::string().swap(envelope_buf_);
   current_payload_.Clear();
+  payload_is_view_ = false;
 }
 
 uint64_t FrameDecoder::BytesNeeded() const {

@@ -150,6 +150,35 @@ class FrameDecoder {
     return message;
   }
 
+  // Lending mode, for a caller that reads into memory of its own and
+  // hands each message on before it reads again (a server reading into a
+  // buffer shared by its connections). When on, the bytes given to Feed()
+  // and FeedBlock() are lent, not copied at once: they must stay valid and
+  // unchanged until the next Feed(), FeedBlock(), PrepareRead*(),
+  // CommitRead(), Finish(), set_lend_input() or EndLend(), each of which
+  // first copies a view still held. A payload of at most 4 KiB that lies
+  // whole in them, in bytes still the caller's (not in a block a large
+  // payload took over), with its checksum trailer, is then held as a view
+  // (payload_is_view()) once complete, and TakeView() hands it out without
+  // a copy or an allocation; Next() and Take() copy it. Off by default.
+  void set_lend_input(bool on) {
+    EndLend();
+    lend_input_ = on;
+  }
+  // After Poll() returned a message: true when that message's payload is a
+  // view into lent bytes. Take() still works then (it copies the view).
+  bool payload_is_view() const { return payload_is_view_ && queued_ == 0; }
+  // Takes the message Poll() found, when payload_is_view(): stores its
+  // envelope into *envelope (`fresh`: *envelope is default-constructed, so
+  // it needs no clearing) and returns its payload, which lies in the lent
+  // bytes and is valid only as long as they are.
+  absl::string_view TakeView(Envelope* envelope, bool fresh);
+  // Copies a payload view still held into the decoder's own storage: the
+  // lent bytes are the caller's again. Cheap when none is held.
+  void EndLend() {
+    if (payload_is_view_) CopyPayloadView();
+  }
+
   // Declares end of stream after Next() returned need-more. OK when the
   // stream ended exactly at a frame boundary (a clean EOF); otherwise the
   // truncation error (kTruncatedHeader/Envelope/Payload/Trailer, with the
@@ -279,6 +308,10 @@ class FrameDecoder {
     if (payload_remaining_ == 0) AfterPayload();
   }
   void CompleteMessage();
+  // Turns the payload view into current_payload_ (a copy).
+  void CopyPayloadView();
+  // Stores the envelope of the message Poll() found into *out.
+  void TakeEnvelope(Envelope* out, bool fresh);
   // Stores a compact envelope kept as numbers into current_envelope_.
   void MaterializeEnvelope();
   void Fail(absl::Status status);
@@ -306,6 +339,9 @@ class FrameDecoder {
   // Take(), so the common frame never touches current_envelope_.
   bool compact_ = false;
   bool block_taken_ = false;
+  bool lend_input_ = false;       // see set_lend_input()
+  bool consuming_lent_ = false;   // Consume() runs over lent bytes
+  bool payload_is_view_ = false;  // the ready payload is payload_view_
   int32_t compact_kind_ = 0;
   absl::Status error_;
   uint64_t compact_id_ = 0;
@@ -325,6 +361,7 @@ class FrameDecoder {
   char* takeover_block_ = nullptr;
   uint64_t takeover_min_bytes_ = 0;
   absl::Cord current_payload_;
+  absl::string_view payload_view_;  // when payload_is_view_
   std::string envelope_buf_;  // partial envelope bytes
   DecoderOptions options_;    // dialect and limits hot, the pool cold
 

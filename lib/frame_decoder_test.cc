@@ -1064,6 +1064,203 @@ TEST(FrameDecoderFeedBlockTest, AFrameThatFailsAfterTakingTheBlockGivesItBack) {
 }
 
 // ---------------------------------------------------------------------------
+// Lending mode (set_lend_input): small payloads as views of the fed bytes.
+
+// Read like a server whose handlers take views: every message arrives whole
+// and in order in every dialect and read size, small payloads that lie in
+// one read come as views, and the scratch, scribbled on after each drain,
+// never shows through.
+TEST_P(BlockSizeTest, LentInputRoundTripsWithSmallPayloadsAsViews) {
+  const size_t piece = GetParam();
+  for (const Flavor& f : kFlavors) {
+    SCOPED_TRACE(absl::StrCat(f.name, ", read size ", piece));
+    DecoderOptions options = DecoderOptionsFor(f);
+    options.pool = BlockPool::Create(8192, 1 << 20);
+    options.direct_read_min_bytes = 1024;
+    std::vector<Message> sent;
+    std::string stream;
+    uint64_t id = 0;
+    for (uint64_t size : {uint64_t{10}, uint64_t{0}, uint64_t{64}, uint64_t{4096},
+                          uint64_t{4097}, uint64_t{64}, uint64_t{9000}, uint64_t{3},
+                          uint64_t{100000}, uint64_t{1}, uint64_t{1}}) {
+      sent.push_back(MakeMessage(f, size, id++));
+      stream += EncodeFrame(f, sent.back());
+    }
+    for (bool lend : {false, true}) {
+      SCOPED_TRACE(lend ? "lent" : "copied");
+      testing_util::ServerStyleRead r = testing_util::ReadLikeAServer(
+          options, stream, [piece] { return piece; }, nullptr, lend);
+      EXPECT_TRUE(r.status.ok()) << r.status;
+      ExpectMessagesEqual(sent, r.messages);
+      if (!lend) {
+        EXPECT_EQ(r.views_taken, 0);
+      } else if (piece >= 8192) {
+        EXPECT_GE(r.views_taken, 1);
+      }
+    }
+    EXPECT_EQ(options.pool->cached_blocks() * 8192, options.pool->mapped_bytes())
+        << "a block was not returned";
+  }
+}
+
+// TakeView() hands out the fed bytes themselves and the envelope, compact
+// or not; Take() of such a message copies.
+TEST(FrameDecoderLendTest, TakeViewReturnsTheLentBytesThemselves) {
+  const Flavor f = kFlavors[0];
+  Message compact;
+  compact.envelope.set_id(7);
+  compact.envelope.set_kind(KIND_RESPONSE);
+  compact.payload = absl::Cord(PatternBytes(64, 1));
+  const Message full = MakeMessage(f, 100, 2);
+  const Message* const messages[] = {&compact, &full};
+  for (const Message* m : messages) {
+    SCOPED_TRACE(m->envelope.ShortDebugString());
+    const std::string frame = EncodeFrame(f, *m);
+    FrameDecoder decoder(DecoderOptionsFor(f));
+    decoder.set_lend_input(true);
+    decoder.Feed(frame);
+    ASSERT_TRUE(decoder.Poll().is_message());
+    ASSERT_TRUE(decoder.payload_is_view());
+    Envelope envelope;
+    const absl::string_view payload = decoder.TakeView(&envelope, /*fresh=*/true);
+    EXPECT_EQ(payload.data(), frame.data() + frame.size() - payload.size());
+    EXPECT_EQ(payload, std::string(m->payload));
+    EXPECT_EQ(envelope.ShortDebugString(), m->envelope.ShortDebugString());
+    EXPECT_FALSE(decoder.payload_is_view());
+    EXPECT_TRUE(decoder.Poll().need_more());
+    EXPECT_TRUE(decoder.at_frame_boundary());
+    EXPECT_EQ(decoder.messages_decoded(), 1u);
+  }
+}
+
+// A view still held is copied by the next call that may reuse the lent
+// bytes, so the message survives the caller scribbling on them afterwards.
+TEST(FrameDecoderLendTest, AViewIsCopiedBeforeTheCallerMayReuseTheBytes) {
+  const Flavor f = kFlavors[0];
+  const Message first = MakeMessage(f, 64, 1);
+  const Message second = MakeMessage(f, 20, 2);
+  const std::string next_frame = EncodeFrame(f, second);
+  const struct {
+    const char* name;
+    std::function<void(FrameDecoder&)> call;
+    bool second_fed;
+  } calls[] = {
+      {"EndLend", [](FrameDecoder& d) { d.EndLend(); }, false},
+      {"Feed", [&](FrameDecoder& d) { d.Feed(next_frame); }, true},
+      {"PrepareRead and CommitRead",
+       [&](FrameDecoder& d) {
+         absl::Span<char> span = d.PrepareRead(next_frame.size());
+         std::memcpy(span.data(), next_frame.data(), next_frame.size());
+         d.CommitRead(next_frame.size());
+       },
+       true},
+      {"Finish (refused: a message is not taken)",
+       [](FrameDecoder& d) {
+         EXPECT_EQ(d.Finish().code(), absl::StatusCode::kFailedPrecondition);
+       },
+       false},
+      {"set_lend_input", [](FrameDecoder& d) { d.set_lend_input(false); }, false},
+  };
+  for (const auto& c : calls) {
+    SCOPED_TRACE(c.name);
+    std::string lent = EncodeFrame(f, first);
+    FrameDecoder decoder(DecoderOptionsFor(f));
+    decoder.set_lend_input(true);
+    decoder.Feed(lent);
+    ASSERT_TRUE(decoder.Poll().is_message());
+    ASSERT_TRUE(decoder.payload_is_view());
+    c.call(decoder);
+    EXPECT_FALSE(decoder.payload_is_view());
+    std::fill(lent.begin(), lent.end(), '\xEE');
+    std::vector<Message> got;
+    Drain(&decoder, &got);
+    if (c.second_fed) {
+      ExpectMessagesEqual({first, second}, got);
+    } else {
+      ExpectMessagesEqual({first}, got);
+    }
+  }
+}
+
+// A small frame that a large one follows in the same read is decoded
+// ahead of it (the large payload keeps the read's block): its view is
+// copied first, so both arrive whole after the block is scribbled on.
+TEST(FrameDecoderLendTest, ASmallFrameDecodedAheadOfALargeOneKeepsItsPayload) {
+  for (const Flavor& f : kFlavors) {
+    SCOPED_TRACE(f.name);
+    DecoderOptions options = DecoderOptionsFor(f);
+    options.pool = BlockPool::Create(1 << 16, 1 << 20);
+    const Message small = MakeMessage(f, 64, 1);
+    const Message large = MakeMessage(f, 20000, 2);
+    const std::string stream = EncodeFrame(f, small) + EncodeFrame(f, large);
+    FrameDecoder decoder(options);
+    decoder.set_lend_input(true);
+    char* block = options.pool->Acquire();
+    std::memcpy(block, stream.data(), stream.size());
+    const bool taken = decoder.FeedBlock(block, absl::string_view(block, stream.size()));
+    EXPECT_EQ(taken, f.dialect == Dialect::kNative);  // only native frames are decoded ahead
+    decoder.EndLend();  // as a server does before it reads into the block again
+    if (!taken) std::memset(block, 0xEE, options.pool->block_size());
+    std::vector<Message> got;
+    EXPECT_TRUE(Drain(&decoder, &got).need_more());
+    ExpectMessagesEqual({small, large}, got);
+    got.clear();
+    if (!taken) options.pool->Release(block);
+    EXPECT_EQ(options.pool->cached_blocks() * (1 << 16), options.pool->mapped_bytes());
+  }
+}
+
+// A large payload that takes over the read's block owns the rest of it: a
+// small frame behind it in the same read (decoded ahead) is no view into
+// it, so it stays whole after the large message, and the block with it,
+// is gone (a pool that caches nothing unmaps the block at once).
+TEST(FrameDecoderLendTest, NoViewIntoABlockALargePayloadTookOver) {
+  for (const Flavor& f : kNativeFlavors) {
+    SCOPED_TRACE(f.name);
+    DecoderOptions options = DecoderOptionsFor(f);
+    options.pool = BlockPool::Create(1 << 16, /*max_cached_bytes=*/0);
+    const Message large = MakeMessage(f, 20000, 1);
+    const Message small = MakeMessage(f, 4096, 2);  // decoded ahead: 4096 counts as large
+    const std::string stream = EncodeFrame(f, large) + EncodeFrame(f, small);
+    FrameDecoder decoder(options);
+    decoder.set_lend_input(true);
+    char* block = options.pool->Acquire();
+    std::memcpy(block, stream.data(), stream.size());
+    ASSERT_TRUE(decoder.FeedBlock(block, absl::string_view(block, stream.size())));
+    ASSERT_TRUE(decoder.Poll().is_message());
+    {
+      Message first = decoder.Take();
+      ExpectMessagesEqual({large}, {first});
+    }  // the block goes back to the pool, which unmaps it
+    EXPECT_EQ(options.pool->mapped_bytes(), 0u);
+    std::vector<Message> got;
+    EXPECT_TRUE(Drain(&decoder, &got).need_more());
+    ExpectMessagesEqual({small}, got);
+  }
+}
+
+// A payload whose checksum trailer comes in a later read is no view once
+// the read that brought it is over: only complete messages keep views.
+TEST(FrameDecoderLendTest, AnIncompleteMessageKeepsNoView) {
+  const Flavor f = kFlavors[1];  // native + checksum
+  const Message m = MakeMessage(f, 64, 1);
+  const std::string frame = EncodeFrame(f, m);
+  for (size_t cut = frame.size() - kChecksumTrailerSize; cut < frame.size(); ++cut) {
+    SCOPED_TRACE(absl::StrCat("cut at ", cut));
+    std::string lent = frame.substr(0, cut);
+    FrameDecoder decoder(DecoderOptionsFor(f));
+    decoder.set_lend_input(true);
+    decoder.Feed(lent);
+    EXPECT_TRUE(decoder.Poll().need_more());
+    std::fill(lent.begin(), lent.end(), '\xEE');
+    decoder.Feed(absl::string_view(frame).substr(cut));
+    std::vector<Message> got;
+    EXPECT_TRUE(Drain(&decoder, &got).need_more());
+    ExpectMessagesEqual({m}, got);
+  }
+}
+
+// ---------------------------------------------------------------------------
 // Limits.
 
 // Frames of limit-1 and limit bytes decode; limit+1 fails once the header

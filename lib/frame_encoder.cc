@@ -79,8 +79,35 @@ absl::Status FrameEncoder::EncodeTo(const Envelope& envelope, absl::Cord payload
   return absl::OkStatus();
 }
 
+namespace {
+
+void AppendPayload(const absl::Cord& payload, std::string* out) {
+  if (absl::optional<absl::string_view> flat = payload.TryFlat()) {
+    out->append(flat->data(), flat->size());
+  } else {
+    for (absl::string_view chunk : payload.Chunks()) out->append(chunk.data(), chunk.size());
+  }
+}
+
+void AppendPayload(absl::string_view payload, std::string* out) {
+  out->append(payload.data(), payload.size());
+}
+
+}  // namespace
+
 absl::Status FrameEncoder::EncodeAppend(const Envelope& envelope, const absl::Cord& payload,
                                         std::string* out) const {
+  return EncodeAppendImpl(envelope, payload, out);
+}
+
+absl::Status FrameEncoder::EncodeAppend(const Envelope& envelope, absl::string_view payload,
+                                        std::string* out) const {
+  return EncodeAppendImpl(envelope, payload, out);
+}
+
+template <typename Payload>
+absl::Status FrameEncoder::EncodeAppendImpl(const Envelope& envelope, const Payload& payload,
+                                            std::string* out) const {
   // The prefix is written on the stack when it fits (a string's resize
   // would first fill it with zeros), then appended.
   char local[256];
@@ -100,11 +127,7 @@ absl::Status FrameEncoder::EncodeAppend(const Envelope& envelope, const absl::Co
   out->reserve(out->size() + prefix.size() + payload.size() +
                (options_.checksum ? kChecksumTrailerSize : 0));
   out->append(prefix.data(), prefix.size());
-  if (absl::optional<absl::string_view> flat = payload.TryFlat()) {
-    out->append(flat->data(), flat->size());
-  } else {
-    for (absl::string_view chunk : payload.Chunks()) out->append(chunk.data(), chunk.size());
-  }
+  AppendPayload(payload, out);
   if (options_.checksum) {
     char trailer[kChecksumTrailerSize];
     ComputeTrailer(prefix.substr(kHeaderSize), payload, trailer);
@@ -113,7 +136,8 @@ absl::Status FrameEncoder::EncodeAppend(const Envelope& envelope, const absl::Co
   return absl::OkStatus();
 }
 
-void FrameEncoder::ComputeTrailer(absl::string_view envelope, const absl::Cord& payload,
+template <typename Payload>
+void FrameEncoder::ComputeTrailer(absl::string_view envelope, const Payload& payload,
                                   char out[kChecksumTrailerSize]) {
   Xxh3Digest digest;
   digest.Update(envelope);

@@ -111,6 +111,10 @@ class FrameEncoder {
   // errors as EncodeTo(); on error *out is as it was.
   absl::Status EncodeAppend(const Envelope& envelope, const absl::Cord& payload,
                             std::string* out) const;
+  // The same, for a payload in one piece (the bytes are copied; they need
+  // live only during the call, and must not lie in *out).
+  absl::Status EncodeAppend(const Envelope& envelope, absl::string_view payload,
+                            std::string* out) const;
 
   absl::StatusOr<EncodedFrame> Encode(const Envelope& envelope, absl::Cord payload) const;
   absl::StatusOr<EncodedFrame> Encode(const Message& message) const {
@@ -122,8 +126,15 @@ class FrameEncoder {
   // other dialects: the length prefix) into prepare(prefix size).
   absl::Status EncodePrefix(const Envelope& envelope, uint64_t payload_size,
                             absl::FunctionRef<char*(size_t)> prepare) const;
-  // The native checksum trailer over a frame's envelope and payload.
-  static void ComputeTrailer(absl::string_view envelope, const absl::Cord& payload,
+  // EncodeAppend() for a payload of either kind (absl::Cord or
+  // absl::string_view); defined and instantiated in the .cc file.
+  template <typename Payload>
+  absl::Status EncodeAppendImpl(const Envelope& envelope, const Payload& payload,
+                                std::string* out) const;
+  // The native checksum trailer over a frame's envelope and payload (an
+  // absl::Cord or absl::string_view).
+  template <typename Payload>
+  static void ComputeTrailer(absl::string_view envelope, const Payload& payload,
                              char out[kChecksumTrailerSize]);
 
   EncoderOptions options_;

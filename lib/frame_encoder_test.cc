@@ -565,7 +565,8 @@ TEST(FrameEncoderLimitsTest, EnvelopeLimitBoundary) {
 // EncodeAppend() writes exactly what Encode() then AppendTo() gives, for
 // every dialect, with and without checksum, for compact envelopes (the
 // hand-written path), full ones, sorted maps and unknown fields, and for
-// payloads of several chunks; on error the string is left as it was.
+// payloads of several chunks, given as a Cord or in one piece; on error the
+// string is left as it was.
 TEST(FrameEncoderTest, EncodeAppendEqualsEncodeThenAppendTo) {
   Envelope compact;
   compact.set_id(300);
@@ -601,6 +602,11 @@ TEST(FrameEncoderTest, EncodeAppendEqualsEncodeThenAppendTo) {
             continue;
           }
           EXPECT_EQ(absl::CEscape(appended), absl::CEscape("already here" + frame->ToString()));
+          // The same frame from the payload in one piece.
+          const std::string flat(payload);
+          std::string from_view = "already here";
+          ASSERT_TRUE(encoder.EncodeAppend(e.envelope, absl::string_view(flat), &from_view).ok());
+          EXPECT_EQ(absl::CEscape(from_view), absl::CEscape(appended));
         }
       }
     }
@@ -615,6 +621,9 @@ TEST(FrameEncoderTest, EncodeAppendEqualsEncodeThenAppendTo) {
         std::make_tuple(SampleEnvelope(), absl::Cord("x"), FrameErrorCode::kEnvelopeTooLarge)}) {
     std::string out = "kept";
     ExpectFrameError(limited.EncodeAppend(envelope, payload, &out), code);
+    EXPECT_EQ(out, "kept");
+    const std::string flat(payload);
+    ExpectFrameError(limited.EncodeAppend(envelope, absl::string_view(flat), &out), code);
     EXPECT_EQ(out, "kept");
   }
 }

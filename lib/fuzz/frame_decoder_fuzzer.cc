@@ -123,7 +123,8 @@ Outcome ReadLikeAServer(const DecoderOptions& options, absl::string_view stream,
       options, stream, [&pieces] { return pieces.Next(); },
       [block](const FrameDecoder& decoder, uint64_t arrived) {
         CheckHeld(decoder, arrived, block);
-      });
+      },
+      /*lend_input=*/(seed & 1) != 0);  // half the inputs: small payloads as views
   return Outcome{std::move(r.messages), std::move(r.status)};
 }
 

@@ -35,6 +35,7 @@ class BlockingSession final : public Session {
   // closes the socket and calls OnClose. Returns the close reason.
   absl::Status Run();
 
+  using Session::Send;
   absl::Status Send(const Envelope& envelope, absl::Cord payload) override;
   absl::Status WaitForOutputSpace(absl::Time deadline) override;
   void Close() override;

@@ -62,6 +62,7 @@ void ConnectionReader::EnableScratchTakeover() {
 
 absl::StatusOr<ConnectionReader::ReadOutcome> ConnectionReader::ReadOnce(
     int fd, absl::Time now, ReadScratch* scratch) {
+  decoder_.EndLend();  // the scratch is about to be read into
   const bool was_at_boundary = decoder_.at_frame_boundary();
   scratch_reads_ = scratch != nullptr;
   const bool use_scratch = scratch_reads_ && !decoder_.WantsDirectRead();
@@ -122,7 +123,7 @@ absl::StatusOr<ConnectionReader::ReadOutcome> ConnectionReader::ReadOnce(
 
 DecodeStep ConnectionReader::Next(Message* out, absl::Time now) {
   DecodeStep step = decoder_.Next(out);
-  if (step.is_message()) CountMessage(*out, now);
+  if (step.is_message()) CountMessage(out->payload.size(), now);
   if (step.need_more()) OnNeedMore();
   return step;
 }
@@ -140,11 +141,9 @@ void ConnectionReader::OnNeedMore() {
   (void)UpdateReservation();  // storage of a delivered message went away
 }
 
-void ConnectionReader::CountMessage(const Message& message, absl::Time now) {
+void ConnectionReader::CountMessage(uint64_t payload_size, absl::Time now) {
   ++messages_;
-  if (scratch_takeover_) {
-    last_payload_large_ = message.payload.size() >= decoder_.takeover_min_bytes();
-  }
+  if (scratch_takeover_) last_payload_large_ = payload_size >= decoder_.takeover_min_bytes();
   if (idle_limited_) last_message_end_ = now;
   // The read that completed this message may have brought the first
   // bytes of the next: its stall clock starts at that read.

@@ -77,9 +77,25 @@ class ConnectionReader {
   DecodeStep Poll();
   Message Take(absl::Time now) {
     Message message = decoder_.Take();
-    CountMessage(message, now);
+    CountMessage(message.payload.size(), now);
     return message;
   }
+
+  // Small payloads as views of the scratch buffer (FrameDecoder's lending
+  // mode), for a caller that reads with a scratch and hands each message on
+  // before the next ReadOnce(): after Poll() returned a message and
+  // payload_is_view(), TakeView() returns the envelope (into *envelope,
+  // default-constructed) and the payload, a view into the scratch valid
+  // until the scratch is read into again (ReadOnce() of any connection
+  // sharing it). Call EndLend() before another connection reads into it.
+  void EnableViews() { decoder_.set_lend_input(true); }
+  bool payload_is_view() const { return decoder_.payload_is_view(); }
+  absl::string_view TakeView(Envelope* envelope, absl::Time now) {
+    const absl::string_view payload = decoder_.TakeView(envelope, /*fresh=*/true);
+    CountMessage(payload.size(), now);
+    return payload;
+  }
+  void EndLend() { decoder_.EndLend(); }
 
   // Bytes held elsewhere for this connection (decoded messages waiting for
   // a worker) that count against the budgets. Returns a budget error when
@@ -114,7 +130,7 @@ class ConnectionReader {
   }
   absl::Status ChangeReservation(uint64_t now_reserved);
   // Bookkeeping for a message taken from the decoder, and after need-more.
-  void CountMessage(const Message& message, absl::Time now);
+  void CountMessage(uint64_t payload_size, absl::Time now);
   void OnNeedMore();
 
   // The reader's own fields come first, in two cache lines, and the

@@ -56,6 +56,9 @@ ReactorSession::ReactorSession(Reactor* reactor, ServerContext* context, WorkerP
   if (workers_ == nullptr && context->options().keep_payloads_in_read_blocks) {
     reader_->EnableScratchTakeover();
   }
+  // Inline handlers that take views get small payloads straight from the
+  // read scratch (Dispatch); OnReadable() ends every read with EndLend().
+  if (workers_ == nullptr && handler_->TakesMessageViews()) reader_->EnableViews();
 }
 
 ReactorSession::~ReactorSession() = default;
@@ -65,20 +68,34 @@ ReactorSession::~ReactorSession() = default;
 absl::Status ReactorSession::Send(const Envelope& envelope, absl::Cord payload) {
   std::lock_guard<std::mutex> lock(mu_);
   if (send_closed_) return ClosedError();
+  if (TakesReplyLocked(payload.size())) return SendIntoReplyLocked(envelope, payload);
+  return QueueFrameLocked(envelope, std::move(payload));
+}
+
+absl::Status ReactorSession::Send(const Envelope& envelope, absl::string_view payload) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (send_closed_) return ClosedError();
+  if (TakesReplyLocked(payload.size())) return SendIntoReplyLocked(envelope, payload);
+  return QueueFrameLocked(envelope, absl::Cord(payload));
+}
+
+bool ReactorSession::TakesReplyLocked(uint64_t payload_size) const {
   // An inline handler answering inside OnReadable() (on the loop thread)
   // uses the reactor's scratch and arena: sent when the batch was read.
-  const bool answering = reactor_->OnLoopThread() && in_read_;
   // Small frames are copied whatever the queue (see SendQueue): into this
   // session's arena region, encoded in place, while nothing waits behind it
   // in out_, the region ends the arena (sessions are read one at a time, so
   // it does), and it has not reached a batch (it may pass one by a frame).
   const ConnectionOptions& connection = context_->options().connection;
-  if (answering && out_.empty() && payload.size() <= connection.copy_payload_bytes &&
-      reply_size_ < connection.batch_bytes &&
-      (reply_size_ == 0 || reply_offset_ + reply_size_ == reactor_->reply_arena().size())) {
-    return SendIntoReplyLocked(envelope, payload);
-  }
+  return reactor_->OnLoopThread() && in_read_ && out_.empty() &&
+         payload_size <= connection.copy_payload_bytes &&
+         reply_size_ < connection.batch_bytes &&
+         (reply_size_ == 0 || reply_offset_ + reply_size_ == reactor_->reply_arena().size());
+}
+
+absl::Status ReactorSession::QueueFrameLocked(const Envelope& envelope, absl::Cord payload) {
   // Encoded under the lock into a reused frame: no allocation per message.
+  const bool answering = reactor_->OnLoopThread() && in_read_;
   EncodedFrame& frame = answering ? reactor_->encode_scratch() : scratch_;
   absl::Status encoded = context_->encoder().EncodeTo(envelope, std::move(payload), &frame);
   if (!encoded.ok()) {
@@ -96,8 +113,9 @@ absl::Status ReactorSession::Send(const Envelope& envelope, absl::Cord payload) 
   return FrameQueuedLocked();
 }
 
+template <typename Payload>
 absl::Status ReactorSession::SendIntoReplyLocked(const Envelope& envelope,
-                                                 const absl::Cord& payload) {
+                                                 const Payload& payload) {
   std::string& arena = reactor_->reply_arena();
   if (reactor_->arena_regions() == 0) arena.clear();  // start where it is warm
   const uint64_t queued = QueuedLocked();
@@ -221,8 +239,15 @@ void ReactorSession::Start(absl::Time now) {
 void ReactorSession::Dispatch(absl::Time now) {
   context_->counters().messages_received.fetch_add(1, std::memory_order_relaxed);
   if (workers_ == nullptr) {
-    // The handler's by-value parameter is built in place by Take().
-    absl::Status status = handler_->OnMessage(*this, reader_->Take(now));
+    absl::Status status;
+    if (reader_->payload_is_view()) {
+      Envelope envelope;
+      const absl::string_view payload = reader_->TakeView(&envelope, now);
+      status = handler_->OnMessageView(*this, envelope, payload);
+    } else {
+      // The handler's by-value parameter is built in place by Take().
+      status = handler_->OnMessage(*this, reader_->Take(now));
+    }
     if (!status.ok()) {
       context_->counters().handler_errors.fetch_add(1);
       CloseWithError(HandlerFailure(status), "handler", now);
@@ -333,6 +358,11 @@ void ReactorSession::OnReadable(absl::Time now, bool hangup) {
       if (step.is_error()) CloseWithError(step.error(), "read", now);
       break;
     }
+    // No view of the scratch, which the next read of any connection
+    // overwrites, may outlive this read. None does today (the loop above
+    // takes every ready message, and a closing connection has no reader);
+    // this keeps it so, for one flag check.
+    if (reader_ != nullptr) reader_->EndLend();
     if (state_ != State::kOpen) break;
     if (!outcome.ok()) {
       const bool budget =

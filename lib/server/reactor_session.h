@@ -52,7 +52,9 @@ class ReactorSession final : public Session {
   ~ReactorSession() override;
 
   // --- Session -------------------------------------------------------------
+  using Session::Send;
   absl::Status Send(const Envelope& envelope, absl::Cord payload) override;
+  absl::Status Send(const Envelope& envelope, absl::string_view payload) override;
   absl::Status WaitForOutputSpace(absl::Time deadline) override;
   void Close() override;
   std::shared_ptr<void> HoldOpen() override;
@@ -91,9 +93,16 @@ class ReactorSession final : public Session {
   void QueueErrorFrame(const absl::Status& status);
   void Flush();
   void FlushLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // True when a frame with a payload of `payload_size` bytes goes into this
+  // session's region of the reactor's reply arena (SendIntoReplyLocked).
+  bool TakesReplyLocked(uint64_t payload_size) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Send() of a small frame from the inline handler, encoded straight into
-  // this session's region of the reactor's reply arena.
-  absl::Status SendIntoReplyLocked(const Envelope& envelope, const absl::Cord& payload)
+  // that region. `Payload`: absl::Cord or absl::string_view.
+  template <typename Payload>
+  absl::Status SendIntoReplyLocked(const Envelope& envelope, const Payload& payload)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Send() of any other frame: encoded into a reused frame and queued.
+  absl::Status QueueFrameLocked(const Envelope& envelope, absl::Cord payload)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Refuses a frame that would pass the output budget: sending closes and
   // the error is pending for Service(). Returns it.

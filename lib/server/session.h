@@ -18,6 +18,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/cord.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "lib/message.h"
 #include "lib/server/peer_info.h"
@@ -42,6 +43,13 @@ class Session : public std::enable_shared_from_this<Session> {
   // max_output_bytes or a write timed out (the connection is closed);
   // CONNECTION_CLOSED once the connection is closed.
   virtual absl::Status Send(const Envelope& envelope, absl::Cord payload) = 0;
+  // The same for a payload in one piece, copied before it returns (the
+  // reactor encodes a small one straight into its reply buffer). A char*
+  // converts to this overload and ends at its first NUL; for an empty
+  // payload write absl::Cord() (a bare {} is ambiguous).
+  virtual absl::Status Send(const Envelope& envelope, absl::string_view payload) {
+    return Send(envelope, absl::Cord(payload));
+  }
   absl::Status Send(const Message& message) { return Send(message.envelope, message.payload); }
   // For a handler that forwards the message it was given: the payload moves
   // on without touching its reference count.

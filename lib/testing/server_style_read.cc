@@ -12,8 +12,9 @@ namespace testing_util {
 ServerStyleRead ReadLikeAServer(
     const DecoderOptions& options, absl::string_view stream,
     const std::function<size_t()>& next_piece,
-    const std::function<void(const FrameDecoder&, uint64_t)>& after_read) {
+    const std::function<void(const FrameDecoder&, uint64_t)>& after_read, bool lend_input) {
   FrameDecoder decoder(options);
+  decoder.set_lend_input(lend_input);
   BlockPool& pool = *decoder.pool();
   char* scratch = pool.Acquire();
   ServerStyleRead r;
@@ -50,12 +51,20 @@ ServerStyleRead ReadLikeAServer(
         ++r.blocks_taken;
         scratch = pool.Acquire();  // the old block is the payload's now
       }
-      std::memset(scratch, 0xEE, pool.block_size());
+      if (!lend_input) std::memset(scratch, 0xEE, pool.block_size());
     }
     pos += n;
     if (after_read) after_read(decoder, pos);
     while (true) {
       Message m;
+      if (decoder.Poll().is_message() && decoder.payload_is_view() &&
+          r.messages.size() % 2 == 0) {
+        const absl::string_view payload = decoder.TakeView(&m.envelope, /*fresh=*/true);
+        m.payload = absl::Cord(payload);
+        r.messages.push_back(std::move(m));
+        ++r.views_taken;
+        continue;
+      }
       DecodeStep step = decoder.Next(&m);
       if (step.is_message()) {
         r.messages.push_back(std::move(m));
@@ -68,6 +77,10 @@ ServerStyleRead ReadLikeAServer(
         return r;
       }
       break;
+    }
+    if (lend_input) {
+      decoder.EndLend();
+      std::memset(scratch, 0xEE, pool.block_size());
     }
   }
   r.status = decoder.Finish();

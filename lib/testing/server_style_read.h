@@ -23,6 +23,7 @@ struct ServerStyleRead {
   absl::Status status;     // the first error from Next(), else Finish()'s result
   bool from_next = false;  // status came from Next()
   int blocks_taken = 0;    // FeedBlock() calls that kept the scratch block
+  int views_taken = 0;     // messages taken with TakeView() (lend_input)
 };
 
 // Reads `stream` in reads of at most next_piece() bytes: into a scratch
@@ -33,11 +34,16 @@ struct ServerStyleRead {
 // kMaxReadSpans spans for a piece of even size, through DirectReadRoom()
 // room by room (a FramedConnection's body loop) for one of odd size. After each read, after_read (if set) sees the decoder and
 // the bytes read so far; then the messages are drained. Every block goes
-// back to the pool once the messages do.
+// back to the pool once the messages do. With `lend_input` the decoder is in
+// lending mode (FrameDecoder::set_lend_input) and reads like a server whose
+// handlers take views: every other message whose payload is a view is taken
+// with TakeView() (and copied into the result), the others with Next(); the
+// scratch is scribbled on only after the drain and EndLend().
 ServerStyleRead ReadLikeAServer(
     const DecoderOptions& options, absl::string_view stream,
     const std::function<size_t()>& next_piece,
-    const std::function<void(const FrameDecoder&, uint64_t)>& after_read = nullptr);
+    const std::function<void(const FrameDecoder&, uint64_t)>& after_read = nullptr,
+    bool lend_input = false);
 
 }  // namespace testing_util
 }  // namespace lpframe

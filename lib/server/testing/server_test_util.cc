@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <memory>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -13,7 +14,10 @@ namespace lpframe {
 namespace servertest {
 
 HandlerFactory EchoFactory() {
-  return [] { return std::make_unique<EchoHandler>(); };
+  auto connections = std::make_shared<std::atomic<uint64_t>>(0);
+  return [connections] {
+    return std::make_unique<EchoHandler>(/*views=*/connections->fetch_add(1) % 2 == 0);
+  };
 }
 
 std::string ModelName(Model model) {

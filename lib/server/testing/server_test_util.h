@@ -22,13 +22,27 @@
 namespace lpframe {
 namespace servertest {
 
-// Answers every message with the same envelope and payload.
+// Answers every message with the same envelope and payload; with
+// `views`, takes small messages as views (StreamHandler::OnMessageView).
 class EchoHandler : public StreamHandler {
  public:
+  explicit EchoHandler(bool views = true) : views_(views) {}
   absl::Status OnMessage(Session& session, Message message) override {
     return session.Send(std::move(message));
   }
+  // Small payloads arrive as views of the server's read buffer; Send()
+  // copies them into the answer, with no allocation in between.
+  bool TakesMessageViews() const override { return views_; }
+  absl::Status OnMessageView(Session& session, const Envelope& envelope,
+                             absl::string_view payload) override {
+    return session.Send(envelope, payload);
+  }
+
+ private:
+  bool views_;
 };
+// EchoHandlers for connections that alternate between taking views and
+// not, so that every test served by it covers both ways of delivery.
 HandlerFactory EchoFactory();
 
 // The server configurations every behaviour is checked under.
