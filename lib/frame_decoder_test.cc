@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <initializer_list>
 #include <iostream>
 #include <random>
 #include <string>
@@ -876,6 +877,28 @@ TEST(FrameDecoderDirectReadTest, CustomPoolBlockSize) {
 // ---------------------------------------------------------------------------
 // FeedBlock(): reads into a pool block that a large payload may take over.
 
+// Options for reads into a scratch block like a server's: 8 KiB pool
+// blocks, direct reads from 1 KiB.
+DecoderOptions ScratchReadOptions(const Flavor& f) {
+  DecoderOptions options = DecoderOptionsFor(f);
+  options.pool = BlockPool::Create(8192, 1 << 20);
+  options.direct_read_min_bytes = 1024;
+  return options;
+}
+
+// One message per payload size (ids 0, 1, ...), appended to *sent, and
+// their frames back to back.
+std::string EncodeMessages(const Flavor& f, std::initializer_list<uint64_t> sizes,
+                           std::vector<Message>* sent) {
+  std::string stream;
+  uint64_t id = 0;
+  for (uint64_t size : sizes) {
+    sent->push_back(MakeMessage(f, size, id++));
+    stream += EncodeFrame(f, sent->back());
+  }
+  return stream;
+}
+
 // Every dialect and read size: payloads below takeover_min_bytes() are
 // copied as by Feed(); a larger one whose first bytes come in a scratch read
 // keeps the block, whatever follows it in the read (trailer, more frames,
@@ -885,19 +908,11 @@ TEST_P(BlockSizeTest, FeedBlockRoundTripsAndGivesEveryBlockBack) {
   const size_t piece = GetParam();
   for (const Flavor& f : kFlavors) {
     SCOPED_TRACE(absl::StrCat(f.name, ", read size ", piece));
-    DecoderOptions options = DecoderOptionsFor(f);
-    options.pool = BlockPool::Create(8192, 1 << 20);
-    options.direct_read_min_bytes = 1024;
+    const DecoderOptions options = ScratchReadOptions(f);
     ASSERT_EQ(FrameDecoder(options).takeover_min_bytes(), 4097u);  // > kSmallPayloadBytes
     std::vector<Message> sent;
-    std::string stream;
-    uint64_t id = 0;
-    for (uint64_t size : {uint64_t{10}, uint64_t{4096}, uint64_t{4097}, uint64_t{5000},
-                          uint64_t{5000}, uint64_t{8100}, uint64_t{8192}, uint64_t{9000},
-                          uint64_t{100000}, uint64_t{3}, uint64_t{30000}}) {
-      sent.push_back(MakeMessage(f, size, id++));
-      stream += EncodeFrame(f, sent.back());
-    }
+    const std::string stream =
+        EncodeMessages(f, {10, 4096, 4097, 5000, 5000, 8100, 8192, 9000, 100000, 3, 30000}, &sent);
     testing_util::ServerStyleRead r =
         testing_util::ReadLikeAServer(options, stream, [piece] { return piece; });
     EXPECT_TRUE(r.status.ok()) << r.status;
@@ -1074,18 +1089,10 @@ TEST_P(BlockSizeTest, LentInputRoundTripsWithSmallPayloadsAsViews) {
   const size_t piece = GetParam();
   for (const Flavor& f : kFlavors) {
     SCOPED_TRACE(absl::StrCat(f.name, ", read size ", piece));
-    DecoderOptions options = DecoderOptionsFor(f);
-    options.pool = BlockPool::Create(8192, 1 << 20);
-    options.direct_read_min_bytes = 1024;
+    const DecoderOptions options = ScratchReadOptions(f);
     std::vector<Message> sent;
-    std::string stream;
-    uint64_t id = 0;
-    for (uint64_t size : {uint64_t{10}, uint64_t{0}, uint64_t{64}, uint64_t{4096},
-                          uint64_t{4097}, uint64_t{64}, uint64_t{9000}, uint64_t{3},
-                          uint64_t{100000}, uint64_t{1}, uint64_t{1}}) {
-      sent.push_back(MakeMessage(f, size, id++));
-      stream += EncodeFrame(f, sent.back());
-    }
+    const std::string stream =
+        EncodeMessages(f, {10, 0, 64, 4096, 4097, 64, 9000, 3, 100000, 1, 1}, &sent);
     for (bool lend : {false, true}) {
       SCOPED_TRACE(lend ? "lent" : "copied");
       testing_util::ServerStyleRead r = testing_util::ReadLikeAServer(

@@ -678,9 +678,9 @@ class ViewEcho : public StreamHandler {
 // A handler that takes views gets every message once, in order, through
 // one method or the other: small payloads as views in the reactor with
 // inline handlers, everything else (and every message in the other models,
-// whose handlers run on other threads) through
-// OnMessage; the answers (sent from views and from messages) come back
-// whole and in order, one by one and pipelined.
+// whose handlers run on other threads) through OnMessage; the answers (sent
+// from views and from messages) come back whole and in order, one by one
+// and pipelined.
 TEST_P(ModelTest, HandlerTakingViewsGetsEachMessageOnceInOrder) {
   ViewEcho::Log log;
   auto running = RunningServer::Start("tcp://127.0.0.1:0", Options(),
