@@ -60,12 +60,20 @@ std::string RoundTrip(FramedConnection& conn, uint64_t id, absl::string_view tex
   return "";
 }
 
-// Echoes, except that a payload "fail" fails the handler.
+// Echoes, except that a payload "fail" fails the handler. Small messages
+// come as views (in the reactor with inline handlers), so a failing
+// OnMessageView is covered too.
 class FailOnRequest : public StreamHandler {
  public:
   absl::Status OnMessage(Session& session, Message message) override {
     if (message.payload == "fail") return absl::FailedPreconditionError("asked to fail");
     return session.Send(message);
+  }
+  bool TakesMessageViews() const override { return true; }
+  absl::Status OnMessageView(Session& session, const Envelope& envelope,
+                             absl::string_view payload) override {
+    if (payload == "fail") return absl::FailedPreconditionError("asked to fail");
+    return session.Send(envelope, payload);
   }
 };
 
