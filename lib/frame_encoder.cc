@@ -81,16 +81,20 @@ absl::Status FrameEncoder::EncodeTo(const Envelope& envelope, absl::Cord payload
 
 namespace {
 
-void AppendPayload(const absl::Cord& payload, std::string* out) {
+// Copies the payload's bytes to `to`.
+void CopyPayload(const absl::Cord& payload, char* to) {
   if (absl::optional<absl::string_view> flat = payload.TryFlat()) {
-    out->append(flat->data(), flat->size());
-  } else {
-    for (absl::string_view chunk : payload.Chunks()) out->append(chunk.data(), chunk.size());
+    if (!flat->empty()) std::memcpy(to, flat->data(), flat->size());
+    return;
+  }
+  for (absl::string_view chunk : payload.Chunks()) {
+    std::memcpy(to, chunk.data(), chunk.size());
+    to += chunk.size();
   }
 }
 
-void AppendPayload(absl::string_view payload, std::string* out) {
-  out->append(payload.data(), payload.size());
+void CopyPayload(absl::string_view payload, char* to) {
+  if (!payload.empty()) std::memcpy(to, payload.data(), payload.size());
 }
 
 }  // namespace
@@ -108,30 +112,24 @@ absl::Status FrameEncoder::EncodeAppend(const Envelope& envelope, absl::string_v
 template <typename Payload>
 absl::Status FrameEncoder::EncodeAppendImpl(const Envelope& envelope, const Payload& payload,
                                             std::string* out) const {
-  // The prefix is written on the stack when it fits (a string's resize
-  // would first fill it with zeros), then appended.
-  char local[256];
-  std::string large;
-  absl::string_view prefix;
+  // The frame is written in place: EncodePrefix() calls prepare() only once
+  // every check has passed, so on error *out is untouched.
+  const size_t before = out->size();
+  const size_t trailer = options_.checksum ? kChecksumTrailerSize : 0;
+  char* prefix = nullptr;
+  size_t prefix_size = 0;
   absl::Status status =
-      EncodePrefix(envelope, payload.size(), [&local, &large, &prefix](size_t n) {
-        char* p = local;
-        if (n > sizeof(local)) {
-          large.resize(n);
-          p = &large[0];
-        }
-        prefix = absl::string_view(p, n);
-        return p;
+      EncodePrefix(envelope, payload.size(), [&](size_t n) {
+        out->resize(before + n + payload.size() + trailer);
+        prefix = &(*out)[before];
+        prefix_size = n;
+        return prefix;
       });
   if (!status.ok()) return status;
-  out->reserve(out->size() + prefix.size() + payload.size() +
-               (options_.checksum ? kChecksumTrailerSize : 0));
-  out->append(prefix.data(), prefix.size());
-  AppendPayload(payload, out);
+  CopyPayload(payload, prefix + prefix_size);
   if (options_.checksum) {
-    char trailer[kChecksumTrailerSize];
-    ComputeTrailer(prefix.substr(kHeaderSize), payload, trailer);
-    out->append(trailer, kChecksumTrailerSize);
+    ComputeTrailer(absl::string_view(prefix + kHeaderSize, prefix_size - kHeaderSize), payload,
+                   prefix + prefix_size + payload.size());
   }
   return absl::OkStatus();
 }

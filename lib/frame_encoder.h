@@ -123,7 +123,8 @@ class FrameEncoder {
 
  private:
   // Checks the frame and writes its prefix (native: header and envelope;
-  // other dialects: the length prefix) into prepare(prefix size).
+  // other dialects: the length prefix) into prepare(prefix size), which is
+  // called once, after every check has passed (on error, never).
   absl::Status EncodePrefix(const Envelope& envelope, uint64_t payload_size,
                             absl::FunctionRef<char*(size_t)> prepare) const;
   // EncodeAppend() for a payload of either kind (absl::Cord or
