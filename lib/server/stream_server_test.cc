@@ -60,6 +60,31 @@ std::string RoundTrip(FramedConnection& conn, uint64_t id, absl::string_view tex
   return "";
 }
 
+// Client threads, each on a connection of its own to `address`, running
+// body(connection, index), which returns "" or what went wrong. Join()
+// waits for them all and returns what each reported.
+class ClientThreads {
+ public:
+  using Body = std::function<std::string(FramedConnection&, int)>;
+  ClientThreads(int count, const std::string& address, Body body) : problems_(count) {
+    for (int c = 0; c < count; ++c) {
+      threads_.emplace_back([this, c, address, body] {
+        absl::StatusOr<FramedConnection> conn = Dial(address);
+        problems_[c] = conn.ok() ? body(*conn, c) : conn.status().ToString();
+      });
+    }
+  }
+  std::vector<std::string> Join() {
+    for (std::thread& t : threads_) t.join();
+    threads_.clear();
+    return problems_;
+  }
+
+ private:
+  std::vector<std::string> problems_;
+  std::vector<std::thread> threads_;
+};
+
 // Echoes, except that a payload "fail" fails the handler. Small messages
 // come as views (in the reactor with inline handlers), so a failing
 // OnMessageView is covered too.
@@ -279,54 +304,40 @@ TEST_P(ModelTest, ShutdownWhileClientsAreActive) {
   std::atomic<bool> stopping{false};
   std::atomic<int> answered{0};
   std::atomic<int> clients_served{0};  // clients with at least one answer
-  std::vector<std::string> problems(kClients);
-  std::vector<std::thread> clients;
-  for (int c = 0; c < kClients; ++c) {
-    clients.emplace_back([&, c] {
-      auto conn = Dial(running->address());
-      if (!conn.ok()) {
-        problems[c] = conn.status().ToString();
-        return;
+  ClientThreads clients(kClients, running->address(), [&](FramedConnection& conn, int c) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(30);
+    uint64_t sent = 0, received = 0;
+    while (true) {
+      while (sent < received + 8) {
+        absl::Status queued =
+            conn.Queue(Id(sent), iotest::PatternCord(100 + sent % 900, c * 100000 + sent));
+        if (!queued.ok()) break;  // the server closed; read what came back
+        ++sent;
       }
-      const absl::Time deadline = absl::Now() + absl::Seconds(30);
-      uint64_t sent = 0, received = 0;
-      while (true) {
-        while (sent < received + 8) {
-          absl::Status queued =
-              conn->Queue(Id(sent), iotest::PatternCord(100 + sent % 900, c * 100000 + sent));
-          if (!queued.ok()) break;  // the server closed; read what came back
-          ++sent;
+      (void)conn.Flush(deadline);
+      absl::StatusOr<Message> m = conn.Receive(deadline);
+      if (!m.ok()) {
+        const FrameErrorCode code = GetFrameErrorCode(m.status());
+        if (code != FrameErrorCode::kEndOfStream) {
+          return absl::StrCat("after ", received, " answers: ", m.status().ToString());
         }
-        (void)conn->Flush(deadline);
-        absl::StatusOr<Message> m = conn->Receive(deadline);
-        if (!m.ok()) {
-          const FrameErrorCode code = GetFrameErrorCode(m.status());
-          if (code != FrameErrorCode::kEndOfStream) {
-            problems[c] = absl::StrCat("after ", received, " answers: ", m.status().ToString());
-          } else if (!stopping.load()) {
-            problems[c] = "the connection ended before the shutdown";
-          }
-          return;
-        }
-        if (m->envelope.kind() == KIND_ERROR) {
-          if (!absl::StartsWith(m->envelope.status().message(), "SHUTTING_DOWN")) {
-            problems[c] = m->envelope.status().message();
-            return;
-          }
-          continue;  // the end of the stream follows
-        }
-        std::string mismatch =
-            iotest::PatternMismatch(m->payload, 100 + received % 900, c * 100000 + received);
-        if (m->envelope.id() != received || !mismatch.empty()) {
-          problems[c] = absl::StrCat("answer ", received, ": id ", m->envelope.id(), " ",
-                                     mismatch);
-          return;
-        }
-        if (++received == 1) clients_served.fetch_add(1);
-        answered.fetch_add(1);
+        return std::string(stopping.load() ? "" : "the connection ended before the shutdown");
       }
-    });
-  }
+      if (m->envelope.kind() == KIND_ERROR) {
+        if (!absl::StartsWith(m->envelope.status().message(), "SHUTTING_DOWN")) {
+          return m->envelope.status().message();
+        }
+        continue;  // the end of the stream follows
+      }
+      std::string mismatch =
+          iotest::PatternMismatch(m->payload, 100 + received % 900, c * 100000 + received);
+      if (m->envelope.id() != received || !mismatch.empty()) {
+        return absl::StrCat("answer ", received, ": id ", m->envelope.id(), " ", mismatch);
+      }
+      if (++received == 1) clients_served.fetch_add(1);
+      answered.fetch_add(1);
+    }
+  });
   // Every client is being served (none still waits in the listen backlog,
   // where closing the listener resets it) and many answers went out.
   ASSERT_TRUE(WaitFor([&] {
@@ -336,7 +347,7 @@ TEST_P(ModelTest, ShutdownWhileClientsAreActive) {
   absl::Duration took;
   EXPECT_TRUE(running->Stop(&took).ok());
   EXPECT_LT(took, base.shutdown_grace + absl::Seconds(2));
-  for (std::thread& t : clients) t.join();
+  const std::vector<std::string> problems = clients.Join();
   for (int c = 0; c < kClients; ++c) EXPECT_EQ(problems[c], "") << "client " << c;
 }
 
@@ -758,44 +769,29 @@ TEST(StreamServerTest, TwoInlineReactorsServeMixedSizesWithAndWithoutViews) {
   constexpr int kClients = 8;
   constexpr int kBursts = 20;
   const uint64_t kSizes[] = {64, 4096, 100000, 1, 4097, 30000, 64, 0};
-  std::vector<std::string> problems(kClients);
-  std::vector<std::thread> clients;
-  for (int c = 0; c < kClients; ++c) {
-    clients.emplace_back([&, c] {
-      auto conn = Dial(running->address());
-      if (!conn.ok()) {
-        problems[c] = conn.status().ToString();
-        return;
+  ClientThreads clients(kClients, running->address(), [&](FramedConnection& conn, int c) {
+    uint64_t id = static_cast<uint64_t>(c) << 32;
+    for (int burst = 0; burst < kBursts; ++burst) {
+      const uint64_t first = id;
+      for (uint64_t size : kSizes) {
+        absl::Status sent = conn.Send(Id(id), iotest::PatternCord(size, id & 0xffffffff),
+                                      absl::Now() + absl::Seconds(20));
+        if (!sent.ok()) return sent.ToString();
+        ++id;
       }
-      uint64_t id = static_cast<uint64_t>(c) << 32;
-      for (int burst = 0; burst < kBursts; ++burst) {
-        const uint64_t first = id;
-        for (uint64_t size : kSizes) {
-          absl::Status sent = conn->Send(Id(id), iotest::PatternCord(size, id & 0xffffffff),
-                                         absl::Now() + absl::Seconds(20));
-          if (!sent.ok()) {
-            problems[c] = sent.ToString();
-            return;
-          }
-          ++id;
-        }
-        for (uint64_t want = first; want < id; ++want) {
-          absl::StatusOr<Message> m = conn->Receive(absl::Now() + absl::Seconds(20));
-          if (!m.ok()) {
-            problems[c] = m.status().ToString();
-            return;
-          }
-          const uint64_t size = kSizes[(want - first) % std::size(kSizes)];
-          std::string mismatch = iotest::PatternMismatch(m->payload, size, want & 0xffffffff);
-          if (m->envelope.id() != want || !mismatch.empty()) {
-            problems[c] = absl::StrCat("answer ", want, ": id ", m->envelope.id(), " ", mismatch);
-            return;
-          }
+      for (uint64_t want = first; want < id; ++want) {
+        absl::StatusOr<Message> m = conn.Receive(absl::Now() + absl::Seconds(20));
+        if (!m.ok()) return m.status().ToString();
+        const uint64_t size = kSizes[(want - first) % std::size(kSizes)];
+        std::string mismatch = iotest::PatternMismatch(m->payload, size, want & 0xffffffff);
+        if (m->envelope.id() != want || !mismatch.empty()) {
+          return absl::StrCat("answer ", want, ": id ", m->envelope.id(), " ", mismatch);
         }
       }
-    });
-  }
-  for (std::thread& t : clients) t.join();
+    }
+    return std::string();
+  });
+  const std::vector<std::string> problems = clients.Join();
   for (int c = 0; c < kClients; ++c) EXPECT_EQ(problems[c], "") << "client " << c;
 }
 
