@@ -4,6 +4,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
+#include <cassert>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -57,7 +58,8 @@ ReactorSession::ReactorSession(Reactor* reactor, ServerContext* context, WorkerP
     reader_->EnableScratchTakeover();
   }
   // Inline handlers that take views get small payloads straight from the
-  // read scratch (Dispatch); OnReadable() ends every read with EndLend().
+  // read scratch (Dispatch); OnReadable() takes every message of a read
+  // before the next read into the scratch.
   if (workers_ == nullptr && handler_->TakesMessageViews()) reader_->EnableViews();
 }
 
@@ -66,17 +68,19 @@ ReactorSession::~ReactorSession() = default;
 // --- Session, any thread ------------------------------------------------------
 
 absl::Status ReactorSession::Send(const Envelope& envelope, absl::Cord payload) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (send_closed_) return ClosedError();
-  if (TakesReplyLocked(payload.size())) return SendIntoReplyLocked(envelope, payload);
-  return QueueFrameLocked(envelope, std::move(payload));
+  return SendFrame(envelope, std::move(payload));
 }
 
 absl::Status ReactorSession::Send(const Envelope& envelope, absl::string_view payload) {
+  return SendFrame(envelope, payload);
+}
+
+template <typename Payload>
+absl::Status ReactorSession::SendFrame(const Envelope& envelope, Payload payload) {
   std::lock_guard<std::mutex> lock(mu_);
   if (send_closed_) return ClosedError();
   if (TakesReplyLocked(payload.size())) return SendIntoReplyLocked(envelope, payload);
-  return QueueFrameLocked(envelope, absl::Cord(payload));
+  return QueueFrameLocked(envelope, absl::Cord(std::move(payload)));
 }
 
 bool ReactorSession::TakesReplyLocked(uint64_t payload_size) const {
@@ -359,10 +363,9 @@ void ReactorSession::OnReadable(absl::Time now, bool hangup) {
       break;
     }
     // No view of the scratch, which the next read of any connection
-    // overwrites, may outlive this read. None does today (the loop above
-    // takes every ready message, and a closing connection has no reader);
-    // this keeps it so, for one flag check.
-    if (reader_ != nullptr) reader_->EndLend();
+    // overwrites, outlives this read: the loop above takes every ready
+    // message, and a closing connection has no reader.
+    assert(reader_ == nullptr || !reader_->payload_is_view());
     if (state_ != State::kOpen) break;
     if (!outcome.ok()) {
       const bool budget =

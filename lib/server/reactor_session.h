@@ -93,6 +93,9 @@ class ReactorSession final : public Session {
   void QueueErrorFrame(const absl::Status& status);
   void Flush();
   void FlushLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Both Send()s: `Payload` is absl::Cord or absl::string_view.
+  template <typename Payload>
+  absl::Status SendFrame(const Envelope& envelope, Payload payload);
   // True when a frame with a payload of `payload_size` bytes goes into this
   // session's region of the reactor's reply arena (SendIntoReplyLocked).
   bool TakesReplyLocked(uint64_t payload_size) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
