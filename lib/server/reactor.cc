@@ -96,7 +96,7 @@ void Reactor::Wake() {
 
 void Reactor::ScheduleService(std::shared_ptr<ReactorSession> session) {
   if (OnLoopThread()) {
-    service_list_.push_back(std::move(session));
+    ScheduleServiceOnLoop(session.get());
     return;
   }
   bool was_empty;
@@ -162,21 +162,29 @@ void Reactor::StartShutdown(absl::Time now) {
   for (auto& [raw, session] : sessions_) session->BeginShutdown(now);
 }
 
+void Reactor::ScheduleServiceOnLoop(ReactorSession* session) {
+  service_list_.push_back(session);
+}
+
 void Reactor::RunServiceList(absl::Time now) {
   // A session scheduled after this check wakes the loop (see Wake()).
   if (cross_pending_.load(std::memory_order_acquire)) {
     absl::MutexLock lock(&cross_mu_);
     cross_pending_.store(false, std::memory_order_relaxed);
-    for (auto& session : cross_list_) service_list_.push_back(std::move(session));
+    for (auto& session : cross_list_) {
+      service_list_.push_back(session.get());
+      cross_held_.push_back(std::move(session));  // may have left sessions_
+    }
     cross_list_.clear();
   }
   // Service() may schedule more (a handler sending from OnClose): loop.
   for (size_t i = 0; i < service_list_.size(); ++i) {
-    std::shared_ptr<ReactorSession> session = std::move(service_list_[i]);
+    ReactorSession* session = service_list_[i];
     session->service_scheduled.store(false);
     session->Service(now);
   }
   service_list_.clear();
+  cross_held_.clear();
 }
 
 int Reactor::EpollTimeoutMs(absl::Time now) const {
@@ -256,8 +264,7 @@ void Reactor::Run() {
         session->OnReadable(now, (e & (EPOLLHUP | EPOLLERR)) != 0);
       }
       if ((e & EPOLLOUT) && !session->done() && !session->service_scheduled.exchange(true)) {
-        service_list_.push_back(
-            std::static_pointer_cast<ReactorSession>(session->shared_from_this()));
+        ScheduleServiceOnLoop(session);
       }
     }
     RunServiceList(now);

@@ -50,6 +50,11 @@ class Reactor {
   // Puts `session` on the service list (its Service() runs on the loop
   // thread soon). Any thread.
   void ScheduleService(std::shared_ptr<ReactorSession> session);
+  // The same on the loop thread, for a session whose service_scheduled it
+  // has just claimed. A session is erased from sessions_ only after the
+  // service list of its last batch has run, so the list holds plain
+  // pointers.
+  void ScheduleServiceOnLoop(ReactorSession* session);
   void Wake();
   // epoll registration of a session's socket (loop thread).
   void SetInterest(ReactorSession* session, bool registered, uint32_t events);
@@ -94,7 +99,9 @@ class Reactor {
   std::thread::id loop_thread_;
   std::vector<Listener*> listeners_;
   std::unordered_map<ReactorSession*, std::shared_ptr<ReactorSession>> sessions_;
-  std::vector<std::shared_ptr<ReactorSession>> service_list_;  // loop thread
+  std::vector<ReactorSession*> service_list_;  // loop thread
+  // Sessions scheduled from other threads, kept alive while the list runs.
+  std::vector<std::shared_ptr<ReactorSession>> cross_held_;  // loop thread
   bool shutting_down_ = false;
   absl::Time grace_deadline_ = absl::InfiniteFuture();
   absl::Time next_sweep_ = absl::InfiniteFuture();

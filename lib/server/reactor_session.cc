@@ -136,6 +136,7 @@ absl::Status ReactorSession::SendIntoReplyLocked(const Envelope& envelope,
     ++reactor_->arena_regions();
   }
   reply_size_ += frame_size;
+  answered_in_read_ = true;
   return FrameQueuedLocked();
 }
 
@@ -226,11 +227,19 @@ uint64_t ReactorSession::queued_output_bytes() const {
 
 void ReactorSession::ScheduleService() {
   if (destroyed_) return;  // nothing left to service; the reactor may be gone
-  // On the loop thread inside OnReadable(): Service() runs when it ends.
-  if (reactor_->OnLoopThread() && in_read_) return;
+  if (reactor_->OnLoopThread()) {
+    // Inside OnReadable(): Service() runs when it ends.
+    if (!in_read_) ScheduleServiceOnLoop();
+    return;
+  }
   if (!service_scheduled.exchange(true)) {
     reactor_->ScheduleService(std::static_pointer_cast<ReactorSession>(shared_from_this()));
   }
+}
+
+void ReactorSession::ScheduleServiceOnLoop() {
+  if (state_ == State::kDone) return;
+  if (!service_scheduled.exchange(true)) reactor_->ScheduleServiceOnLoop(this);
 }
 
 // --- Reactor thread -----------------------------------------------------------
@@ -398,14 +407,11 @@ void ReactorSession::OnReadable(absl::Time now, bool hangup) {
     if (!budget.ok()) CloseWithError(budget, "budget", now);
   }
   in_read_ = false;
-  if (reactor_->batch_answers()) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (reply_size_ > 0) {
-      // Answers in the arena go out with those of the other connections
-      // of this batch, in a burst of writes once all are read.
-      ScheduleService();
-      return;
-    }
+  if (std::exchange(answered_in_read_, false) && reactor_->batch_answers()) {
+    // Answers in the arena go out with those of the other connections of
+    // this batch, in a burst of writes once all are read.
+    ScheduleServiceOnLoop();
+    return;
   }
   Service(now);
 }

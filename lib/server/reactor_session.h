@@ -121,6 +121,8 @@ class ReactorSession final : public Session {
   void Destroy(const absl::Status& reason);
   void UpdateInterest(bool output_queued);
   void ScheduleService() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // ScheduleService() on the loop thread, which needs no lock.
+  void ScheduleServiceOnLoop();
   bool WorkPending() const;
   bool OutputBelowWatermark() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Wakes WaitForOutputSpace() callers that can go on.
@@ -147,6 +149,8 @@ class ReactorSession final : public Session {
   // answers after it is read, with the session on the service list): sends
   // on the loop thread need not schedule it.
   bool in_read_ = false;
+  // An answer went into the reply arena during this OnReadable().
+  bool answered_in_read_ = false;
 
   // Shared with other threads. A std::mutex, not absl::Mutex: it is taken
   // twice per message, and Debian's Abseil runs deadlock detection on every
