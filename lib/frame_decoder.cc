@@ -320,8 +320,9 @@ size_t FrameDecoder::ConsumeHeader(absl::string_view src) {
     case Dialect::kNative: {
       absl::string_view header;
       size_t take;
-      if (old == 0 && src.size() >= kHeaderSize) {
-        header = src.substr(0, kHeaderSize);  // parse in place
+      const bool in_place = old == 0 && src.size() >= kHeaderSize;
+      if (in_place) {
+        header = src.substr(0, kHeaderSize);
         take = kHeaderSize;
       } else {
         take = std::min(kHeaderSize - old, src.size());
@@ -344,6 +345,7 @@ size_t FrameDecoder::ConsumeHeader(absl::string_view src) {
       }
       StartBody(kHeaderSize, parsed->envelope_length, parsed->payload_length,
                 parsed->has_checksum());
+      if (in_place) take += ConsumeWholeSmallBody(src.substr(kHeaderSize));
       return take;
     }
     case Dialect::kVarint32: {
@@ -428,6 +430,39 @@ void FrameDecoder::StartBody(size_t header_bytes, uint64_t envelope_length,
     compact_kind_ = 0;
     AfterEnvelope();
   }
+}
+
+size_t FrameDecoder::ConsumeWholeSmallBody(absl::string_view body) {
+  // The common request in one step: what ConsumeEnvelope(), ConsumePayload()
+  // and AfterPayload() would do for it, without the state machine's rounds.
+  if (checksum_ || payload_length_ > kSmallPayloadBytes ||
+      envelope_length_ + payload_length_ > body.size()) {
+    return 0;
+  }
+  const size_t envelope_length = static_cast<size_t>(envelope_length_);
+  if (state_ == State::kEnvelope) {
+    // A full Envelope is left to ConsumeEnvelope(), which parses it (or
+    // reports it invalid).
+    if (!ScanCompactEnvelope(body.substr(0, envelope_length), &compact_id_, &compact_kind_)) {
+      return 0;
+    }
+    compact_ = true;
+  } else if (state_ != State::kPayload) {
+    return 0;  // an empty frame, complete already
+  }
+  const absl::string_view payload =
+      body.substr(envelope_length, static_cast<size_t>(payload_length_));
+  if (payload.empty()) {
+    current_payload_.Clear();
+  } else if (consuming_lent_) {
+    payload_view_ = payload;
+    payload_is_view_ = true;
+  } else {
+    current_payload_ = absl::Cord(payload);
+  }
+  payload_remaining_ = 0;
+  CompleteMessage();
+  return envelope_length + payload.size();
 }
 
 size_t FrameDecoder::ConsumeEnvelope(absl::string_view src) {

@@ -138,9 +138,13 @@ class FrameDecoder {
   // after it returned a message, Take() returns that message and the
   // decoder moves on. Take() at any other time is a contract violation.
   DecodeStep Poll() {
-    if (!ready_ && queued_ == 0 && state_ == State::kPayload && pending_.empty() &&
-        error_.ok()) {
-      return DecodeStep::NeedMore(payload_remaining_ + (checksum_ ? kChecksumTrailerSize : 0));
+    if (queued_ == 0 && error_.ok()) {
+      if (ready_) return DecodeStep::Message();
+      if (pending_.empty()) {  // nothing buffered to decode
+        return DecodeStep::NeedMore(state_ == State::kPayload
+                                        ? payload_remaining_ + (checksum_ ? kChecksumTrailerSize : 0)
+                                        : BytesNeeded());
+      }
     }
     return PollSlow();
   }
@@ -286,6 +290,12 @@ class FrameDecoder {
   // when a message is complete (ready_), on error, or when `src` is used up.
   size_t Consume(absl::string_view src);
   size_t ConsumeHeader(absl::string_view src);
+  // Right after StartBody() of a header parsed in place from the front of
+  // a fed block of bytes: when `body` (the bytes after the header) holds
+  // the whole rest of a small frame without a trailer and with a compact
+  // envelope, completes the message in one step and returns the body's
+  // size; otherwise returns 0 and the state machine goes on as usual.
+  size_t ConsumeWholeSmallBody(absl::string_view body);
   size_t ConsumeEnvelope(absl::string_view src);
   size_t ConsumePayload(absl::string_view src);
   size_t ConsumeTrailer(absl::string_view src);
