@@ -93,6 +93,30 @@ absl::StatusOr<ConnectionReader::ReadOutcome> ConnectionReader::ReadOnce(
     decoder_.CommitRead(n > 0 ? static_cast<size_t>(n) : 0);
     if (direct && n > 0) direct_bytes_ += static_cast<uint64_t>(n);
   }
+  return AfterRead(n, error_number, want, direct, was_at_boundary, now);
+}
+
+size_t ConnectionReader::PrereadSize(size_t room) const {
+  // The reads ReadOnce() makes into the scratch without a takeover in view.
+  if (decoder_.WantsDirectRead() || decoder_.failed()) return 0;
+  if (scratch_takeover_ && last_payload_large_ && decoder_.at_frame_boundary()) return 0;
+  size_t want = std::min(room, read_size_);
+  if (!scratch_takeover_ && !fixed_reads_) want = std::min(want, decoder_.InputReadSize(read_size_));
+  return want;
+}
+
+absl::StatusOr<ConnectionReader::ReadOutcome> ConnectionReader::AbsorbRead(
+    const char* data, ssize_t n, int error_number, size_t want, absl::Time now) {
+  decoder_.EndLend();
+  const bool was_at_boundary = decoder_.at_frame_boundary();
+  scratch_reads_ = true;
+  if (n > 0) decoder_.Feed(absl::string_view(data, static_cast<size_t>(n)));
+  return AfterRead(n, error_number, want, /*direct=*/false, was_at_boundary, now);
+}
+
+absl::StatusOr<ConnectionReader::ReadOutcome> ConnectionReader::AfterRead(
+    ssize_t n, int error_number, size_t want, bool direct, bool was_at_boundary,
+    absl::Time now) {
   if (n < 0) {
     if (error_number == EAGAIN || error_number == EWOULDBLOCK) return ReadOutcome::kWouldBlock;
     return WithFrameErrorCode(

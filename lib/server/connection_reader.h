@@ -10,6 +10,8 @@
 #ifndef LPFRAME_LIB_SERVER_CONNECTION_READER_H_
 #define LPFRAME_LIB_SERVER_CONNECTION_READER_H_
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <memory>
 
@@ -68,6 +70,19 @@ class ConnectionReader {
   // is unlimited or at least four pool blocks, and for a scratch of the
   // decoder's pool.
   void EnableScratchTakeover();
+
+  // ReadOnce() in two steps, for a reactor that makes the reads of many
+  // ready connections one after another and decodes them afterwards:
+  // PrereadSize(room) is how many bytes ReadOnce() would ask for now if
+  // its scratch were `room` bytes of the caller's memory, or 0 when this
+  // read cannot be made ahead (ReadOnce() it later). The caller recv()s at
+  // most that many into its memory (n, and errno when n < 0), and then,
+  // before anything else reads this connection, AbsorbRead() takes the
+  // result and returns what ReadOnce() would have. The bytes are lent as
+  // the scratch's are: unchanged until the messages they hold are taken.
+  size_t PrereadSize(size_t room) const;
+  absl::StatusOr<ReadOutcome> AbsorbRead(const char* data, ssize_t n, int error_number,
+                                         size_t want, absl::Time now);
 
   // The next decoded message, need-more, or a fatal framing error.
   DecodeStep Next(Message* out, absl::Time now);
@@ -129,6 +144,11 @@ class ConnectionReader {
     return ChangeReservation(now_reserved);
   }
   absl::Status ChangeReservation(uint64_t now_reserved);
+  // The end of ReadOnce() and AbsorbRead(), once the bytes are in the
+  // decoder: the outcome of a recv that returned `n` (errno
+  // `error_number`) when `want` bytes were asked for.
+  absl::StatusOr<ReadOutcome> AfterRead(ssize_t n, int error_number, size_t want, bool direct,
+                                        bool was_at_boundary, absl::Time now);
   // Bookkeeping for a message taken from the decoder, and after need-more.
   void CountMessage(uint64_t payload_size, absl::Time now);
   void OnNeedMore();

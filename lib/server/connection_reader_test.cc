@@ -3,8 +3,10 @@
 // models that use it are tested through StreamServer.)
 #include "lib/server/connection_reader.h"
 
+#include <errno.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 
@@ -12,6 +14,7 @@
 #include "gtest/gtest.h"
 #include "lib/block_pool.h"
 #include "lib/frame_encoder.h"
+#include "lib/frame_error.h"
 #include "lib/io/framed_connection.h"
 #include "lib/io/socket.h"
 #include "lib/server/read_scratch.h"
@@ -122,6 +125,103 @@ TEST(ConnectionReaderTest, FixedReadsAreNotCapped) {
   // the rest of its body is read into storage.
   EXPECT_LT(rest, (kCount - 1) * size);
   EXPECT_GT(rest, (kCount - 1) * (size - 2 * kPrefixReadSize));
+}
+
+// Reads made ahead (PrereadSize, recv into the caller's memory, then
+// AbsorbRead) deliver what ReadOnce() does: every message once and in order,
+// small payloads as views of that memory when views are on, large ones
+// read straight into storage once their header is in.
+TEST(ConnectionReaderTest, ReadsMadeAheadDeliverWhatReadOnceDoes) {
+  constexpr uint64_t kCount = 6;
+  for (const bool views : {false, true}) {
+    for (const uint64_t size : {uint64_t{0}, uint64_t{64}, uint64_t{1000}, 3 * kPrefixReadBlock}) {
+      SCOPED_TRACE(absl::StrCat(size, "-byte payloads", views ? ", views" : ""));
+      const StreamServerOptions options = ReaderOptions(ReadMode::kDirect, false);
+      ServerContext context(options, [] { return std::unique_ptr<StreamHandler>(); });
+      absl::StatusOr<std::pair<Socket, Socket>> sockets = Socket::Pair(SOCK_STREAM);
+      ASSERT_TRUE(sockets.ok()) << sockets.status();
+      WriteFrames(options.connection, kCount, size, sockets->first);
+      ReadScratch scratch(options.connection.pool);
+      ConnectionReader reader(&context, absl::Now());
+      if (views) reader.EnableViews();
+      std::string room(64 << 10, '\0');
+      uint64_t got = 0;
+      uint64_t ahead = 0;
+      for (int reads = 0; got < kCount && reads < 1000; ++reads) {
+        const size_t want = reader.PrereadSize(room.size());
+        EXPECT_LE(want, options.connection.read_size);
+        absl::StatusOr<ConnectionReader::ReadOutcome> outcome;
+        if (want == 0) {
+          outcome = reader.ReadOnce(sockets->second.fd(), absl::Now(), &scratch);
+        } else {
+          ++ahead;
+          const ssize_t n = ::recv(sockets->second.fd(), room.data(), want, MSG_DONTWAIT);
+          outcome = reader.AbsorbRead(room.data(), n, n < 0 ? errno : 0, want, absl::Now());
+        }
+        ASSERT_TRUE(outcome.ok()) << outcome.status();
+        ASSERT_NE(*outcome, ConnectionReader::ReadOutcome::kEndOfStream);
+        for (DecodeStep step = reader.Poll(); step.is_message(); step = reader.Poll()) {
+          ++got;
+          const Message expected = TestMessage(got, size);
+          if (reader.payload_is_view()) {
+            Envelope envelope;
+            const absl::string_view payload = reader.TakeView(&envelope, absl::Now());
+            EXPECT_GE(payload.data(), room.data());
+            EXPECT_LE(payload.data() + payload.size(), room.data() + room.size());
+            EXPECT_EQ(envelope.id(), got);
+            EXPECT_EQ(payload, std::string(expected.payload)) << "message " << got;
+          } else {
+            Message m = reader.Take(absl::Now());
+            EXPECT_EQ(m.envelope.id(), got);
+            EXPECT_EQ(m.payload, expected.payload) << "message " << got;
+          }
+        }
+        std::fill(room.begin(), room.end(), 'x');  // the next read reuses it
+      }
+      EXPECT_EQ(got, kCount);
+      EXPECT_GT(ahead, 0u);
+      if (size >= kPrefixReadBlock) EXPECT_GT(reader.direct_bytes(), 0u);
+      EXPECT_EQ(reader.messages_received(), kCount);
+    }
+  }
+}
+
+// A read made ahead reports what ReadOnce() would: nothing to read, the end
+// of the stream (clean or inside a frame), and a failed recv.
+TEST(ConnectionReaderTest, AReadMadeAheadReportsEndsAndErrors) {
+  const StreamServerOptions options = ReaderOptions(ReadMode::kDirect, false);
+  ServerContext context(options, [] { return std::unique_ptr<StreamHandler>(); });
+  const char* none = nullptr;
+  {
+    ConnectionReader reader(&context, absl::Now());
+    ASSERT_GT(reader.PrereadSize(1 << 10), 0u);
+    absl::StatusOr<ConnectionReader::ReadOutcome> outcome =
+        reader.AbsorbRead(none, -1, EAGAIN, 1 << 10, absl::Now());
+    ASSERT_TRUE(outcome.ok()) << outcome.status();
+    EXPECT_EQ(*outcome, ConnectionReader::ReadOutcome::kWouldBlock);
+    outcome = reader.AbsorbRead(none, 0, 0, 1 << 10, absl::Now());
+    ASSERT_TRUE(outcome.ok()) << outcome.status();
+    EXPECT_EQ(*outcome, ConnectionReader::ReadOutcome::kEndOfStream);
+  }
+  {
+    ConnectionReader reader(&context, absl::Now());
+    const std::string half_header(kHeaderSize / 2, '\0');
+    absl::StatusOr<ConnectionReader::ReadOutcome> outcome = reader.AbsorbRead(
+        half_header.data(), static_cast<ssize_t>(half_header.size()), 0, 1 << 10, absl::Now());
+    ASSERT_TRUE(outcome.ok()) << outcome.status();
+    EXPECT_EQ(*outcome, ConnectionReader::ReadOutcome::kShortData);
+    outcome = reader.AbsorbRead(none, 0, 0, 1 << 10, absl::Now());
+    EXPECT_FALSE(outcome.ok());
+  }
+  {
+    ConnectionReader reader(&context, absl::Now());
+    absl::StatusOr<ConnectionReader::ReadOutcome> outcome =
+        reader.AbsorbRead(none, -1, ECONNRESET, 1 << 10, absl::Now());
+    ASSERT_FALSE(outcome.ok());
+    EXPECT_EQ(GetFrameErrorCode(outcome.status()), FrameErrorCode::kIoError);
+    EXPECT_NE(outcome.status().message().find("recv after 0 bytes"), absl::string_view::npos)
+        << outcome.status();
+  }
 }
 
 }  // namespace

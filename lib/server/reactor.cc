@@ -19,13 +19,15 @@ namespace {
 constexpr uint64_t kWakeTag = 1;
 constexpr uint64_t kShutdownTag = 2;
 constexpr uint64_t kListenerTagBase = 16;  // + index into listeners_
-constexpr int kMaxEvents = 256;
+
 constexpr int kAcceptsPerEvent = 64;
 constexpr absl::Duration kSweepInterval = absl::Milliseconds(10);
 // Batches of at least this many events (any events: the few wake-up and
 // listener ones do not matter) answer after the whole batch was read (see
 // batch_answers()); smaller ones answer each read at once.
 constexpr int kBatchAnswersMinEvents = 32;
+// The reads a large batch makes ahead go into one buffer of this size.
+constexpr size_t kReadAheadBytes = 64 << 10;
 // A reply arena larger than this (a batch of many or large answers) is
 // freed once it empties rather than kept for the next batch.
 constexpr size_t kMaxIdleArenaBytes = 1 << 20;
@@ -166,6 +168,46 @@ void Reactor::ScheduleServiceOnLoop(ReactorSession* session) {
   service_list_.push_back(session);
 }
 
+ReactorSession* Reactor::SessionOf(const epoll_event& event) const {
+  const uint64_t tag = event.data.u64;
+  if (tag == kWakeTag || tag == kShutdownTag ||
+      (tag >= kListenerTagBase && tag < kListenerTagBase + listeners_.size())) {
+    return nullptr;
+  }
+  return static_cast<ReactorSession*>(event.data.ptr);
+}
+
+bool Reactor::ReadAhead(const epoll_event* events, int n) {
+  // Only a batch of plain reads: an accept, a wake-up or the shutdown
+  // could change a session before its turn (a shutdown closes idle ones).
+  if (shutting_down_) return false;
+  for (int i = 0; i < n; ++i) {
+    if (SessionOf(events[i]) == nullptr) return false;
+  }
+  const size_t read_size = context_->options().connection.read_size;
+  if (read_ahead_buffer_ == nullptr) {
+    read_ahead_buffer_ = std::make_unique<char[]>(kReadAheadBytes);
+  }
+  size_t used = 0;
+  uint64_t made = 0;
+  for (int i = 0; i < n; ++i) {
+    prereads_[i] = ReactorSession::Preread();
+    ReactorSession* session = static_cast<ReactorSession*>(events[i].data.ptr);
+    // The rest read at their turn, as without read-ahead, once the buffer
+    // cannot hold a whole read.
+    if (kReadAheadBytes - used < read_size) continue;
+    if (session->done() || (events[i].events & (EPOLLHUP | EPOLLERR)) != 0 ||
+        (events[i].events & EPOLLIN) == 0) {
+      continue;
+    }
+    prereads_[i] = session->ReadAhead(read_ahead_buffer_.get() + used, kReadAheadBytes - used);
+    if (prereads_[i].want != 0) ++made;
+    if (prereads_[i].n > 0) used += static_cast<size_t>(prereads_[i].n);
+  }
+  context_->counters().reads_ahead.fetch_add(made, std::memory_order_relaxed);
+  return true;
+}
+
 void Reactor::RunServiceList(absl::Time now) {
   // A session scheduled after this check wakes the loop (see Wake()).
   if (cross_pending_.load(std::memory_order_acquire)) {
@@ -222,7 +264,7 @@ void Reactor::ResumeAccepting() {
 
 void Reactor::Run() {
   loop_thread_ = std::this_thread::get_id();
-  epoll_event events[kMaxEvents];
+  epoll_event events[kMaxEventsPerWait];
   absl::Time now = absl::Now();
   while (true) {
     if (context_->shutting_down()) StartShutdown(now);
@@ -235,9 +277,10 @@ void Reactor::Run() {
     } else if (next_sweep_ == absl::InfiniteFuture()) {
       next_sweep_ = now + kSweepInterval;
     }
-    const int n = ::epoll_wait(epoll_fd_, events, kMaxEvents, EpollTimeoutMs(now));
+    const int n = ::epoll_wait(epoll_fd_, events, kMaxEventsPerWait, EpollTimeoutMs(now));
     now = absl::Now();
     batch_answers_ = n >= kBatchAnswersMinEvents;
+    const bool read_ahead = batch_answers_ && ReadAhead(events, n);
     for (int i = 0; i < n; ++i) {
       const uint64_t tag = events[i].data.u64;
       if (tag == kWakeTag) {
@@ -261,7 +304,9 @@ void Reactor::Run() {
       if (session->done()) continue;
       const uint32_t e = events[i].events;
       if (e & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-        session->OnReadable(now, (e & (EPOLLHUP | EPOLLERR)) != 0);
+        const ReactorSession::Preread* preread =
+            read_ahead && prereads_[i].want != 0 ? &prereads_[i] : nullptr;
+        session->OnReadable(now, (e & (EPOLLHUP | EPOLLERR)) != 0, preread);
       }
       if ((e & EPOLLOUT) && !session->done() && !session->service_scheduled.exchange(true)) {
         ScheduleServiceOnLoop(session);

@@ -328,10 +328,26 @@ void ReactorSession::DrainInbox() {
   handler_->OnClose(*this, close_reason_);  // after Destroy(): see on_close_pending_
 }
 
-void ReactorSession::OnReadable(absl::Time now, bool hangup) {
+ReactorSession::Preread ReactorSession::ReadAhead(char* room, size_t room_size) {
+  Preread read;
+  if (state_ != State::kOpen || paused_for_output_ || paused_for_input_) return read;
+  read.want = reader_->PrereadSize(room_size);
+  if (read.want == 0) return read;
+  read.data = room;
+  do {
+    read.n = ::recv(socket_.fd(), room, read.want, MSG_DONTWAIT);
+  } while (read.n < 0 && errno == EINTR);
+  read.error_number = read.n < 0 ? errno : 0;
+  return read;
+}
+
+void ReactorSession::OnReadable(absl::Time now, bool hangup, const Preread* preread) {
   // Paused connections are read only once the peer is gone (hang-up or
   // error are reported even without EPOLLIN), so the loop does not spin.
-  if ((paused_for_output_ || paused_for_input_) && !hangup) return;
+  // (A read made ahead was made while the session was open and unpaused,
+  // which it still is: nothing but its own events changes that.)
+  assert(preread == nullptr || (state_ == State::kOpen && !hangup));
+  if ((paused_for_output_ || paused_for_input_) && !hangup && preread == nullptr) return;
   if (state_ == State::kLingering) {
     if (DiscardInput(socket_.fd(), SIZE_MAX) == DiscardEnd::kWouldBlock) return;
     Destroy(close_reason_);  // the peer closed (or reset): done
@@ -347,7 +363,10 @@ void ReactorSession::OnReadable(absl::Time now, bool hangup) {
   in_read_ = true;
   for (int i = 0; i < kReadsPerEvent && state_ == State::kOpen; ++i) {
     absl::StatusOr<ConnectionReader::ReadOutcome> outcome =
-        reader_->ReadOnce(socket_.fd(), now, reactor_->read_scratch());
+        i == 0 && preread != nullptr
+            ? reader_->AbsorbRead(preread->data, preread->n, preread->error_number,
+                                  preread->want, now)
+            : reader_->ReadOnce(socket_.fd(), now, reactor_->read_scratch());
     if (!outcome.ok()) {
       const FrameErrorCode code = GetFrameErrorCode(outcome.status());
       if (code == FrameErrorCode::kIoError) {

@@ -67,8 +67,23 @@ class ReactorSession final : public Session {
   bool done() const { return state_ == State::kDone; }
 
   void Start(absl::Time now);              // OnOpen; first interest
+
+  // A read made ahead of the session's turn in a batch of events (see
+  // Reactor::Run): `n` bytes (or -1 and errno `error_number`) at `data`,
+  // of the `want` asked for; want 0 when none was made.
+  struct Preread {
+    const char* data = nullptr;
+    ssize_t n = 0;
+    int error_number = 0;
+    size_t want = 0;
+  };
+  // Makes the session's next read now, into the `room_size` bytes at
+  // `room`, when it can be made ahead (ConnectionReader::PrereadSize);
+  // OnReadable() must then be given it.
+  Preread ReadAhead(char* room, size_t room_size);
   // Reads, decodes, dispatches. `hangup`: EPOLLHUP or EPOLLERR was seen.
-  void OnReadable(absl::Time now, bool hangup = false);
+  // `preread`: the first read, made ahead by ReadAhead() (not with hangup).
+  void OnReadable(absl::Time now, bool hangup = false, const Preread* preread = nullptr);
   // Flushes output, applies requests from other threads, advances the
   // close state machine, updates the epoll interest.
   void Service(absl::Time now);

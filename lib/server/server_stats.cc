@@ -24,6 +24,7 @@ ServerStats ServerCounters::Snapshot() const {
   s.handler_errors = handler_errors.load();
   const int64_t buffered = input_bytes_buffered.load();
   s.input_bytes_buffered = buffered > 0 ? static_cast<uint64_t>(buffered) : 0;
+  s.reads_ahead = reads_ahead.load();
   absl::MutexLock lock(&mu_);
   s.errors = errors_;
   return s;

@@ -25,6 +25,9 @@ struct ServerStats {
   uint64_t messages_sent = 0;
   uint64_t handler_errors = 0;
   uint64_t input_bytes_buffered = 0;  // now, across connections
+  // Reads a reactor made ahead, in large batches of ready connections, of
+  // decoding them (see Reactor::ReadAhead): how often the batched path ran.
+  uint64_t reads_ahead = 0;
   // Errors that closed or refused a connection, by FrameErrorCode name
   // ("STALL_TIMEOUT", "CONNECTION_LIMIT", ...). END_OF_STREAM is a clean
   // close and counted there too.
@@ -41,6 +44,7 @@ class ServerCounters {
   std::atomic<uint64_t> messages_sent{0};
   std::atomic<uint64_t> handler_errors{0};
   std::atomic<int64_t> input_bytes_buffered{0};
+  std::atomic<uint64_t> reads_ahead{0};
 
   // Counts `status` under its FrameErrorCode name.
   void CountError(const absl::Status& status);

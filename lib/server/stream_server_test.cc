@@ -795,6 +795,50 @@ TEST(StreamServerTest, TwoInlineReactorsServeMixedSizesWithAndWithoutViews) {
   for (int c = 0; c < kClients; ++c) EXPECT_EQ(problems[c], "") << "client " << c;
 }
 
+// Connections whose requests wait when the reactor starts are ready in
+// one large batch of events: their reads are made ahead of decoding any of
+// them (counted in stats().reads_ahead; the buffer they go into takes only
+// some, the rest are read at their turn), and every request, small or
+// large, is answered once and in order, with and without views.
+TEST(StreamServerTest, AReadyCrowdIsReadAheadAndAnsweredInOrder) {
+  for (const Model model : {Model::kReactorInline, Model::kReactorWorkers}) {
+    SCOPED_TRACE(servertest::ModelName(model));
+    StreamServerOptions options = servertest::WithModel(model);
+    options.connection.pool = BlockPool::Create(64 << 10, /*max_cached_bytes=*/256 << 10);
+    absl::StatusOr<std::unique_ptr<StreamServer>> server = StreamServer::Create(
+        servertest::ListenUri(Net::kUnix), options, servertest::EchoFactory());
+    ASSERT_TRUE(server.ok()) << server.status();
+    constexpr int kClients = 48;  // accepted together: one batch of 48 events
+    const uint64_t kSizes[] = {64, 0, 4096, 20000, 1, 9000, 64};
+    std::vector<FramedConnection> conns;
+    for (int c = 0; c < kClients; ++c) {
+      absl::StatusOr<FramedConnection> conn = Dial((*server)->address());
+      ASSERT_TRUE(conn.ok()) << conn.status();
+      for (size_t k = 0; k < std::size(kSizes); ++k) {
+        const uint64_t id = (static_cast<uint64_t>(c) << 32) | k;
+        ASSERT_TRUE(conn->Send(Id(id), iotest::PatternCord(kSizes[k], id & 0xffff),
+                               absl::Now() + absl::Seconds(10))
+                        .ok());
+      }
+      conns.push_back(*std::move(conn));
+    }
+    std::thread serving([&] { EXPECT_TRUE((*server)->ServeForever().ok()); });
+    for (int c = 0; c < kClients; ++c) {
+      for (size_t k = 0; k < std::size(kSizes); ++k) {
+        const uint64_t id = (static_cast<uint64_t>(c) << 32) | k;
+        absl::StatusOr<Message> m = conns[c].Receive(absl::Now() + absl::Seconds(20));
+        ASSERT_TRUE(m.ok()) << "client " << c << " answer " << k << ": " << m.status();
+        EXPECT_EQ(m->envelope.id(), id) << "client " << c;
+        EXPECT_EQ(iotest::PatternMismatch(m->payload, kSizes[k], id & 0xffff), "")
+            << "client " << c << " answer " << k;
+      }
+    }
+    EXPECT_GT((*server)->stats().reads_ahead, 0u);
+    (*server)->Shutdown();
+    serving.join();
+  }
+}
+
 TEST_P(ModelTest, PerConnectionInputBudgetRefusesLargeFrame) {
   StreamServerOptions base;
   base.connection_input_budget = 256 << 10;
