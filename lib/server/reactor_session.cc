@@ -120,6 +120,7 @@ absl::Status ReactorSession::QueueFrameLocked(const Envelope& envelope, absl::Co
 template <typename Payload>
 absl::Status ReactorSession::SendIntoReplyLocked(const Envelope& envelope,
                                                  const Payload& payload) {
+  assert(!replies_sent_ahead_);  // the service list runs after every read
   std::string& arena = reactor_->reply_arena();
   if (reactor_->arena_regions() == 0) arena.clear();  // start where it is warm
   const uint64_t queued = QueuedLocked();
@@ -165,7 +166,28 @@ absl::Status ReactorSession::FrameQueuedLocked() {
 
 void ReactorSession::ReleaseReplyLocked() {
   reply_size_ = 0;
+  replies_sent_ahead_ = false;
   --reactor_->arena_regions();
+}
+
+ssize_t ReactorSession::SendRegion(const char* region) const {
+  ssize_t n;
+  do {
+    n = ::send(socket_.fd(), region, reply_size_, MSG_NOSIGNAL | MSG_DONTWAIT);
+  } while (n < 0 && errno == EINTR);
+  return n;
+}
+
+void ReactorSession::SendRepliesAhead() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  // The region (reply_offset_, reply_size_) is written only on this, the
+  // loop thread (SendIntoReplyLocked inside OnReadable, ReleaseReplyLocked),
+  // so reading it here without the lock races with nothing: other threads
+  // only read it, under the lock. Nothing reads into the arena again before
+  // the service list has run, so the region stays as sent.
+  if (state_ == State::kDone || reply_size_ == 0 || replies_sent_ahead_) return;
+  replies_ahead_result_ = SendRegion(reactor_->reply_arena().data() + reply_offset_);
+  replies_ahead_errno_ = replies_ahead_result_ < 0 ? errno : 0;
+  replies_sent_ahead_ = true;
 }
 
 bool ReactorSession::OutputBelowWatermark() const {
@@ -478,15 +500,19 @@ void ReactorSession::FlushLocked() {
   bool progressed = false;
   bool socket_full = false;
   if (reply_size_ > 0) {
-    // Sent from the reactor's arena; what the socket does not take (or all
-    // of it, on an error, which the loop below then meets) goes before
-    // out_, where it waits.
+    // Sent from the reactor's arena (or already, by SendRepliesAhead());
+    // what the socket does not take (or all of it, on an error, which the
+    // loop below then meets) goes before out_, where it waits.
     const char* region = reactor_->reply_arena().data() + reply_offset_;
     ssize_t n;
-    do {
-      n = ::send(socket_.fd(), region, reply_size_, MSG_NOSIGNAL | MSG_DONTWAIT);
-    } while (n < 0 && errno == EINTR);
-    const int send_errno = n < 0 ? errno : 0;
+    int send_errno;
+    if (replies_sent_ahead_) {
+      n = replies_ahead_result_;
+      send_errno = replies_ahead_errno_;
+    } else {
+      n = SendRegion(region);
+      send_errno = n < 0 ? errno : 0;
+    }
     const size_t sent = n > 0 ? static_cast<size_t>(n) : 0;
     progressed = sent > 0;
     if (sent < reply_size_) out_.PrependBytes(absl::string_view(region + sent, reply_size_ - sent));

@@ -87,6 +87,11 @@ class ReactorSession final : public Session {
   // Flushes output, applies requests from other threads, advances the
   // close state machine, updates the epoll interest.
   void Service(absl::Time now);
+  // Sends the answers the session's read put into the reply arena now,
+  // ahead of its Service() on the service list, which then takes the
+  // result: Reactor::RunServiceList() sends a large batch's answers in one
+  // run of writes before servicing any session.
+  void SendRepliesAhead();
   // Idle, stall, linger and write timeouts (the reactor's periodic sweep).
   void CheckTimeouts(absl::Time now);
   void BeginShutdown(absl::Time now);      // close once at a frame boundary
@@ -130,6 +135,9 @@ class ReactorSession final : public Session {
   absl::Status FrameQueuedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Gives the arena region back (its bytes were sent or copied).
   void ReleaseReplyLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // One send() of the arena region at `region` (reply_size_ bytes),
+  // retried on EINTR: its result, errno set when negative. Loop thread.
+  ssize_t SendRegion(const char* region) const ABSL_NO_THREAD_SAFETY_ANALYSIS;
   uint64_t QueuedLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return out_.size() + reply_size_;
   }
@@ -166,6 +174,11 @@ class ReactorSession final : public Session {
   bool in_read_ = false;
   // An answer went into the reply arena during this OnReadable().
   bool answered_in_read_ = false;
+  // SendRepliesAhead() sent the arena region: send()'s result (bytes, or
+  // -1 and errno), for FlushLocked() to take. Cleared when the region goes.
+  bool replies_sent_ahead_ = false;
+  int replies_ahead_errno_ = 0;
+  ssize_t replies_ahead_result_ = 0;
 
   // Shared with other threads. A std::mutex, not absl::Mutex: it is taken
   // twice per message, and Debian's Abseil runs deadlock detection on every

@@ -839,6 +839,38 @@ TEST(StreamServerTest, AReadyCrowdIsReadAheadAndAnsweredInOrder) {
   }
 }
 
+// Many busy connections whose answers pass their sockets' buffers before
+// they read any: the server reads and answers them in large batches (read
+// ahead, answers sent ahead of servicing, a write the socket cuts short
+// queued in front of the rest), and every answer arrives once and in order.
+TEST(StreamServerTest, ABusyCrowdThatReadsLateGetsEveryAnswerInOrder) {
+  auto running = RunningServer::Start(servertest::ListenUri(Net::kUnix), StreamServerOptions(),
+                                      servertest::EchoFactory());
+  ASSERT_NE(running, nullptr);
+  constexpr int kClients = 40;
+  constexpr uint64_t kRequests = 400;  // about 370 KB of answers each
+  ClientThreads clients(kClients, running->address(), [&](FramedConnection& conn, int c) {
+    auto id_of = [c](uint64_t i) { return (static_cast<uint64_t>(c) << 32) | i; };
+    for (uint64_t i = 0; i < kRequests; ++i) {
+      absl::Status sent = conn.Send(Id(id_of(i)), iotest::PatternCord(900 + i % 64, i),
+                                    absl::Now() + absl::Seconds(20));
+      if (!sent.ok()) return sent.ToString();
+    }
+    for (uint64_t i = 0; i < kRequests; ++i) {
+      absl::StatusOr<Message> m = conn.Receive(absl::Now() + absl::Seconds(20));
+      if (!m.ok()) return absl::StrCat("answer ", i, ": ", m.status().ToString());
+      std::string mismatch = iotest::PatternMismatch(m->payload, 900 + i % 64, i);
+      if (m->envelope.id() != id_of(i) || !mismatch.empty()) {
+        return absl::StrCat("answer ", i, ": id ", m->envelope.id() & 0xffffffff, " ", mismatch);
+      }
+    }
+    return std::string();
+  });
+  const std::vector<std::string> problems = clients.Join();
+  for (int c = 0; c < kClients; ++c) EXPECT_EQ(problems[c], "") << "client " << c;
+  EXPECT_GT(running->server().stats().reads_ahead, 0u);
+}
+
 TEST_P(ModelTest, PerConnectionInputBudgetRefusesLargeFrame) {
   StreamServerOptions base;
   base.connection_input_budget = 256 << 10;
