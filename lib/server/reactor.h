@@ -91,15 +91,20 @@ class Reactor {
   void Accept(Listener* listener, absl::Time now);
   void StartShutdown(absl::Time now);
   void RunServiceList(absl::Time now);
+  // One event of a batch: a wake-up, the shutdown, a listener's or a
+  // session's (`preread`: its read made ahead, or null).
+  void HandleEvent(const epoll_event& event, const ReactorSession::Preread* preread,
+                   absl::Time now);
   // The session an epoll event is for; null for the wake, shutdown and
   // listener events.
   ReactorSession* SessionOf(const epoll_event& event) const;
   // In a large batch of events (batch_answers()): the reads of the ready
-  // sessions, made one after another into read_ahead_buffer_ before any
-  // is decoded (prereads_[i] for events[i]), so that the kernel's code and
-  // then lpframe's each stay hot in the CPU's caches instead of taking
-  // turns. False (none made) for a batch with other than session events.
-  bool ReadAhead(const epoll_event* events, int n);
+  // sessions of events[begin, end), made one after another into
+  // read_ahead_buffer_ before any is decoded (prereads_[i] for events[i]),
+  // so that the kernel's code and then lpframe's each stay hot in the
+  // CPU's caches instead of taking turns. False (none made) when those
+  // events are not all sessions'.
+  bool ReadAhead(const epoll_event* events, int begin, int end);
   int EpollTimeoutMs(absl::Time now) const;
   void PauseAccepting(absl::Time until);
   void ResumeAccepting();

@@ -796,10 +796,11 @@ TEST(StreamServerTest, TwoInlineReactorsServeMixedSizesWithAndWithoutViews) {
 }
 
 // Connections whose requests wait when the reactor starts are ready in
-// one large batch of events: their reads are made ahead of decoding any of
-// them (counted in stats().reads_ahead; the buffer they go into takes only
-// some, the rest are read at their turn), and every request, small or
-// large, is answered once and in order, with and without views.
+// one large batch of events, served in two chunks: their reads are made
+// ahead of decoding any of a chunk (counted in stats().reads_ahead; the
+// buffer they go into takes only some, the rest are read at their turn),
+// and every request, small or large, is answered once and in order, with
+// and without views.
 TEST(StreamServerTest, AReadyCrowdIsReadAheadAndAnsweredInOrder) {
   for (const Model model : {Model::kReactorInline, Model::kReactorWorkers}) {
     SCOPED_TRACE(servertest::ModelName(model));
@@ -808,7 +809,7 @@ TEST(StreamServerTest, AReadyCrowdIsReadAheadAndAnsweredInOrder) {
     absl::StatusOr<std::unique_ptr<StreamServer>> server = StreamServer::Create(
         servertest::ListenUri(Net::kUnix), options, servertest::EchoFactory());
     ASSERT_TRUE(server.ok()) << server.status();
-    constexpr int kClients = 48;  // accepted together: one batch of 48 events
+    constexpr int kClients = 160;  // accepted together: one batch of 160 events
     const uint64_t kSizes[] = {64, 0, 4096, 20000, 1, 9000, 64};
     std::vector<FramedConnection> conns;
     for (int c = 0; c < kClients; ++c) {
