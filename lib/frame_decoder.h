@@ -293,8 +293,9 @@ class FrameDecoder {
   // Right after StartBody() of a header parsed in place from the front of
   // a fed block of bytes: when `body` (the bytes after the header) holds
   // the whole rest of a small frame without a trailer and with a compact
-  // envelope, completes the message in one step and returns the body's
-  // size; otherwise returns 0 and the state machine goes on as usual.
+  // envelope, completes the message in one step and returns the bytes it
+  // took (the envelope and payload); otherwise returns 0 and the state
+  // machine goes on as usual.
   size_t ConsumeWholeSmallBody(absl::string_view body);
   size_t ConsumeEnvelope(absl::string_view src);
   size_t ConsumePayload(absl::string_view src);

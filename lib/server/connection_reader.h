@@ -80,6 +80,10 @@ class ConnectionReader {
   // before anything else reads this connection, AbsorbRead() takes the
   // result and returns what ReadOnce() would have. The bytes are lent as
   // the scratch's are: unchanged until the messages they hold are taken.
+  // Unlike a read into the scratch, a read made ahead is never taken over
+  // by a large payload that starts in it (its start is copied into payload
+  // blocks); right after a large payload, when that is likely, none is
+  // made ahead.
   size_t PrereadSize(size_t room) const;
   absl::StatusOr<ReadOutcome> AbsorbRead(const char* data, ssize_t n, int error_number,
                                          size_t want, absl::Time now);

@@ -23,8 +23,8 @@ constexpr uint64_t kListenerTagBase = 16;  // + index into listeners_
 constexpr int kAcceptsPerEvent = 64;
 constexpr absl::Duration kSweepInterval = absl::Milliseconds(10);
 // Batches of at least this many events (any events: the few wake-up and
-// listener ones do not matter) answer after the whole batch was read (see
-// batch_answers()); smaller ones answer each read at once.
+// listener ones do not matter) read ahead and answer after their chunk was
+// read (see batch_answers()); smaller ones answer each read at once.
 constexpr int kBatchAnswersMinEvents = 32;
 // The reads a large batch makes ahead go into one buffer of this size.
 constexpr size_t kReadAheadBytes = 64 << 10;
@@ -105,7 +105,8 @@ void Reactor::Wake() {
 
 void Reactor::ScheduleService(std::shared_ptr<ReactorSession> session) {
   if (OnLoopThread()) {
-    ScheduleServiceOnLoop(session.get());
+    service_list_.push_back(session.get());
+    cross_held_.push_back(std::move(session));
     return;
   }
   bool was_empty;
@@ -185,11 +186,12 @@ ReactorSession* Reactor::SessionOf(const epoll_event& event) const {
 }
 
 bool Reactor::ReadAhead(const epoll_event* events, int begin, int end) {
-  // Only a batch of plain reads: an accept, a wake-up or the shutdown
-  // could change a session before its turn (a shutdown closes idle ones).
+  // A shutdown closes idle sessions (BeginShutdown), which could come
+  // before a session's turn and drop what was read ahead for it; a wake-up
+  // or an accept changes no session of the chunk.
   if (shutting_down_) return false;
   for (int i = begin; i < end; ++i) {
-    if (SessionOf(events[i]) == nullptr) return false;
+    if (events[i].data.u64 == kShutdownTag) return false;
   }
   const size_t read_size = context_->options().connection.read_size;
   if (read_ahead_buffer_ == nullptr) {
@@ -197,17 +199,20 @@ bool Reactor::ReadAhead(const epoll_event* events, int begin, int end) {
   }
   size_t used = 0;
   uint64_t made = 0;
+  // A read made ahead asks for no more than one into the scratch would.
+  const size_t scratch_size = read_scratch_.span().size();
   for (int i = begin; i < end; ++i) {
     prereads_[i] = ReactorSession::Preread();
-    ReactorSession* session = static_cast<ReactorSession*>(events[i].data.ptr);
+    ReactorSession* session = SessionOf(events[i]);
     // The rest read at their turn, as without read-ahead, once the buffer
     // cannot hold a whole read.
-    if (kReadAheadBytes - used < read_size) continue;
+    if (session == nullptr || kReadAheadBytes - used < read_size) continue;
     if (session->done() || (events[i].events & (EPOLLHUP | EPOLLERR)) != 0 ||
         (events[i].events & EPOLLIN) == 0) {
       continue;
     }
-    prereads_[i] = session->ReadAhead(read_ahead_buffer_.get() + used, kReadAheadBytes - used);
+    prereads_[i] = session->ReadAhead(read_ahead_buffer_.get() + used,
+                                      std::min(kReadAheadBytes - used, scratch_size));
     if (prereads_[i].want != 0) ++made;
     if (prereads_[i].n > 0) used += static_cast<size_t>(prereads_[i].n);
   }

@@ -50,13 +50,13 @@ class Reactor {
   // Serves until the server shuts down and every connection is closed.
   void Run();
 
-  // Puts `session` on the service list (its Service() runs on the loop
-  // thread soon). Any thread.
+  // Puts `session`, whose service_scheduled the caller has just claimed,
+  // on the service list (its Service() runs on the loop thread soon),
+  // holding it until then. Any thread.
   void ScheduleService(std::shared_ptr<ReactorSession> session);
-  // The same on the loop thread, for a session whose service_scheduled it
-  // has just claimed. A session is erased from sessions_ only after the
-  // service list of its last batch has run, so the list holds plain
-  // pointers.
+  // The same on the loop thread, for a session in sessions_: it is erased
+  // from there only after the service list of its last batch has run, so
+  // the list holds a plain pointer.
   void ScheduleServiceOnLoop(ReactorSession* session);
   void Wake();
   // epoll registration of a session's socket (loop thread).
@@ -72,8 +72,9 @@ class Reactor {
   // encode_scratch(), or, small ones, appended to reply_arena(), where the
   // session keeps them in a region of its own until it sends them. In a
   // batch of many events (batch_answers()), every session read keeps its
-  // region until the whole batch has been read (its Service() runs from
-  // the service list), so the answers go out in a burst of writes: a peer
+  // region until the whole batch (or its chunk of kBatchChunkEvents) has
+  // been read (its Service() runs from the service list), so the answers
+  // go out in a burst of writes: a peer
   // that multiplexes many connections is woken once per burst, not once
   // per answer. In a small batch each session sends at the end of its read
   // event (waiting for the rest of the batch would only delay a peer with
@@ -102,8 +103,9 @@ class Reactor {
   // sessions of events[begin, end), made one after another into
   // read_ahead_buffer_ before any is decoded (prereads_[i] for events[i]),
   // so that the kernel's code and then lpframe's each stay hot in the
-  // CPU's caches instead of taking turns. False (none made) when those
-  // events are not all sessions'.
+  // CPU's caches instead of taking turns. False (none made) while
+  // shutting down or when the shutdown event is among them (it may close
+  // sessions before their turn); other events are skipped.
   bool ReadAhead(const epoll_event* events, int begin, int end);
   int EpollTimeoutMs(absl::Time now) const;
   void PauseAccepting(absl::Time until);

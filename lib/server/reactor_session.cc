@@ -120,7 +120,9 @@ absl::Status ReactorSession::QueueFrameLocked(const Envelope& envelope, absl::Co
 template <typename Payload>
 absl::Status ReactorSession::SendIntoReplyLocked(const Envelope& envelope,
                                                  const Payload& payload) {
-  assert(!replies_sent_ahead_);  // the service list runs after every read
+  // A region sent ahead is released by the same service list, before any
+  // later read.
+  assert(!replies_sent_ahead_);
   std::string& arena = reactor_->reply_arena();
   if (reactor_->arena_regions() == 0) arena.clear();  // start where it is warm
   const uint64_t queued = QueuedLocked();
@@ -182,8 +184,9 @@ void ReactorSession::SendRepliesAhead() ABSL_NO_THREAD_SAFETY_ANALYSIS {
   // The region (reply_offset_, reply_size_) is written only on this, the
   // loop thread (SendIntoReplyLocked inside OnReadable, ReleaseReplyLocked),
   // so reading it here without the lock races with nothing: other threads
-  // only read it, under the lock. Nothing reads into the arena again before
-  // the service list has run, so the region stays as sent.
+  // only read it, under the lock. Only a read appends to the arena, and the
+  // service list that sends a region ahead releases it (FlushLocked or
+  // Destroy) before any later read, so the region stays as sent.
   if (state_ == State::kDone || reply_size_ == 0 || replies_sent_ahead_) return;
   replies_ahead_result_ = SendRegion(reactor_->reply_arena().data() + reply_offset_);
   replies_ahead_errno_ = replies_ahead_result_ < 0 ? errno : 0;
@@ -393,6 +396,7 @@ void ReactorSession::OnReadable(absl::Time now, bool hangup, const Preread* prer
       const FrameErrorCode code = GetFrameErrorCode(outcome.status());
       if (code == FrameErrorCode::kIoError) {
         in_read_ = false;
+        answered_in_read_ = false;
         context_->Report(peer_, outcome.status(), "read");
         Destroy(outcome.status());
         return;

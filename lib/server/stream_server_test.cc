@@ -809,7 +809,8 @@ TEST(StreamServerTest, AReadyCrowdIsReadAheadAndAnsweredInOrder) {
     absl::StatusOr<std::unique_ptr<StreamServer>> server = StreamServer::Create(
         servertest::ListenUri(Net::kUnix), options, servertest::EchoFactory());
     ASSERT_TRUE(server.ok()) << server.status();
-    constexpr int kClients = 160;  // accepted together: one batch of 160 events
+    // Accepted 64 per listener event; their reads then come as one batch.
+    constexpr int kClients = 160;
     const uint64_t kSizes[] = {64, 0, 4096, 20000, 1, 9000, 64};
     std::vector<FramedConnection> conns;
     for (int c = 0; c < kClients; ++c) {
