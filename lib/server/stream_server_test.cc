@@ -657,7 +657,9 @@ TEST_P(ModelTest, SmallAnswersPastABatchArriveInOrderUntilTheBudget) {
             << result->first_error;
         EXPECT_EQ(frames, result->sent);
         EXPECT_LT(frames, 2000);
-        if (inline_reactor) EXPECT_LE(frame_bytes, budget) << "queued past the budget";
+        if (inline_reactor) {
+          EXPECT_LE(frame_bytes, budget) << "queued past the budget";
+        }
       } else {
         EXPECT_EQ(frames, 2000);
       }
