@@ -216,8 +216,12 @@ DecodeStep Drain(FrameDecoder* decoder, std::vector<Message>* out) {
       Message unused;
       const DecodeStep next = decoder->Next(&unused);
       EXPECT_EQ(next.kind(), step.kind());
-      if (step.need_more()) EXPECT_EQ(next.bytes_needed(), step.bytes_needed());
-      if (step.is_error()) EXPECT_EQ(next.error(), step.error());
+      if (step.need_more()) {
+        EXPECT_EQ(next.bytes_needed(), step.bytes_needed());
+      }
+      if (step.is_error()) {
+        EXPECT_EQ(next.error(), step.error());
+      }
       return step;
     }
     Message m;

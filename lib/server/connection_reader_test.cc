@@ -180,7 +180,9 @@ TEST(ConnectionReaderTest, ReadsMadeAheadDeliverWhatReadOnceDoes) {
       }
       EXPECT_EQ(got, kCount);
       EXPECT_GT(ahead, 0u);
-      if (size >= kPrefixReadBlock) EXPECT_GT(reader.direct_bytes(), 0u);
+      if (size >= kPrefixReadBlock) {
+        EXPECT_GT(reader.direct_bytes(), 0u);
+      }
       EXPECT_EQ(reader.messages_received(), kCount);
     }
   }
