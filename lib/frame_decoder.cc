@@ -127,6 +127,15 @@ void FrameDecoder::TakeEnvelope(Envelope* out, bool fresh) {
   }
 }
 
+void FrameDecoder::KeepSmallPayload(absl::string_view bytes) {
+  if (consuming_lent_) {
+    payload_view_ = bytes;
+    payload_is_view_ = true;
+  } else {
+    current_payload_ = absl::Cord(bytes);
+  }
+}
+
 void FrameDecoder::CopyPayloadView() {
   current_payload_ = absl::Cord(payload_view_);
   payload_is_view_ = false;
@@ -454,11 +463,8 @@ size_t FrameDecoder::ConsumeWholeSmallBody(absl::string_view body) {
       body.substr(envelope_length, static_cast<size_t>(payload_length_));
   if (payload.empty()) {
     current_payload_.Clear();
-  } else if (consuming_lent_) {
-    payload_view_ = payload;
-    payload_is_view_ = true;
   } else {
-    current_payload_ = absl::Cord(payload);
+    KeepSmallPayload(payload);
   }
   payload_remaining_ = 0;
   CompleteMessage();
@@ -508,12 +514,7 @@ size_t FrameDecoder::ConsumePayload(absl::string_view src) {
   const size_t take = static_cast<size_t>(std::min<uint64_t>(payload_remaining_, src.size()));
   const absl::string_view bytes = src.substr(0, take);
   if (!payload_started_ && take == payload_remaining_ && take <= kSmallPayloadBytes) {
-    if (consuming_lent_) {
-      payload_view_ = bytes;
-      payload_is_view_ = true;
-    } else {
-      current_payload_ = absl::Cord(bytes);
-    }
+    KeepSmallPayload(bytes);
   } else if (!payload_started_ && takeover_block_ != nullptr &&
              payload_remaining_ >= takeover_min_bytes_ && InTakeoverBlock(bytes)) {
     payload_.BeginInBlock(payload_remaining_, takeover_block_,

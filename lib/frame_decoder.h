@@ -319,6 +319,9 @@ class FrameDecoder {
     if (payload_remaining_ == 0) AfterPayload();
   }
   void CompleteMessage();
+  // A whole small payload, in the bytes being consumed: kept as a view of
+  // them when they are lent, else copied into current_payload_.
+  void KeepSmallPayload(absl::string_view bytes);
   // Turns the payload view into current_payload_ (a copy).
   void CopyPayloadView();
   // Stores the envelope of the message Poll() found into *out.

@@ -9,6 +9,18 @@
 #include "lib/frame_error.h"
 
 namespace lpframe {
+namespace {
+
+// recv(2) of at most `n` bytes without blocking, retried on EINTR.
+ssize_t RecvNow(int fd, char* buf, size_t n) {
+  ssize_t got;
+  do {
+    got = ::recv(fd, buf, n, MSG_DONTWAIT);
+  } while (got < 0 && errno == EINTR);
+  return got;
+}
+
+}  // namespace
 
 ConnectionReader::ConnectionReader(ServerContext* context, absl::Time now)
     : context_(context),
@@ -77,10 +89,7 @@ absl::StatusOr<ConnectionReader::ReadOutcome> ConnectionReader::ReadOnce(
   } else if (!scratch_takeover_ && !fixed_reads_ && !direct) {
     want = std::min(want, decoder_.InputReadSize(read_size_));
   }
-  ssize_t n;
-  do {
-    n = ::recv(fd, span.data(), want, MSG_DONTWAIT);
-  } while (n < 0 && errno == EINTR);
+  const ssize_t n = RecvNow(fd, span.data(), want);
   const int error_number = n < 0 ? errno : 0;
   if (n > 0 && use_scratch) {
     const absl::string_view bytes(span.data(), static_cast<size_t>(n));
@@ -103,6 +112,16 @@ size_t ConnectionReader::PrereadSize(size_t room) const {
   size_t want = std::min(room, read_size_);
   if (!scratch_takeover_ && !fixed_reads_) want = std::min(want, decoder_.InputReadSize(read_size_));
   return want;
+}
+
+ConnectionReader::Preread ConnectionReader::ReadAhead(int fd, char* room, size_t room_size) {
+  Preread read;
+  read.want = PrereadSize(room_size);
+  if (read.want == 0) return read;
+  read.data = room;
+  read.n = RecvNow(fd, room, read.want);
+  read.error_number = read.n < 0 ? errno : 0;
+  return read;
 }
 
 absl::StatusOr<ConnectionReader::ReadOutcome> ConnectionReader::AbsorbRead(

@@ -85,6 +85,16 @@ class ConnectionReader {
   // blocks); right after a large payload, when that is likely, none is
   // made ahead.
   size_t PrereadSize(size_t room) const;
+  // A read made ahead: `n` bytes (or -1 and errno `error_number`) at
+  // `data`, of the `want` asked for; want 0 when none was made.
+  struct Preread {
+    const char* data = nullptr;
+    ssize_t n = 0;
+    int error_number = 0;
+    size_t want = 0;
+  };
+  // PrereadSize(room_size), then that recv() from `fd` into `room`.
+  Preread ReadAhead(int fd, char* room, size_t room_size);
   absl::StatusOr<ReadOutcome> AbsorbRead(const char* data, ssize_t n, int error_number,
                                          size_t want, absl::Time now);
 

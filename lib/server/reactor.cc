@@ -281,24 +281,22 @@ void Reactor::ResumeAccepting() {
 
 void Reactor::HandleEvent(const epoll_event& event, const ReactorSession::Preread* preread,
                           absl::Time now) {
-  const uint64_t tag = event.data.u64;
-  if (tag == kWakeTag) {
-    uint64_t value;
-    ssize_t ignored = ::read(wake_fd_, &value, sizeof(value));
-    (void)ignored;
-    return;
-  }
-  if (tag == kShutdownTag) {
-    StartShutdown(now);
-    return;
-  }
-  if (tag >= kListenerTagBase && tag < kListenerTagBase + listeners_.size()) {
-    if (!shutting_down_ && !listeners_paused_) Accept(listeners_[tag - kListenerTagBase], now);
-    return;
-  }
   // Valid: a session leaves epoll when it is destroyed and leaves sessions_
   // (is freed) only after this batch of events.
-  auto* session = static_cast<ReactorSession*>(event.data.ptr);
+  ReactorSession* session = SessionOf(event);
+  if (session == nullptr) {
+    const uint64_t tag = event.data.u64;
+    if (tag == kWakeTag) {
+      uint64_t value;
+      ssize_t ignored = ::read(wake_fd_, &value, sizeof(value));
+      (void)ignored;
+    } else if (tag == kShutdownTag) {
+      StartShutdown(now);
+    } else if (!shutting_down_ && !listeners_paused_) {
+      Accept(listeners_[tag - kListenerTagBase], now);
+    }
+    return;
+  }
   assert(sessions_.count(session) == 1);
   if (session->done()) return;
   const uint32_t e = event.events;

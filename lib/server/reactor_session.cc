@@ -354,16 +354,8 @@ void ReactorSession::DrainInbox() {
 }
 
 ReactorSession::Preread ReactorSession::ReadAhead(char* room, size_t room_size) {
-  Preread read;
-  if (state_ != State::kOpen || paused_for_output_ || paused_for_input_) return read;
-  read.want = reader_->PrereadSize(room_size);
-  if (read.want == 0) return read;
-  read.data = room;
-  do {
-    read.n = ::recv(socket_.fd(), room, read.want, MSG_DONTWAIT);
-  } while (read.n < 0 && errno == EINTR);
-  read.error_number = read.n < 0 ? errno : 0;
-  return read;
+  if (state_ != State::kOpen || paused_for_output_ || paused_for_input_) return Preread();
+  return reader_->ReadAhead(socket_.fd(), room, room_size);
 }
 
 void ReactorSession::OnReadable(absl::Time now, bool hangup, const Preread* preread) {

@@ -69,14 +69,8 @@ class ReactorSession final : public Session {
   void Start(absl::Time now);              // OnOpen; first interest
 
   // A read made ahead of the session's turn in a batch of events (see
-  // Reactor::Run): `n` bytes (or -1 and errno `error_number`) at `data`,
-  // of the `want` asked for; want 0 when none was made.
-  struct Preread {
-    const char* data = nullptr;
-    ssize_t n = 0;
-    int error_number = 0;
-    size_t want = 0;
-  };
+  // Reactor::Run).
+  using Preread = ConnectionReader::Preread;
   // Makes the session's next read now, into the `room_size` bytes at
   // `room`, when it can be made ahead (ConnectionReader::PrereadSize);
   // OnReadable() must then be given it.
