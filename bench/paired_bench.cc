@@ -22,13 +22,16 @@
 //       TCP stream connections (raw and lpframe alike) have SO_RCVBUF of
 //       2 MiB on both ends: receive-buffer autotuning off, so both run with
 //       the same window (see kTcpStreamReceiveBuffer).
-//   PairedPingPong/<net>/64B/<lp|lp_poll|raw_poll>  64 B request/echo round
-//       trips in blocks of 500, the raw loop (blocking recv) and the variant
+//   PairedPingPong/<net>/64B/<variant>  64 B request/echo round trips in
+//       blocks of 500, the raw loop (blocking recv) and the variant
 //       alternately (order swapped every pair); p50/p99 of each over all its
 //       blocks. lp: FramedConnection, default options; lp_poll: with
-//       WaitMode::kAlwaysPoll on both ends; raw_poll (a control, no target):
-//       the raw loop waiting in poll(2) before each recv on both ends, which
-//       shows what poll + recv costs against a blocking recv by itself.
+//       WaitMode::kAlwaysPoll on both ends; lp_busy_poll: with
+//       ConnectionOptions::busy_poll (kPingBusyPoll) on both ends. Controls
+//       without a target: raw_poll, the raw loop waiting in poll(2) before
+//       each recv on both ends (what poll + recv costs against a blocking
+//       recv by itself); raw_busy_poll, the raw loop busy polling as
+//       lp_busy_poll does (what busy polling gains without lpframe).
 //
 // The summary after the console table lists the ratios and the targets of
 // the transports issue (streams >= 64 KiB: fixed >= 0.95x, direct >= 0.9x;
@@ -50,8 +53,10 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/cord.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/time.h"
 #include "bench/bench_main.h"
 #include "bench/bench_payload.h"
 #include "bench/socket_loops.h"
@@ -247,7 +252,11 @@ void BM_PairedStream(benchmark::State& state, Net net, size_t size, bool fixed) 
 // ---------------------------------------------------------------------------
 // Paired ping-pong.
 
-enum class PingVariant { kLp, kLpPoll, kRawPoll };
+enum class PingVariant { kLp, kLpPoll, kLpBusyPoll, kRawPoll, kRawBusyPoll };
+
+// The busy-poll budget per wait of lp_busy_poll and raw_busy_poll: several
+// round trips of the slow mode (about 35 us), so that a poll rarely runs out.
+constexpr absl::Duration kPingBusyPoll = absl::Microseconds(200);
 
 const char* PingVariantName(PingVariant v) {
   switch (v) {
@@ -255,8 +264,12 @@ const char* PingVariantName(PingVariant v) {
       return "lp";
     case PingVariant::kLpPoll:
       return "lp_poll";
+    case PingVariant::kLpBusyPoll:
+      return "lp_busy_poll";
     case PingVariant::kRawPoll:
       return "raw_poll";
+    case PingVariant::kRawBusyPoll:
+      return "raw_busy_poll";
   }
   return "?";
 }
@@ -271,11 +284,15 @@ void BM_PairedPingPong(benchmark::State& state, Net net, PingVariant variant) {
   ConnectionOptions options;
   options.wait_mode =
       variant == PingVariant::kLpPoll ? WaitMode::kAlwaysPoll : WaitMode::kBlockWhenUnbounded;
-  const bool raw_poll = variant == PingVariant::kRawPoll;
+  if (variant == PingVariant::kLpBusyPoll) options.busy_poll = kPingBusyPoll;
+  // A control: a raw loop that waits otherwise, over the "lp" connection.
+  const bool raw_poll = variant == PingVariant::kRawPoll || variant == PingVariant::kRawBusyPoll;
+  const RawWait control_wait =
+      variant == PingVariant::kRawBusyPoll ? RawWait::kBusyPoll : RawWait::kPoll;
+  const int64_t busy_ns = absl::ToInt64Nanoseconds(kPingBusyPoll);
   const int blocks = 2 * (kPingPairs + 1);
 
-  // The echoing side follows the same block schedule as the client. In
-  // raw_poll, the "lp" connection carries the polling raw loop instead.
+  // The echoing side follows the same block schedule as the client.
   std::string echo_error;
   const int raw_echo = ToBlockingFd(std::move(raw_ends->receiver));
   const int poll_echo = raw_poll ? ToBlockingFd(std::move(lp_ends->receiver)) : -1;
@@ -283,7 +300,7 @@ void BM_PairedPingPong(benchmark::State& state, Net net, PingVariant variant) {
     PinThisThread(kSenderCpu);
     FramedConnection lp(std::move(lp_socket), options);
     BufferedReader reader(raw_echo);
-    BufferedReader poll_reader(poll_echo, /*wait_in_poll=*/true);
+    BufferedReader poll_reader(poll_echo, control_wait, busy_ns);
     std::vector<char> payload(kPingSize);
     Message m;
     uint64_t calls = 0;
@@ -312,7 +329,7 @@ void BM_PairedPingPong(benchmark::State& state, Net net, PingVariant variant) {
   const int poll_raw = raw_poll ? ToBlockingFd(std::move(lp_ends->sender)) : -1;
   FramedConnection lp(std::move(lp_ends->sender), options);
   BufferedReader reader(raw);
-  BufferedReader poll_reader(poll_raw, /*wait_in_poll=*/true);
+  BufferedReader poll_reader(poll_raw, control_wait, busy_ns);
   const std::string& request = PayloadBytes(kPingSize);
   const absl::Cord payload = PayloadCord(kPingSize);
   Envelope envelope = MessageEnvelope(0);
@@ -331,7 +348,7 @@ void BM_PairedPingPong(benchmark::State& state, Net net, PingVariant variant) {
         if (!RawRoundTrip(raw, reader, request, raw_reply, &calls)) error = "raw round trip failed";
       } else if (raw_poll) {
         if (!RawRoundTrip(poll_raw, poll_reader, request, raw_reply, &calls)) {
-          error = "raw_poll round trip failed";
+          error = absl::StrCat(PingVariantName(variant), " round trip failed");
         }
       } else {
         envelope.set_id(envelope.id() + 1);
@@ -392,7 +409,8 @@ void RegisterAll() {
     }
   }
   for (Net net : {Net::kTcp, Net::kUnix}) {
-    for (PingVariant variant : {PingVariant::kLp, PingVariant::kLpPoll, PingVariant::kRawPoll}) {
+    for (PingVariant variant : {PingVariant::kLp, PingVariant::kLpPoll, PingVariant::kLpBusyPoll,
+                                PingVariant::kRawPoll, PingVariant::kRawBusyPoll}) {
       const std::string name =
           absl::StrCat("PairedPingPong/", NetName(net), "/64B/", PingVariantName(variant));
       benchmark::RegisterBenchmark(name.c_str(), BM_PairedPingPong, net, variant)
@@ -440,19 +458,19 @@ class SummaryReporter : public SummaryReporterBase {
       }
     }
     out << "\n### Ping-pong, 64 B: a variant and the raw loop in alternating blocks (us; "
-           "raw_poll is a control without a target)\n\n"
+           "raw_poll and raw_busy_poll are controls without a target)\n\n"
         << "| transport | variant | raw p50 | variant p50 | p50 ratio | raw p99 | variant p99 | "
            "p99 ratio |\n"
         << "|---|---|---:|---:|---:|---:|---:|---:|\n";
     for (Net net : {Net::kTcp, Net::kUnix}) {
-      for (const char* impl : {"lp", "lp_poll", "raw_poll"}) {
+      for (const char* impl : {"lp", "lp_poll", "lp_busy_poll", "raw_poll", "raw_busy_poll"}) {
         const Result* c = Find(absl::StrCat("PairedPingPong/", NetName(net), "/64B/", impl));
         if (c == nullptr) continue;
         out << absl::StrFormat("| %s | %s | %.2f | %.2f | %.2fx | %.2f | %.2f | %.2fx |\n",
                                NetName(net), impl, c->Get("raw_p50_us"), c->Get("lp_p50_us"),
                                c->Get("p50_ratio"), c->Get("raw_p99_us"), c->Get("lp_p99_us"),
                                c->Get("p99_ratio"));
-        if (std::string(impl) == "raw_poll") continue;
+        if (absl::StartsWith(impl, "raw_")) continue;
         for (const char* p : {"p50", "p99"}) {
           const double ratio = c->Get(absl::StrCat(p, "_ratio"));
           targets.push_back(absl::StrFormat("- %s ping-pong 64B %s %s <= 1.1x raw: %.2fx %s",

@@ -126,8 +126,8 @@ bool RecvExact(int fd, char* p, size_t n, size_t piece, uint64_t* calls) {
   return true;
 }
 
-BufferedReader::BufferedReader(int fd, bool wait_in_poll)
-    : fd_(fd), wait_in_poll_(wait_in_poll), buf_(new char[kCapacity]) {}
+BufferedReader::BufferedReader(int fd, RawWait wait, int64_t busy_poll_ns)
+    : fd_(fd), wait_(wait), busy_poll_ns_(busy_poll_ns), buf_(new char[kCapacity]) {}
 
 bool BufferedReader::ReadMessage(char* payload, size_t cap, size_t* size) {
   if (!Ensure(8)) return false;
@@ -161,14 +161,20 @@ bool BufferedReader::Fill() {
     end_ -= start_;
     start_ = 0;
   }
+  int64_t busy_end = 0;  // kBusyPoll: set once a recv found nothing
   while (true) {
-    if (wait_in_poll_) {
+    if (wait_ == RawWait::kPoll) {
       struct pollfd p = {fd_, POLLIN, 0};
       if (::poll(&p, 1, -1) < 0 && errno != EINTR) return false;
     }
-    const ssize_t r =
-        ::recv(fd_, buf_.get() + end_, kRawReadPiece, wait_in_poll_ ? MSG_DONTWAIT : 0);
-    if (r < 0 && (errno == EINTR || (wait_in_poll_ && errno == EAGAIN))) continue;
+    const bool busy = wait_ == RawWait::kBusyPoll &&
+                      (busy_end == 0 || MonotonicNanos() < busy_end);
+    const int flags = wait_ == RawWait::kPoll || busy ? MSG_DONTWAIT : 0;
+    const ssize_t r = ::recv(fd_, buf_.get() + end_, kRawReadPiece, flags);
+    if (r < 0 && (errno == EINTR || ((flags & MSG_DONTWAIT) != 0 && errno == EAGAIN))) {
+      if (busy && busy_end == 0) busy_end = MonotonicNanos() + busy_poll_ns_;
+      continue;
+    }
     if (r <= 0) return false;
     ++calls_;
     end_ += static_cast<size_t>(r);

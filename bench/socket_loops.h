@@ -64,14 +64,23 @@ bool SendAllV(int fd, struct iovec* iov, int count, uint64_t* calls);
 // Reads exactly `n` bytes, each recv() asking for at most `piece` bytes.
 bool RecvExact(int fd, char* p, size_t n, size_t piece, uint64_t* calls);
 
+// How a BufferedReader waits for bytes.
+enum class RawWait {
+  kBlock,  // a blocking recv
+  // poll(2) first, then recv with MSG_DONTWAIT, as a non-blocking program
+  // does (the system calls of lpframe's WaitMode::kAlwaysPoll after a write)
+  kPoll,
+  // recv with MSG_DONTWAIT again and again for up to the reader's busy-poll
+  // budget, then a blocking recv (lpframe's ConnectionOptions::busy_poll)
+  kBusyPoll,
+};
+
 // Length-prefixed reader for small messages: recv() of up to 8 KiB into a
 // buffer, each payload copied out of it into the caller's reused buffer.
-// With `wait_in_poll`, every read waits in poll(2) first and then reads with
-// MSG_DONTWAIT, as a non-blocking program does (the same system calls as
-// lpframe's WaitMode::kAlwaysPoll after a write); otherwise it blocks in recv.
+// Waits as `wait` says; `busy_poll_ns` is kBusyPoll's budget per wait.
 class BufferedReader {
  public:
-  explicit BufferedReader(int fd, bool wait_in_poll = false);
+  explicit BufferedReader(int fd, RawWait wait = RawWait::kBlock, int64_t busy_poll_ns = 0);
 
   // Reads one message into payload[0, *size). `payload` holds `cap` bytes;
   // false on EOF, an error or a longer message.
@@ -85,7 +94,8 @@ class BufferedReader {
   bool Fill();
 
   int fd_;
-  bool wait_in_poll_;
+  RawWait wait_;
+  int64_t busy_poll_ns_;
   std::unique_ptr<char[]> buf_;
   size_t start_ = 0, end_ = 0;
   uint64_t calls_ = 0;

@@ -365,6 +365,29 @@ absl::Status FramedConnection::ReadPayloadBody(absl::Time wait, uint64_t* read,
   }
 }
 
+bool FramedConnection::BusyPollRead(absl::Span<char> room, absl::Time wait,
+                                    absl::StatusOr<size_t>* n) {
+  absl::Time end = absl::InfinitePast();  // set once a recv found nothing
+  while (true) {
+    const ssize_t got = socket_.RecvOnce(room, MSG_DONTWAIT);
+    if (got >= 0) {
+      *n = static_cast<size_t>(got);
+    } else if (errno == EINTR) {
+      continue;
+    } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      *n = socket_.RecvError(errno);
+    } else {
+      const absl::Time now = absl::Now();
+      if (end == absl::InfinitePast()) end = std::min(now + options_.busy_poll, wait);
+      if (now < end) continue;
+      ++stats_.busy_poll_timeouts;
+      return false;
+    }
+    if (end != absl::InfinitePast()) ++stats_.busy_poll_reads;
+    return true;
+  }
+}
+
 absl::StatusOr<Message> FramedConnection::Receive(absl::Time deadline) {
   Message message;
   absl::Status status = Receive(&message, deadline);
@@ -446,9 +469,14 @@ absl::Status FramedConnection::Receive(Message* out, absl::Time deadline) {
          !(options_.wait_mode == WaitMode::kBlockWhenUnbounded &&
            wait == absl::InfiniteFuture()));
     writes_at_last_read_ = stats_.write_calls;
-    const absl::Status ready = wait_first ? socket_.WaitReadable(wait) : absl::OkStatus();
     absl::StatusOr<size_t> n = size_t{0};
-    if (ready.ok()) {
+    const bool busy_polled = options_.busy_poll > absl::ZeroDuration() &&
+                             BusyPollRead(spans[0].subspan(0, want), wait, &n);
+    const absl::Status ready =
+        busy_polled || !wait_first ? absl::OkStatus() : socket_.WaitReadable(wait);
+    if (busy_polled) {
+      ++stats_.read_calls;
+    } else if (ready.ok()) {
       if (spans.size() == 1) {
         n = socket_.Read(spans[0].subspan(0, want), wait);
       } else {

@@ -880,6 +880,43 @@ INSTANTIATE_TEST_SUITE_P(AllTransports, FramedConnectionTest,
                          ::testing::ValuesIn(iotest::AllTransportKinds()),
                          iotest::TransportTestName);
 
+// What busy polling finds besides bytes ends the wait as a blocking read
+// would: the end of stream inside a frame, and a reset (the peer closes
+// with input unread).
+TEST_P(FramedConnectionTest, BusyPollingReportsAnEndOrAResetItFinds) {
+  ConnectionOptions options;
+  options.busy_poll = absl::Seconds(30);
+  {
+    auto [raw, framed] = RawAndFramed(options);
+    const std::string wire = WireBytes({}, TestMessage(1, 1000));
+    std::thread cut([&, &raw = raw] {
+      absl::SleepFor(absl::Milliseconds(30));
+      EXPECT_TRUE(raw.WriteAll(wire.substr(0, 500), In(kSafety)).ok());
+      absl::SleepFor(absl::Milliseconds(30));
+      raw.Close();
+    });
+    absl::StatusOr<Message> m = framed.Receive(In(kSafety));
+    cut.join();
+    ExpectFrameError(m.status(), FrameErrorCode::kTruncatedPayload);
+    EXPECT_GE(framed.stats().busy_poll_reads, 2u);  // the half frame, then the end
+    EXPECT_EQ(framed.stats().busy_poll_timeouts, 0u);
+  }
+  {
+    auto [raw, framed] = RawAndFramed(options);
+    ASSERT_TRUE(framed.Send(TestMessage(1, 10)).ok());  // left unread: close resets
+    std::thread reset([&, &raw = raw] {
+      absl::SleepFor(absl::Milliseconds(30));
+      raw.Close();
+    });
+    absl::StatusOr<Message> m = framed.Receive(In(kSafety));
+    reset.join();
+    ExpectFrameError(m.status(), FrameErrorCode::kIoError);
+    EXPECT_THAT(m.status().message(), HasSubstr("recv from"));
+    EXPECT_EQ(framed.stats().busy_poll_reads, 1u);
+    ExpectClosedAfter(framed, FrameErrorCode::kIoError);
+  }
+}
+
 // --- Transport-independent -----------------------------------------------------
 
 std::pair<FramedConnection, FramedConnection> SocketPairConnections(
@@ -1062,91 +1099,129 @@ TEST(FramedConnectionWaitModeTest, OnlyAlwaysPollKeepsTheSocketNonBlocking) {
 
 // Round trips of every size both ways (in kBlockWhenUnbounded, blocking
 // recv/sendmsg for the infinite deadlines), a Receive() that waits for a late
-// sender, and end of stream.
+// sender, and end of stream; and all of it again with busy polling long
+// enough to take every answer.
 TEST(FramedConnectionWaitModeTest, RoundTripsInBothReadModes) {
   const uint64_t kSizes[] = {0, 1, 64, 4096, 65536, kMiB, 16 * kMiB};
   for (WaitMode wait_mode : kWaitModes)
-    for (ReadMode mode : {ReadMode::kDirect, ReadMode::kFixed}) {
-      SCOPED_TRACE(absl::StrCat(WaitModeName(wait_mode), " ", ReadModeName(mode)));
-      ConnectionOptions options = WithReadMode(mode);
-      options.wait_mode = wait_mode;
-      auto [client, server] = SocketPairConnections(options, options);
-      std::thread echo([&, &server = server] {
-        Message m;
-        while (true) {
-          absl::Status s = server.Receive(&m);
-          if (!s.ok()) {
-            ExpectFrameError(s, FrameErrorCode::kEndOfStream);
-            return;
+    for (ReadMode mode : {ReadMode::kDirect, ReadMode::kFixed})
+      for (absl::Duration busy_poll : {absl::ZeroDuration(), absl::Seconds(30)}) {
+        SCOPED_TRACE(absl::StrCat(WaitModeName(wait_mode), " ", ReadModeName(mode),
+                                  " busy_poll=", absl::FormatDuration(busy_poll)));
+        ConnectionOptions options = WithReadMode(mode);
+        options.wait_mode = wait_mode;
+        options.busy_poll = busy_poll;
+        auto [client, server] = SocketPairConnections(options, options);
+        std::thread echo([&, &server = server] {
+          Message m;
+          while (true) {
+            absl::Status s = server.Receive(&m);
+            if (!s.ok()) {
+              ExpectFrameError(s, FrameErrorCode::kEndOfStream);
+              return;
+            }
+            if (m.envelope.id() == 1) absl::SleepFor(absl::Milliseconds(30));  // a late reply
+            s = server.Send(m);
+            if (!s.ok()) {
+              ADD_FAILURE() << s;
+              return;
+            }
           }
-          if (m.envelope.id() == 1) absl::SleepFor(absl::Milliseconds(30));  // a late reply
-          s = server.Send(m);
-          if (!s.ok()) {
-            ADD_FAILURE() << s;
-            return;
-          }
+        });
+        for (size_t i = 0; i < std::size(kSizes); ++i) {
+          ASSERT_TRUE(client.Send(TestMessage(i + 1, kSizes[i])).ok());
+          absl::StatusOr<Message> m = client.Receive();
+          ASSERT_TRUE(m.ok()) << m.status();
+          ExpectTestMessage(*m, i + 1, kSizes[i]);
         }
-      });
-      for (size_t i = 0; i < std::size(kSizes); ++i) {
-        ASSERT_TRUE(client.Send(TestMessage(i + 1, kSizes[i])).ok());
-        absl::StatusOr<Message> m = client.Receive();
-        ASSERT_TRUE(m.ok()) << m.status();
-        ExpectTestMessage(*m, i + 1, kSizes[i]);
+        ASSERT_TRUE(client.ShutdownWrite().ok());
+        echo.join();
+        server.Close();
+        absl::StatusOr<Message> end = client.Receive(In(kSafety));
+        ExpectFrameError(end.status(), FrameErrorCode::kEndOfStream);
+        // Busy polling took the late reply; the client's polls never ran out.
+        if (busy_poll > absl::ZeroDuration()) {
+          EXPECT_GT(client.stats().busy_poll_reads, 0u);
+          EXPECT_EQ(client.stats().busy_poll_timeouts, 0u);
+        } else {
+          EXPECT_EQ(client.stats().busy_poll_reads + client.stats().busy_poll_timeouts, 0u);
+        }
       }
-      ASSERT_TRUE(client.ShutdownWrite().ok());
-      echo.join();
-      server.Close();
-      absl::StatusOr<Message> end = client.Receive(In(kSafety));
-      ExpectFrameError(end.status(), FrameErrorCode::kEndOfStream);
-    }
 }
 
 // Finite deadlines and timeouts hold in both wait modes (in the default one
-// on a blocking socket): nothing hangs.
+// on a blocking socket), also with busy polling far longer than them:
+// nothing hangs.
 TEST(FramedConnectionWaitModeTest, DeadlinesAndTimeoutsHold) {
+  for (WaitMode wait_mode : kWaitModes)
+    for (absl::Duration busy_poll : {absl::ZeroDuration(), absl::Hours(1)}) {
+      SCOPED_TRACE(absl::StrCat(WaitModeName(wait_mode),
+                                " busy_poll=", absl::FormatDuration(busy_poll)));
+      ConnectionOptions options;
+      options.wait_mode = wait_mode;
+      options.busy_poll = busy_poll;
+      {
+        auto [a, b] = SocketPairConnections(options, options);
+        // A caller's deadline: not fatal, and a later message still arrives.
+        const absl::Time start = absl::Now();
+        absl::StatusOr<Message> m = b.Receive(start + absl::Milliseconds(50));
+        EXPECT_EQ(m.status().code(), absl::StatusCode::kDeadlineExceeded) << m.status();
+        EXPECT_EQ(GetFrameErrorCode(m.status()), FrameErrorCode::kNone);
+        EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+        EXPECT_FALSE(b.closed());
+        // A send deadline into a full socket: not fatal, the rest follows.
+        const uint64_t size = 32 * kMiB;
+        absl::Status s = a.Send(TestMessage(7, size), In(absl::Milliseconds(100)));
+        EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded) << s;
+        EXPECT_GT(a.queued_bytes(), 0u);
+        EXPECT_FALSE(a.closed());
+        std::thread flusher([&, &a = a] { EXPECT_TRUE(a.Flush().ok()); });
+        m = b.Receive(In(kSafety));
+        flusher.join();
+        ASSERT_TRUE(m.ok()) << m.status();
+        ExpectTestMessage(*m, 7, size);
+      }
+      {
+        // The idle timeout bounds a Receive() with an infinite deadline.
+        ConnectionOptions idle = options;
+        idle.idle_timeout = absl::Milliseconds(50);
+        auto [a, b] = SocketPairConnections(options, idle);
+        absl::StatusOr<Message> m = b.Receive();
+        ExpectFrameError(m.status(), FrameErrorCode::kIdleTimeout);
+      }
+      {
+        // The stall timeout too, inside a frame.
+        ConnectionOptions stall = options;
+        stall.stall_timeout = absl::Milliseconds(50);
+        auto [a, b] = SocketPairConnections(options, stall);
+        const std::string wire = WireBytes(options, TestMessage(1, 1000));
+        ASSERT_TRUE(a.socket().WriteAll(wire.substr(0, 500), In(kSafety)).ok());
+        absl::StatusOr<Message> m = b.Receive();
+        ExpectFrameError(m.status(), FrameErrorCode::kStallTimeout);
+      }
+    }
+}
+
+// --- Busy polling --------------------------------------------------------------
+
+// Polling that runs out before the answer comes continues as the wait mode
+// says (blocking recv or poll), and the answer still arrives whole.
+TEST(FramedConnectionBusyPollTest, PollingThatRunsOutWaitsAsTheWaitModeSays) {
   for (WaitMode wait_mode : kWaitModes) {
     SCOPED_TRACE(WaitModeName(wait_mode));
     ConnectionOptions options;
     options.wait_mode = wait_mode;
-    {
-      auto [a, b] = SocketPairConnections(options, options);
-      // A caller's deadline: not fatal, and a later message still arrives.
-      const absl::Time start = absl::Now();
-      absl::StatusOr<Message> m = b.Receive(start + absl::Milliseconds(50));
-      EXPECT_EQ(m.status().code(), absl::StatusCode::kDeadlineExceeded) << m.status();
-      EXPECT_EQ(GetFrameErrorCode(m.status()), FrameErrorCode::kNone);
-      EXPECT_LT(absl::Now() - start, absl::Seconds(10));
-      EXPECT_FALSE(b.closed());
-      // A send deadline into a full socket: not fatal, the rest follows.
-      const uint64_t size = 32 * kMiB;
-      absl::Status s = a.Send(TestMessage(7, size), In(absl::Milliseconds(100)));
-      EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded) << s;
-      EXPECT_GT(a.queued_bytes(), 0u);
-      EXPECT_FALSE(a.closed());
-      std::thread flusher([&, &a = a] { EXPECT_TRUE(a.Flush().ok()); });
-      m = b.Receive(In(kSafety));
-      flusher.join();
-      ASSERT_TRUE(m.ok()) << m.status();
-      ExpectTestMessage(*m, 7, size);
-    }
-    {
-      // The idle timeout bounds a Receive() with an infinite deadline.
-      ConnectionOptions idle = options;
-      idle.idle_timeout = absl::Milliseconds(50);
-      auto [a, b] = SocketPairConnections(options, idle);
-      absl::StatusOr<Message> m = b.Receive();
-      ExpectFrameError(m.status(), FrameErrorCode::kIdleTimeout);
-    }
-    {
-      // The stall timeout too, inside a frame.
-      ConnectionOptions stall = options;
-      stall.stall_timeout = absl::Milliseconds(50);
-      auto [a, b] = SocketPairConnections(options, stall);
-      const std::string wire = WireBytes(options, TestMessage(1, 1000));
-      ASSERT_TRUE(a.socket().WriteAll(wire.substr(0, 500), In(kSafety)).ok());
-      absl::StatusOr<Message> m = b.Receive();
-      ExpectFrameError(m.status(), FrameErrorCode::kStallTimeout);
-    }
+    options.busy_poll = absl::Milliseconds(2);
+    auto [a, b] = SocketPairConnections(options, options);
+    std::thread late([&, &a = a] {
+      absl::SleepFor(absl::Milliseconds(100));
+      EXPECT_TRUE(a.Send(TestMessage(1, 100000)).ok());
+    });
+    absl::StatusOr<Message> m = b.Receive();
+    late.join();
+    ASSERT_TRUE(m.ok()) << m.status();
+    ExpectTestMessage(*m, 1, 100000);
+    EXPECT_GE(b.stats().busy_poll_timeouts, 1u);
   }
 }
 
