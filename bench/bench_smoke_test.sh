@@ -42,8 +42,12 @@ run transport_rss "peak RSS .* direct mode" "${transport_bench}" \
   --benchmark_filter='^Rss/receive_64MiB/direct'
 run echo "unix 64B 1c: req/s" "${echo_bench}" \
   --benchmark_filter='^Echo/unix/64B/1c/(raw|lp_reactor)/'
+run echo_whole "tcp 64KiB 16c: req/s" "${echo_bench}" \
+  --benchmark_filter='^Echo/tcp/64KiB/16c/(raw|raw_whole|lp_reactor)/'
 run paired_ping_pong "unix ping-pong 64B lp p50" "${paired_bench}" \
   --benchmark_filter='^PairedPingPong/unix/64B/lp/'
+run paired_busy_poll "unix ping-pong 64B lp_busy_poll p50" "${paired_bench}" \
+  --benchmark_filter='^PairedPingPong/unix/64B/(lp_busy_poll|raw_busy_poll)/'
 run paired_stream "unix 64KiB fixed >= 0.95x raw" "${paired_bench}" \
   --benchmark_filter='^PairedStream/unix/64KiB/fixed'
 
