@@ -136,6 +136,8 @@ constexpr int kClientCpu = 1;
 constexpr double kWarmupSeconds = 0.1;
 constexpr double kMeasureSeconds = 0.35;
 constexpr size_t kRawScratch = 256 * kKiB;
+// raw_whole refuses frames above this (the requests are at most 64 KiB).
+constexpr uint64_t kMaxWholeFrame = uint64_t{1} << 20;
 
 const size_t kSizes[] = {64, 64 * kKiB};
 const int kConnCounts[] = {1, 16, 256};
@@ -269,7 +271,7 @@ class RawEchoServer {
       c->in_end += static_cast<size_t>(r);
       while (c->in_end - c->frame_end >= lpframe::kHeaderSize) {
         const uint64_t bytes = FrameBytes(c->in.get() + c->frame_end);
-        if (bytes == 0) return false;
+        if (bytes == 0 || bytes > kMaxWholeFrame) return false;  // not a request of ours
         if (bytes > c->in_end - c->frame_end) break;
         c->frame_end += bytes;
       }

@@ -331,8 +331,10 @@ absl::Status FramedConnection::ReadPayloadBody(absl::Time wait, uint64_t* read,
                                                BodyReadEnd* end) {
   const size_t max = options_.read_mode == ReadMode::kFixed ? options_.read_size : SIZE_MAX;
   // An unbounded wait may block in recv, as Read() would; a bounded one is
-  // left to Read(), which waits in poll.
-  const int flags = wait == absl::InfiniteFuture() ? 0 : MSG_DONTWAIT;
+  // left to Read(), which waits in poll (busy polling first, if asked to).
+  const int flags =
+      wait == absl::InfiniteFuture() && options_.busy_poll == absl::ZeroDuration() ? 0
+                                                                                     : MSG_DONTWAIT;
   while (true) {
     const absl::Span<char> room = decoder_->DirectReadRoom(max);
     if (room.empty()) {
@@ -365,11 +367,15 @@ absl::Status FramedConnection::ReadPayloadBody(absl::Time wait, uint64_t* read,
   }
 }
 
-bool FramedConnection::BusyPollRead(absl::Span<char> room, absl::Time wait,
+bool FramedConnection::BusyPollRead(const struct iovec* iov, int count, absl::Time wait,
                                     absl::StatusOr<size_t>* n) {
   absl::Time end = absl::InfinitePast();  // set once a recv found nothing
   while (true) {
-    const ssize_t got = socket_.RecvOnce(room, MSG_DONTWAIT);
+    const ssize_t got =
+        count == 1 ? socket_.RecvOnce(absl::Span<char>(static_cast<char*>(iov[0].iov_base),
+                                                       iov[0].iov_len),
+                                      MSG_DONTWAIT)
+                   : socket_.RecvvOnce(iov, count, MSG_DONTWAIT);
     if (got >= 0) {
       *n = static_cast<size_t>(got);
     } else if (errno == EINTR) {
@@ -378,7 +384,11 @@ bool FramedConnection::BusyPollRead(absl::Span<char> room, absl::Time wait,
       *n = socket_.RecvError(errno);
     } else {
       const absl::Time now = absl::Now();
-      if (end == absl::InfinitePast()) end = std::min(now + options_.busy_poll, wait);
+      if (end == absl::InfinitePast()) {
+        end = std::min(now + options_.busy_poll, wait);
+        if (now >= end) return false;  // no time to poll at all
+        continue;
+      }
       if (now < end) continue;
       ++stats_.busy_poll_timeouts;
       return false;
@@ -469,20 +479,22 @@ absl::Status FramedConnection::Receive(Message* out, absl::Time deadline) {
          !(options_.wait_mode == WaitMode::kBlockWhenUnbounded &&
            wait == absl::InfiniteFuture()));
     writes_at_last_read_ = stats_.write_calls;
+    struct iovec iov[FrameDecoder::kMaxReadSpans];
+    iov[0] = {spans[0].data(), want};
+    for (size_t i = 1; i < spans.size(); ++i) iov[i] = {spans[i].data(), spans[i].size()};
+    const int count = static_cast<int>(spans.size());
     absl::StatusOr<size_t> n = size_t{0};
-    const bool busy_polled = options_.busy_poll > absl::ZeroDuration() &&
-                             BusyPollRead(spans[0].subspan(0, want), wait, &n);
+    const bool busy_polled =
+        options_.busy_poll > absl::ZeroDuration() && BusyPollRead(iov, count, wait, &n);
     const absl::Status ready =
         busy_polled || !wait_first ? absl::OkStatus() : socket_.WaitReadable(wait);
     if (busy_polled) {
       ++stats_.read_calls;
     } else if (ready.ok()) {
-      if (spans.size() == 1) {
+      if (count == 1) {
         n = socket_.Read(spans[0].subspan(0, want), wait);
       } else {
-        struct iovec iov[FrameDecoder::kMaxReadSpans];
-        for (size_t i = 0; i < spans.size(); ++i) iov[i] = {spans[i].data(), spans[i].size()};
-        n = socket_.Readv(iov, static_cast<int>(spans.size()), wait);
+        n = socket_.Readv(iov, count, wait);
       }
       ++stats_.read_calls;
     } else {

@@ -177,7 +177,8 @@ struct ConnectionStats {
   uint64_t direct_bytes = 0;
   // Busy polling (ConnectionOptions::busy_poll): waits that found bytes (or
   // the end of stream, or an error) while polling, and waits whose polling
-  // ran out and went on to block or poll(2).
+  // ran out and went on to block or poll(2) (a wait whose deadline had
+  // passed before it began counts as neither).
   uint64_t busy_poll_reads = 0;
   uint64_t busy_poll_timeouts = 0;
   // Fatal errors by FrameErrorCode name ("IDLE_TIMEOUT", "BAD_MAGIC", ...).
@@ -255,15 +256,18 @@ class FramedConnection {
   // Reads the body of the payload being decoded straight into its storage,
   // one recv per block room (at most read_size in kFixed), while the
   // socket has bytes; waits only as Read() with `wait` would without a
-  // poll (an unbounded wait may block in recv). Adds the bytes read to
+  // poll (an unbounded wait may block in recv, unless busy polling is on:
+  // then the wait is left to Receive()). Adds the bytes read to
   // *read and says why it stopped in *end. Returns the recv error
   // (kIoError).
   absl::Status ReadPayloadBody(absl::Time wait, uint64_t* read, BodyReadEnd* end);
-  // Busy polling: non-blocking recv calls into `room` until one does not
-  // fail with EAGAIN (EINTR is retried), or until busy_poll or `wait`
-  // passes. True when one did: *n holds its bytes, 0 at end of stream, or
-  // its error. False when the time ran out (*n untouched).
-  bool BusyPollRead(absl::Span<char> room, absl::Time wait, absl::StatusOr<size_t>* n);
+  // Busy polling: non-blocking reads into the `count` iovecs (one recv, or
+  // one recvmsg for several) until one does not fail with EAGAIN (EINTR is
+  // retried), or until busy_poll or `wait` passes. True when one did: *n
+  // holds its bytes, 0 at end of stream, or its error. False when the time
+  // ran out (*n untouched).
+  bool BusyPollRead(const struct iovec* iov, int count, absl::Time wait,
+                    absl::StatusOr<size_t>* n);
   // The peer closed: the truncation error, or the clean end of stream.
   absl::Status EndOfStream();
   absl::Status CheckOpen() const;

@@ -252,6 +252,11 @@ msghdr MessageOf(const struct iovec* iov, int count) {
 
 }  // namespace
 
+ssize_t Socket::RecvvOnce(const struct iovec* iov, int count, int flags) const {
+  msghdr msg = MessageOf(iov, count);
+  return ::recvmsg(fd_, &msg, flags);
+}
+
 absl::StatusOr<size_t> Socket::Readv(const struct iovec* iov, int count, absl::Time deadline) {
   msghdr msg = MessageOf(iov, count);
   return Transfer([&](int flags) { return ::recvmsg(fd_, &msg, flags); }, 0, POLLIN, deadline,

@@ -102,6 +102,8 @@ class Socket {
   ssize_t RecvOnce(absl::Span<char> buffer, int flags) const {
     return ::recv(fd_, buffer.data(), buffer.size(), flags);
   }
+  // The same as one recvmsg(2) into the iovecs in order (at most IOV_MAX).
+  ssize_t RecvvOnce(const struct iovec* iov, int count, int flags) const;
   // The Status Read() returns for a recv(2) failure with `error_number`.
   absl::Status RecvError(int error_number) const;
 
