@@ -17,6 +17,9 @@ namespace {
 // Payloads up to this size that arrive whole are copied into the Cord in
 // one piece instead of going through payload blocks.
 constexpr uint64_t kSmallPayloadBytes = 4096;
+// A Cord (and a CordBuffer) keeps up to this many bytes inline, without a
+// buffer of its own.
+constexpr size_t kMaxInlineCordBytes = 15;
 
 }  // namespace
 
@@ -100,9 +103,20 @@ void FrameDecoder::TakeInto(Message* out, bool fresh) {
   assert(ready_);
   EndLend();
   TakeEnvelope(&out->envelope, fresh);
+  if (!fresh) RecyclePayload(&out->payload);
   out->payload = std::move(current_payload_);
   current_payload_.Clear();
   ready_ = false;
+}
+
+void FrameDecoder::RecyclePayload(absl::Cord* old) {
+  if (old->size() <= kMaxInlineCordBytes || old->size() > absl::CordBuffer::kDefaultLimit ||
+      spare_payload_.capacity() > kMaxInlineCordBytes) {  // inline, large, or one is kept
+    return;
+  }
+  // The old payload's last buffer when it is its own (a single flat here),
+  // else an empty inline one: no allocation either way.
+  spare_payload_ = old->GetAppendBuffer(0, /*min_capacity=*/0);
 }
 
 absl::string_view FrameDecoder::TakeView(Envelope* envelope, bool fresh) {
@@ -131,6 +145,12 @@ void FrameDecoder::KeepSmallPayload(absl::string_view bytes) {
   if (consuming_lent_) {
     payload_view_ = bytes;
     payload_is_view_ = true;
+  } else if (bytes.size() > kMaxInlineCordBytes && spare_payload_.capacity() >= bytes.size()) {
+    spare_payload_.SetLength(0);
+    std::memcpy(spare_payload_.data(), bytes.data(), bytes.size());
+    spare_payload_.SetLength(bytes.size());
+    current_payload_.Clear();
+    current_payload_.Append(std::exchange(spare_payload_, absl::CordBuffer()));
   } else {
     current_payload_ = absl::Cord(bytes);
   }

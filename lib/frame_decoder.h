@@ -45,6 +45,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/cord.h"
+#include "absl/strings/cord_buffer.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "lib/block_pool.h"
@@ -125,6 +126,11 @@ class FrameDecoder {
 
   // The next message (moved into *out), need-more, or the fatal error.
   // Call until it stops returning messages: one Feed may complete many.
+  // When *out still holds a small payload (at most CordBuffer's default
+  // limit, just under 4 KiB) in a buffer nothing else shares, that buffer
+  // is kept for the next small payload: a loop that receives into the same
+  // Message allocates nothing per small message. A payload shared with a
+  // copy the caller kept is never written to.
   DecodeStep Next(Message* out) {
     DecodeStep step = Poll();
     if (step.is_message()) TakeInto(out, /*fresh=*/false);
@@ -324,6 +330,10 @@ class FrameDecoder {
   void KeepSmallPayload(absl::string_view bytes);
   // Turns the payload view into current_payload_ (a copy).
   void CopyPayloadView();
+  // Keeps the buffer of `old` (a caller's previous payload) in
+  // spare_payload_ when it is small and not shared; `old` is overwritten
+  // next, so taking its buffer out changes nothing the caller sees.
+  void RecyclePayload(absl::Cord* old);
   // Stores the envelope of the message Poll() found into *out.
   void TakeEnvelope(Envelope* out, bool fresh);
   // Stores a compact envelope kept as numbers into current_envelope_.
@@ -375,6 +385,8 @@ class FrameDecoder {
   char* takeover_block_ = nullptr;
   uint64_t takeover_min_bytes_ = 0;
   absl::Cord current_payload_;
+  // A caller's earlier small payload buffer, reused by KeepSmallPayload().
+  absl::CordBuffer spare_payload_;
   absl::string_view payload_view_;  // when payload_is_view_
   std::string envelope_buf_;  // partial envelope bytes
   DecoderOptions options_;    // dialect and limits hot, the pool cold

@@ -2139,6 +2139,52 @@ TEST(FrameDecoderTest, ReusedMessageKeepsNothingOfTheLastEnvelope) {
   }
 }
 
+// One Message reused across Next() calls keeps its small payload's buffer
+// for the next small payload: every payload arrives whole through sizes
+// that fit the kept buffer and sizes that do not (inline, larger, over the
+// 4 KiB small-payload bound), fed whole and byte by byte, and a copy of an
+// earlier payload the caller kept (so the buffer is shared) is never
+// written to.
+TEST(FrameDecoderTest, ReusedMessageReusesPayloadStorageSafely) {
+  const size_t kSizes[] = {64, 64, 200, 16, 15, 0, 64, 4000, 4096, 5000, 64, 1, 300, 70};
+  FrameEncoder encoder;
+  std::string stream;
+  std::vector<std::string> payloads;
+  for (size_t i = 0; i < std::size(kSizes); ++i) {
+    std::string payload(kSizes[i], '\0');
+    for (size_t j = 0; j < payload.size(); ++j) payload[j] = static_cast<char>('a' + (i + j) % 26);
+    Envelope envelope;
+    envelope.set_id(i + 1);
+    absl::StatusOr<EncodedFrame> frame = encoder.Encode(envelope, absl::Cord(payload));
+    ASSERT_TRUE(frame.ok());
+    stream += frame->ToString();
+    payloads.push_back(std::move(payload));
+  }
+  for (size_t piece : {stream.size(), size_t{1}}) {
+    for (bool keep_copies : {false, true}) {
+      SCOPED_TRACE(absl::StrCat("piece ", piece, keep_copies ? ", copies kept" : ""));
+      FrameDecoder decoder;
+      Message out;
+      std::vector<absl::Cord> kept;  // the copies, checked at the end
+      size_t next = 0;
+      for (size_t at = 0; at < stream.size(); at += piece) {
+        decoder.Feed(absl::string_view(stream).substr(at, piece));
+        while (decoder.Next(&out).is_message()) {
+          ASSERT_LT(next, payloads.size());
+          EXPECT_EQ(out.envelope.id(), next + 1);
+          EXPECT_EQ(std::string(out.payload), payloads[next]) << "message " << next + 1;
+          if (keep_copies) kept.push_back(out.payload);
+          ++next;
+        }
+      }
+      EXPECT_EQ(next, payloads.size());
+      for (size_t i = 0; i < kept.size(); ++i) {
+        EXPECT_EQ(std::string(kept[i]), payloads[i]) << "kept copy " << i + 1;
+      }
+    }
+  }
+}
+
 // input_at_frame_end() is true exactly where the bytes received so far end
 // a frame (taken by Next() or not), whether they came through Feed() or a
 // direct read, and never after an error.

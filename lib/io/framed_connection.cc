@@ -145,6 +145,7 @@ absl::Status FramedConnection::Enqueue(const Envelope& envelope, absl::Cord payl
     out_.push_back(std::move(piece));
   }
   AppendOwned(scratch_.trailer());
+  scratch_.Clear();  // the caller's payload is copied or queued by reference
   ++stats_.messages_sent;
   return absl::OkStatus();
 }
@@ -241,6 +242,7 @@ absl::Status FramedConnection::Send(const Envelope& envelope, absl::Cord payload
   if (!n.ok()) {
     if (absl::IsDeadlineExceeded(n.status())) {
       QueueScratch(0);
+      scratch_.Clear();
       return absl::DeadlineExceededError(
           absl::StrCat("send deadline passed with ", queued_bytes_,
                        " bytes still queued (the peer is not reading)"));
@@ -249,8 +251,11 @@ absl::Status FramedConnection::Send(const Envelope& envelope, absl::Cord payload
   }
   ++stats_.write_calls;
   stats_.bytes_sent += *n;
+  if (*n != frame_size) QueueScratch(*n);
+  // Written or queued: the caller's payload is not referenced any more, so
+  // a Message received into next reuses its buffer (FrameDecoder::Next).
+  scratch_.Clear();
   if (*n == frame_size) return absl::OkStatus();
-  QueueScratch(*n);
   return WriteQueued(deadline);
 }
 

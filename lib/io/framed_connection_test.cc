@@ -1660,6 +1660,33 @@ TEST(FramedConnectionSendTest, SmallSendsDoNotAllocate) {
       << "allocations in " << kRounds << " Queue()+Flush() batches";
 }
 
+// A loop that receives small messages into the same Message allocates
+// nothing per message (the payload's buffer is reused), while the sender
+// lets go of each payload once it is written.
+TEST(FramedConnectionReceiveTest, SmallReceivesIntoTheSameMessageDoNotAllocate) {
+  auto [sender, receiver] = SocketPairConnections();
+  Message m = TestMessage(1, 64);
+  m.envelope.Clear();
+  m.envelope.set_id(1);
+  m.envelope.set_kind(KIND_REQUEST);
+  constexpr int kMessages = 200;
+  Message got;
+  uint64_t allocations = 0;
+  for (int i = 0; i < kMessages; ++i) {
+    ASSERT_TRUE(sender.Send(m, In(kSafety)).ok());
+    AllocationCounter counter;
+    ASSERT_TRUE(receiver.Receive(&got, In(kSafety)).ok());
+    if (i >= 2) allocations += counter.count();  // after a warm-up
+    ASSERT_EQ(PatternMismatch(got.payload, 64, 1), "");
+  }
+  EXPECT_EQ(allocations, 0u) << "allocations in " << kMessages - 2 << " Receive()s";
+  // Send() keeps no reference to a payload it wrote: the caller's is its own.
+  absl::Cord payload = PatternCord(64, 1);
+  absl::Cord copy = payload;
+  ASSERT_TRUE(sender.Send(m.envelope, std::move(copy), In(kSafety)).ok());
+  EXPECT_EQ(payload.GetAppendBuffer(0, 0).length(), 64u) << "the payload is still shared";
+}
+
 }  // namespace
 }  // namespace lpframe
 
