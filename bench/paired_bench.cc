@@ -32,6 +32,9 @@
 //       each recv on both ends (what poll + recv costs against a blocking
 //       recv by itself); raw_busy_poll, the raw loop busy polling as
 //       lp_busy_poll does (what busy polling gains without lpframe).
+//       lp_busy_poll_vs_raw_busy_poll: lp_busy_poll with raw_busy_poll as
+//       the baseline of its pairs instead of the blocking loop (lpframe's
+//       own cost per round trip, like for like, with the wake-ups gone).
 //
 // The summary after the console table lists the ratios and the targets of
 // the transports issue (streams >= 64 KiB: fixed >= 0.95x, direct >= 0.9x;
@@ -252,7 +255,14 @@ void BM_PairedStream(benchmark::State& state, Net net, size_t size, bool fixed) 
 // ---------------------------------------------------------------------------
 // Paired ping-pong.
 
-enum class PingVariant { kLp, kLpPoll, kLpBusyPoll, kRawPoll, kRawBusyPoll };
+enum class PingVariant {
+  kLp,
+  kLpPoll,
+  kLpBusyPoll,
+  kRawPoll,
+  kRawBusyPoll,
+  kLpBusyPollVsRawBusyPoll,  // lp_busy_poll against raw_busy_poll as the baseline
+};
 
 // The busy-poll budget per wait of lp_busy_poll and raw_busy_poll: several
 // round trips of the slow mode (about 35 us), so that a poll rarely runs out.
@@ -270,6 +280,8 @@ const char* PingVariantName(PingVariant v) {
       return "raw_poll";
     case PingVariant::kRawBusyPoll:
       return "raw_busy_poll";
+    case PingVariant::kLpBusyPollVsRawBusyPoll:
+      return "lp_busy_poll_vs_raw_busy_poll";
   }
   return "?";
 }
@@ -284,7 +296,10 @@ void BM_PairedPingPong(benchmark::State& state, Net net, PingVariant variant) {
   ConnectionOptions options;
   options.wait_mode =
       variant == PingVariant::kLpPoll ? WaitMode::kAlwaysPoll : WaitMode::kBlockWhenUnbounded;
-  if (variant == PingVariant::kLpBusyPoll) options.busy_poll = kPingBusyPoll;
+  // The baseline: the raw loop blocking in recv, or busy polling as well.
+  const bool busy_both = variant == PingVariant::kLpBusyPollVsRawBusyPoll;
+  if (variant == PingVariant::kLpBusyPoll || busy_both) options.busy_poll = kPingBusyPoll;
+  const RawWait baseline_wait = busy_both ? RawWait::kBusyPoll : RawWait::kBlock;
   // A control: a raw loop that waits otherwise, over the "lp" connection.
   const bool raw_poll = variant == PingVariant::kRawPoll || variant == PingVariant::kRawBusyPoll;
   const RawWait control_wait =
@@ -299,7 +314,7 @@ void BM_PairedPingPong(benchmark::State& state, Net net, PingVariant variant) {
   std::thread echo([&, lp_socket = std::move(lp_ends->receiver)]() mutable {
     PinThisThread(kSenderCpu);
     FramedConnection lp(std::move(lp_socket), options);
-    BufferedReader reader(raw_echo);
+    BufferedReader reader(raw_echo, baseline_wait, busy_ns);
     BufferedReader poll_reader(poll_echo, control_wait, busy_ns);
     std::vector<char> payload(kPingSize);
     Message m;
@@ -328,7 +343,7 @@ void BM_PairedPingPong(benchmark::State& state, Net net, PingVariant variant) {
   const int raw = ToBlockingFd(std::move(raw_ends->sender));
   const int poll_raw = raw_poll ? ToBlockingFd(std::move(lp_ends->sender)) : -1;
   FramedConnection lp(std::move(lp_ends->sender), options);
-  BufferedReader reader(raw);
+  BufferedReader reader(raw, baseline_wait, busy_ns);
   BufferedReader poll_reader(poll_raw, control_wait, busy_ns);
   const std::string& request = PayloadBytes(kPingSize);
   const absl::Cord payload = PayloadCord(kPingSize);
@@ -408,8 +423,9 @@ void RegisterAll() {
     }
   }
   for (Net net : {Net::kTcp, Net::kUnix}) {
-    for (PingVariant variant : {PingVariant::kLp, PingVariant::kLpPoll, PingVariant::kLpBusyPoll,
-                                PingVariant::kRawPoll, PingVariant::kRawBusyPoll}) {
+    for (PingVariant variant :
+         {PingVariant::kLp, PingVariant::kLpPoll, PingVariant::kLpBusyPoll, PingVariant::kRawPoll,
+          PingVariant::kRawBusyPoll, PingVariant::kLpBusyPollVsRawBusyPoll}) {
       const std::string name =
           absl::StrCat("PairedPingPong/", NetName(net), "/64B/", PingVariantName(variant));
       benchmark::RegisterBenchmark(name.c_str(), BM_PairedPingPong, net, variant)
@@ -457,12 +473,14 @@ class SummaryReporter : public SummaryReporterBase {
       }
     }
     out << "\n### Ping-pong, 64 B: a variant and the raw loop in alternating blocks (us; "
-           "raw_poll and raw_busy_poll are controls without a target)\n\n"
+           "raw_poll and raw_busy_poll are controls without a target; raw is the blocking loop "
+           "except in lp_busy_poll_vs_raw_busy_poll, where it is raw_busy_poll)\n\n"
         << "| transport | variant | raw p50 | variant p50 | p50 ratio | raw p99 | variant p99 | "
            "p99 ratio |\n"
         << "|---|---|---:|---:|---:|---:|---:|---:|\n";
     for (Net net : {Net::kTcp, Net::kUnix}) {
-      for (const char* impl : {"lp", "lp_poll", "lp_busy_poll", "raw_poll", "raw_busy_poll"}) {
+      for (const char* impl : {"lp", "lp_poll", "lp_busy_poll", "raw_poll", "raw_busy_poll",
+                               "lp_busy_poll_vs_raw_busy_poll"}) {
         const Result* c = Find(absl::StrCat("PairedPingPong/", NetName(net), "/64B/", impl));
         if (c == nullptr) continue;
         out << absl::StrFormat("| %s | %s | %.2f | %.2f | %.2fx | %.2f | %.2f | %.2fx |\n",
@@ -470,6 +488,13 @@ class SummaryReporter : public SummaryReporterBase {
                                c->Get("p50_ratio"), c->Get("raw_p99_us"), c->Get("lp_p99_us"),
                                c->Get("p99_ratio"));
         if (absl::StartsWith(impl, "raw_")) continue;
+        if (absl::EndsWith(impl, "_vs_raw_busy_poll")) {  // like for like: no target
+          targets.push_back(absl::StrFormat(
+              "- %s ping-pong 64B lp_busy_poll against raw_busy_poll (like for like, no "
+              "target): p50 %.2fx, p99 %.2fx", NetName(net), c->Get("p50_ratio"),
+              c->Get("p99_ratio")));
+          continue;
+        }
         for (const char* p : {"p50", "p99"}) {
           const double ratio = c->Get(absl::StrCat(p, "_ratio"));
           targets.push_back(absl::StrFormat("- %s ping-pong 64B %s %s <= 1.1x raw: %.2fx %s",
