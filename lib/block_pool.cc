@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <mutex>
 #include <new>
 
 #include "lib/sanitizers.h"
@@ -31,7 +32,7 @@ BlockPool::~BlockPool() {
 
 char* BlockPool::Acquire() {
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     if (!free_.empty()) {
       char* block = free_.back();
       free_.pop_back();
@@ -48,7 +49,7 @@ char* BlockPool::Acquire() {
 
 void BlockPool::Release(char* block) {
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     if (free_.size() < max_cached_blocks_) {
       // Under AddressSanitizer a cached block may not be touched until it
       // is handed out again: a payload still pointing into it is reported.
@@ -62,7 +63,7 @@ void BlockPool::Release(char* block) {
 }
 
 size_t BlockPool::cached_blocks() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return free_.size();
 }
 

@@ -20,10 +20,8 @@
 #include <atomic>
 #include <cstddef>
 #include <memory>
+#include <mutex>
 #include <vector>
-
-#include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 
 namespace lpframe {
 
@@ -61,8 +59,14 @@ class BlockPool {
   const size_t block_size_;
   const size_t max_cached_blocks_;
   std::atomic<size_t> mapped_bytes_{0};
-  mutable absl::Mutex mu_;
-  std::vector<char*> free_ ABSL_GUARDED_BY(mu_);
+  // A std::mutex, not an absl::Mutex: Debian's Abseil is built without
+  // NDEBUG, so every absl::Mutex::Lock() updates the process-wide deadlock
+  // detection graph: about 500 instructions per Acquire() or Release(),
+  // a fifth of the echo server's own work per 64 KiB request
+  // (bench/RESULTS.md, 2026-12-05 18:15). The lock is held for a vector
+  // push or pop, never across a call.
+  mutable std::mutex mu_;
+  std::vector<char*> free_;  // guarded by mu_
 };
 
 }  // namespace lpframe
