@@ -1615,14 +1615,20 @@ TEST(FramedConnectionSendTest, BatchBufferReuseKeepsContentIntact) {
 
 // Small messages cost no allocation per Send() (written straight from the
 // encoded frame), and Queue()+Flush() reuses the written batch buffer.
-TEST(FramedConnectionSendTest, SmallSendsDoNotAllocate) {
-  auto [sender, receiver] = SocketPairConnections();
-  // The minimal envelope (id and kind): sorting a metadata map of two or
-  // more entries for deterministic bytes allocates in the encoder.
+// A 64 B message with the minimal envelope (id and kind): sorting a
+// metadata map of two or more entries for deterministic bytes allocates in
+// the encoder.
+Message MinimalSmallMessage() {
   Message m = TestMessage(1, 64);
   m.envelope.Clear();
   m.envelope.set_id(1);
   m.envelope.set_kind(KIND_REQUEST);
+  return m;
+}
+
+TEST(FramedConnectionSendTest, SmallSendsDoNotAllocate) {
+  auto [sender, receiver] = SocketPairConnections();
+  const Message m = MinimalSmallMessage();
   constexpr int kRounds = 50;
   constexpr int kPerRound = 8;
   // Warm-up: the encoder's prefix buffer and the batch buffer get their size.
@@ -1665,10 +1671,7 @@ TEST(FramedConnectionSendTest, SmallSendsDoNotAllocate) {
 // lets go of each payload once it is written.
 TEST(FramedConnectionReceiveTest, SmallReceivesIntoTheSameMessageDoNotAllocate) {
   auto [sender, receiver] = SocketPairConnections();
-  Message m = TestMessage(1, 64);
-  m.envelope.Clear();
-  m.envelope.set_id(1);
-  m.envelope.set_kind(KIND_REQUEST);
+  const Message m = MinimalSmallMessage();
   constexpr int kMessages = 200;
   Message got;
   uint64_t allocations = 0;
