@@ -298,6 +298,7 @@ class RawEchoServer {
 
   void Run() {
     PinOrWarn(kServerCpu, "server");
+    ::pthread_setname_np(::pthread_self(), "raw_echo");  // for perf's --sort comm
     const int ep = ::epoll_create1(EPOLL_CLOEXEC);
     std::unique_ptr<char[]> scratch(new char[kRawScratch]);
     std::vector<std::unique_ptr<Conn>> conns;  // indexed by fd
@@ -439,6 +440,7 @@ class LpEchoServer {
     // the server starts inherits CPU 0.
     thread_ = std::thread([this, uri, options, &started] {
       PinOrWarn(kServerCpu, "server");
+      ::pthread_setname_np(::pthread_self(), "lp_echo");  // inherited by its threads
       auto server = lpframe::StreamServer::Create(
           uri, options, [] { return std::make_unique<EchoHandler>(); });
       if (!server.ok()) {
