@@ -301,7 +301,8 @@ void BM_PairedPingPong(benchmark::State& state, Net net, PingVariant variant) {
   if (variant == PingVariant::kLpBusyPoll || busy_both) options.busy_poll = kPingBusyPoll;
   const RawWait baseline_wait = busy_both ? RawWait::kBusyPoll : RawWait::kBlock;
   // A control: a raw loop that waits otherwise, over the "lp" connection.
-  const bool raw_poll = variant == PingVariant::kRawPoll || variant == PingVariant::kRawBusyPoll;
+  const bool raw_control =
+      variant == PingVariant::kRawPoll || variant == PingVariant::kRawBusyPoll;
   const RawWait control_wait =
       variant == PingVariant::kRawBusyPoll ? RawWait::kBusyPoll : RawWait::kPoll;
   const int64_t busy_ns = absl::ToInt64Nanoseconds(kPingBusyPoll);
@@ -310,12 +311,12 @@ void BM_PairedPingPong(benchmark::State& state, Net net, PingVariant variant) {
   // The echoing side follows the same block schedule as the client.
   std::string echo_error;
   const int raw_echo = ToBlockingFd(std::move(raw_ends->receiver));
-  const int poll_echo = raw_poll ? ToBlockingFd(std::move(lp_ends->receiver)) : -1;
+  const int control_echo = raw_control ? ToBlockingFd(std::move(lp_ends->receiver)) : -1;
   std::thread echo([&, lp_socket = std::move(lp_ends->receiver)]() mutable {
     PinThisThread(kSenderCpu);
     FramedConnection lp(std::move(lp_socket), options);
     BufferedReader reader(raw_echo, baseline_wait, busy_ns);
-    BufferedReader poll_reader(poll_echo, control_wait, busy_ns);
+    BufferedReader control_reader(control_echo, control_wait, busy_ns);
     std::vector<char> payload(kPingSize);
     Message m;
     uint64_t calls = 0;
@@ -323,8 +324,8 @@ void BM_PairedPingPong(benchmark::State& state, Net net, PingVariant variant) {
       for (int i = 0; i < kPingBlock; ++i) {
         if (SliceIsRaw(b)) {
           if (!RawEcho(raw_echo, reader, payload, &calls)) return;  // client gone
-        } else if (raw_poll) {
-          if (!RawEcho(poll_echo, poll_reader, payload, &calls)) return;
+        } else if (raw_control) {
+          if (!RawEcho(control_echo, control_reader, payload, &calls)) return;
         } else {
           absl::Status st = lp.Receive(&m);
           if (st.ok()) st = lp.Send(m);
@@ -341,10 +342,10 @@ void BM_PairedPingPong(benchmark::State& state, Net net, PingVariant variant) {
 
   PinThisThread(kReceiverCpu);
   const int raw = ToBlockingFd(std::move(raw_ends->sender));
-  const int poll_raw = raw_poll ? ToBlockingFd(std::move(lp_ends->sender)) : -1;
+  const int control_raw = raw_control ? ToBlockingFd(std::move(lp_ends->sender)) : -1;
   FramedConnection lp(std::move(lp_ends->sender), options);
   BufferedReader reader(raw, baseline_wait, busy_ns);
-  BufferedReader poll_reader(poll_raw, control_wait, busy_ns);
+  BufferedReader control_reader(control_raw, control_wait, busy_ns);
   const std::string& request = PayloadBytes(kPingSize);
   const absl::Cord payload = PayloadCord(kPingSize);
   Envelope envelope = MessageEnvelope(0);
@@ -361,8 +362,8 @@ void BM_PairedPingPong(benchmark::State& state, Net net, PingVariant variant) {
       const int64_t t0 = MonotonicNanos();
       if (is_raw) {
         if (!RawRoundTrip(raw, reader, request, raw_reply, &calls)) error = "raw round trip failed";
-      } else if (raw_poll) {
-        if (!RawRoundTrip(poll_raw, poll_reader, request, raw_reply, &calls)) {
+      } else if (raw_control) {
+        if (!RawRoundTrip(control_raw, control_reader, request, raw_reply, &calls)) {
           error = absl::StrCat(PingVariantName(variant), " round trip failed");
         }
       } else {
@@ -380,10 +381,10 @@ void BM_PairedPingPong(benchmark::State& state, Net net, PingVariant variant) {
     }
   }
   ::shutdown(raw, SHUT_RDWR);
-  if (raw_poll) ::shutdown(poll_raw, SHUT_RDWR);
+  if (raw_control) ::shutdown(control_raw, SHUT_RDWR);
   lp.Close();  // the echo side reads end of stream
   echo.join();
-  for (int fd : {raw, raw_echo, poll_raw, poll_echo}) {
+  for (int fd : {raw, raw_echo, control_raw, control_echo}) {
     if (fd >= 0) ::close(fd);
   }
   if (error.empty() && !echo_error.empty()) error = "echo side: " + echo_error;

@@ -376,11 +376,7 @@ bool FramedConnection::BusyPollRead(const struct iovec* iov, int count, absl::Ti
                                     absl::StatusOr<size_t>* n) {
   absl::Time end = absl::InfinitePast();  // set once a recv found nothing
   while (true) {
-    const ssize_t got =
-        count == 1 ? socket_.RecvOnce(absl::Span<char>(static_cast<char*>(iov[0].iov_base),
-                                                       iov[0].iov_len),
-                                      MSG_DONTWAIT)
-                   : socket_.RecvvOnce(iov, count, MSG_DONTWAIT);
+    const ssize_t got = socket_.RecvvOnce(iov, count, MSG_DONTWAIT);
     if (got >= 0) {
       *n = static_cast<size_t>(got);
     } else if (errno == EINTR) {

@@ -261,8 +261,8 @@ class FramedConnection {
   // *read and says why it stopped in *end. Returns the recv error
   // (kIoError).
   absl::Status ReadPayloadBody(absl::Time wait, uint64_t* read, BodyReadEnd* end);
-  // Busy polling: non-blocking reads into the `count` iovecs (one recv, or
-  // one recvmsg for several) until one does not fail with EAGAIN (EINTR is
+  // Busy polling: non-blocking reads into the `count` iovecs (one recvmsg
+  // each) until one does not fail with EAGAIN (EINTR is
   // retried), or until busy_poll or `wait` passes. True when one did: *n
   // holds its bytes, 0 at end of stream, or its error. False when the time
   // ran out (*n untouched).
