@@ -1,6 +1,7 @@
 #include "lib/server/reactor_session.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
@@ -112,9 +113,55 @@ absl::Status ReactorSession::QueueFrameLocked(const Envelope& envelope, absl::Co
     frame.Clear();
     return OutputBudgetErrorLocked(queued, frame_size);
   }
-  out_.Append(frame);  // after the arena region, which FlushLocked() sends first
-  frame.Clear();  // the queue holds the payload now
+  if (answering && queued == 0) {
+    // Nothing waits before this answer: it goes out now, and only what the
+    // socket does not take is queued.
+    const uint64_t sent = WriteNowLocked(frame);
+    if (sent < frame.size() && !send_closed_) {
+      out_.Append(frame);
+      out_.Consume(sent);
+    }
+  } else {
+    out_.Append(frame);  // after the arena region, which FlushLocked() sends first
+  }
+  frame.Clear();  // the queue holds the payload now, if it needs it
   return FrameQueuedLocked();
+}
+
+uint64_t ReactorSession::WriteNowLocked(const EncodedFrame& frame) {
+  // The frame's first IOV_MAX pieces at most: what is sent is always a
+  // prefix of the frame, as the caller's out_.Consume() expects.
+  iov_.clear();
+  auto add = [this](absl::string_view bytes) {
+    if (!bytes.empty() && iov_.size() < IOV_MAX) {
+      iov_.push_back({const_cast<char*>(bytes.data()), bytes.size()});
+    }
+  };
+  add(frame.prefix());
+  for (absl::string_view chunk : frame.payload().Chunks()) add(chunk);
+  add(frame.trailer());
+  msghdr msg = {};
+  msg.msg_iov = iov_.data();
+  msg.msg_iovlen = iov_.size();
+  ssize_t n;
+  do {
+    n = ::sendmsg(socket_.fd(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+  } while (n < 0 && errno == EINTR);
+  if (n >= 0) return static_cast<uint64_t>(n);
+  if (errno != EAGAIN && errno != EWOULDBLOCK) WriteFailedLocked(errno, frame.size());
+  return 0;
+}
+
+void ReactorSession::WriteFailedLocked(int error_number, uint64_t unsent) {
+  if (pending_error_.ok()) {
+    pending_error_ = WithFrameErrorCode(
+        ErrnoStatus(error_number,
+                    absl::StrCat("send to ", peer_.address, " with ", unsent, " bytes queued")),
+        FrameErrorCode::kIoError);
+    pending_error_stage_ = "write";
+  }
+  out_.Clear();
+  send_closed_ = true;
 }
 
 template <typename Payload>
@@ -532,16 +579,7 @@ void ReactorSession::FlushLocked() {
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-      const int error_number = errno;
-      if (pending_error_.ok()) {
-        pending_error_ = WithFrameErrorCode(
-            ErrnoStatus(error_number, absl::StrCat("send to ", peer_.address, " with ",
-                                                   out_.size(), " bytes queued")),
-            FrameErrorCode::kIoError);
-        pending_error_stage_ = "write";
-      }
-      out_.Clear();
-      send_closed_ = true;
+      WriteFailedLocked(errno, out_.size());
       break;
     }
     out_.Consume(static_cast<uint64_t>(n));

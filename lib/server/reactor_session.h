@@ -121,6 +121,13 @@ class ReactorSession final : public Session {
   // Send() of any other frame: encoded into a reused frame and queued.
   absl::Status QueueFrameLocked(const Envelope& envelope, absl::Cord payload)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes `frame` (an answer with nothing queued before it) with one
+  // non-blocking sendmsg. Returns the bytes the socket took; 0 on EAGAIN or
+  // on an error, which WriteFailedLocked() recorded.
+  uint64_t WriteNowLocked(const EncodedFrame& frame) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A send failed with `error_number`: the error is pending for Service(),
+  // the queue dropped and sending closed. `unsent`: the bytes that waited.
+  void WriteFailedLocked(int error_number, uint64_t unsent) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Refuses a frame that would pass the output budget: sending closes and
   // the error is pending for Service(). Returns it.
   absl::Status OutputBudgetErrorLocked(uint64_t queued, uint64_t frame_size)

@@ -1445,6 +1445,40 @@ TEST(StreamServerTest, ReactorBackpressurePausesReadingAPeerThatDoesNotRead) {
   EXPECT_EQ(handled.load(), kRequests);
 }
 
+// A large answer the inline handler writes at once (nothing queued before
+// it) to a peer that has gone: the write fails, that connection closes with
+// IO_ERROR, and another connection keeps getting its large answers whole.
+// The answer (256 KiB) is larger than the socket's buffer, so whether the
+// server read the request before or after the peer closed, the peer never
+// takes all of it.
+TEST(StreamServerTest, ReactorLargeAnswerToAPeerThatLeftClosesOnlyThatConnection) {
+  class LargeAnswer : public StreamHandler {
+   public:
+    absl::Status OnMessage(Session& session, Message message) override {
+      return session.Send(message.envelope, iotest::PatternCord(256 << 10, 3));
+    }
+  };
+  auto running = RunningServer::Start(servertest::ListenUri(Net::kUnix), StreamServerOptions(),
+                                      [] { return std::make_unique<LargeAnswer>(); });
+  ASSERT_NE(running, nullptr);
+  auto good = Dial(running->address());
+  auto gone = Dial(running->address());
+  ASSERT_TRUE(good.ok() && gone.ok());
+  ASSERT_TRUE(gone->Send(Id(1), absl::Cord("answer me after I left")).ok());
+  gone->Close();
+  EXPECT_TRUE(WaitFor([&] { return running->server().stats().errors["IO_ERROR"] == 1; }))
+      << "errors: " << running->server().stats().errors.size();
+  for (int i = 0; i < 8; ++i) {
+    ASSERT_TRUE(good->Send(Id(10 + i), absl::Cord("again")).ok());
+    absl::StatusOr<Message> m = good->Receive(absl::Now() + absl::Seconds(10));
+    ASSERT_TRUE(m.ok()) << m.status();
+    EXPECT_EQ(m->envelope.id(), static_cast<uint64_t>(10 + i));
+    EXPECT_EQ(iotest::PatternMismatch(m->payload, 256 << 10, 3), "");
+  }
+  EXPECT_TRUE(WaitFor([&] { return running->server().stats().active == 1; }));
+  EXPECT_EQ(running->server().stats().errors["IO_ERROR"], 1u);
+}
+
 // HandleOne() serves its connection with a Session in a shared_ptr like
 // every other model: shared_from_this() and HoldOpen() work.
 TEST(StreamServerTest, HandleOneSessionSupportsHoldOpen) {
