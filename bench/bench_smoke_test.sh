@@ -44,6 +44,8 @@ run echo "unix 64B 1c: req/s" "${echo_bench}" \
   --benchmark_filter='^Echo/unix/64B/1c/(raw|lp_reactor)/'
 run echo_whole "tcp 64KiB 16c: req/s" "${echo_bench}" \
   --benchmark_filter='^Echo/tcp/64KiB/16c/(raw|raw_whole|lp_reactor)/'
+run echo_paired_spin "paired, client spins, unix 64B 16c" "${echo_bench}" \
+  --benchmark_filter='^EchoPairedSpin/unix/64B/16c'
 run paired_ping_pong "unix ping-pong 64B lp p50" "${paired_bench}" \
   --benchmark_filter='^PairedPingPong/unix/64B/lp/'
 run paired_busy_poll "unix ping-pong 64B lp_busy_poll p50" "${paired_bench}" \

@@ -31,6 +31,22 @@
 //              kernel's socket work) and the median of the per-pair ratio of
 //              srv_us/req (srv_ratio): when the client limits the loop,
 //              req/s ratios hide a server that costs more per request.
+//              Also the median of the per-pair ratio of mean latencies
+//              (mean_ratio) and how often the client and the server slept
+//              per request (raw_/lp_cli_sleeps/req, raw_/lp_srv_sleeps/req;
+//              see below).
+//
+//   EchoPairedSpin/<net>/<size>/<16|256>c   the same, with a client that
+//              never sleeps: it polls epoll_wait with a zero timeout. A
+//              reply sent to a sleeping client pays for waking it (a
+//              cross-CPU wake-up, 15-20 us of the server's CPU on this VM),
+//              and how often the client sleeps depends on how close the
+//              server's speed is to the client's: a server slightly slower
+//              than the client lets it sleep more, which makes the server
+//              slower still (bench/RESULTS.md, 2026-12-05 19:10). This
+//              variant removes that feedback on the server's side (a
+//              server faster than the client still sleeps, and the
+//              client's sends pay for waking it).
 //
 // The raw server: one thread, epoll level-triggered, non-blocking sockets.
 // On EPOLLIN it recv()s up to 256 KiB into one scratch buffer and send()s
@@ -55,7 +71,8 @@
 // by hand (envelope_length, payload_length, CHECKSUM flag) to know where the
 // reply ends, and records the latency from the first send() to the last
 // byte of the reply. The first reply of every run is compared byte for byte
-// with the request.
+// with the request. It waits in epoll_wait (blocking; EchoPairedSpin/: a
+// zero timeout, polled).
 //
 // Threads: the server thread (and every thread it starts: lpframe's worker
 // and per-connection threads inherit its affinity) is pinned to CPU 0, the
@@ -74,7 +91,9 @@
 // benchmark's idle remainder) and cli_us/req of the client thread
 // (getrusage, user+system); proc_cpu% (process CPU / wall over the window,
 // at most 200 on 2 CPUs); ivcsw/s (involuntary context switches: other
-// load on our CPUs).
+// load on our CPUs); cli_sleeps/req (the client thread's voluntary context
+// switches per request: how often it found no reply ready and slept) and
+// srv_sleeps/req (the same for every other thread: the server's).
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -161,6 +180,16 @@ const char* ServerName(Server s) {
   return "?";
 }
 
+// How the client waits for replies. kSleep blocks in epoll_wait (Echo/ and
+// EchoPaired/); kSpin polls epoll_wait without a timeout and never sleeps
+// (EchoPairedSpin/), so no reply pays for waking it up.
+enum class ClientWait { kSleep, kSpin };
+
+std::string PairedName(Net net, size_t size, int conns, ClientWait wait) {
+  return absl::StrCat(wait == ClientWait::kSpin ? "EchoPairedSpin/" : "EchoPaired/",
+                      NetName(net), "/", SizeName(size), "/", conns, "c");
+}
+
 std::string BenchName(Net net, size_t size, int conns, Server server) {
   return absl::StrCat("Echo/", NetName(net), "/", SizeName(size), "/", conns, "c/",
                       ServerName(server));
@@ -188,6 +217,14 @@ long InvoluntarySwitches() {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   return ru.ru_nivcsw;
+}
+
+// Voluntary context switches (how often a thread slept) of the calling
+// thread (RUSAGE_THREAD) or the process (RUSAGE_SELF).
+long VoluntarySwitches(int who) {
+  struct rusage ru;
+  getrusage(who, &ru);
+  return ru.ru_nvcsw;
 }
 
 // A fresh address per server: TCP port 0, or an abstract AF_UNIX name.
@@ -490,6 +527,10 @@ struct ClientResult {
   double client_user_seconds = 0;     // the same two in user mode only
   double process_user_seconds = 0;
   long ivcsw = 0;
+  // Voluntary context switches in the window (each a sleep in a wait): the
+  // client thread's, and those of every other thread (the server's).
+  long client_sleeps = 0;
+  long process_sleeps = 0;
 
   // Requests over the CPU snapshot interval, at the window's rate: the
   // divisor of every CPU-per-request figure.
@@ -499,6 +540,7 @@ struct ClientResult {
   // Every thread but the client's: the server (and idle benchmark threads).
   double server_cpu_seconds() const { return process_cpu_seconds - client_cpu_seconds; }
   double server_user_seconds() const { return process_user_seconds - client_user_seconds; }
+  long server_sleeps() const { return process_sleeps - client_sleeps; }
 };
 
 struct ClientConn {
@@ -511,7 +553,8 @@ struct ClientConn {
   std::unique_ptr<char[]> buf;
 };
 
-ClientResult RunClient(const std::string& address, int conn_count, const std::string& request) {
+ClientResult RunClient(const std::string& address, int conn_count, const std::string& request,
+                       ClientWait wait) {
   ClientResult result;
   const size_t capacity = request.size() + 64;  // a longer reply is an error
   std::vector<ClientConn> conns(static_cast<size_t>(conn_count));
@@ -578,17 +621,23 @@ ClientResult RunClient(const std::string& address, int conn_count, const std::st
   const int64_t window_end = window_start + static_cast<int64_t>(kMeasureSeconds * 1e9);
   bool in_window = false;
   double cpu_client0 = 0, cpu_proc0 = 0, user_client0 = 0, user_proc0 = 0;
-  long ivcsw0 = 0;
+  long ivcsw0 = 0, client_sleeps0 = 0, process_sleeps0 = 0;
   int64_t snap0 = 0, snap1 = 0;
   result.window_seconds = kMeasureSeconds;
   result.latencies_ns.reserve(1 << 20);
   std::vector<epoll_event> events(std::max(conn_count, 1));
+  const int wait_ms = wait == ClientWait::kSpin ? 0 : 5000;
+  int64_t last_event = MonotonicNanos();
   while (result.error.empty() && in_flight > 0) {
-    const int n = ::epoll_wait(ep, events.data(), static_cast<int>(events.size()), 5000);
+    const int n = ::epoll_wait(ep, events.data(), static_cast<int>(events.size()), wait_ms);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
+    if (n > 0) {
+      last_event = MonotonicNanos();
+    } else if (n < 0 || MonotonicNanos() - last_event >= 5'000'000'000) {
       result.error = absl::StrCat("no reply within 5 s (", in_flight, " requests in flight)");
       break;
+    } else {
+      continue;  // spinning: nothing ready yet
     }
     for (int k = 0; k < n && result.error.empty(); ++k) {
       const size_t i = static_cast<size_t>(events[k].data.u64);
@@ -634,6 +683,8 @@ ClientResult RunClient(const std::string& address, int conn_count, const std::st
         user_client0 = RusageSeconds(RUSAGE_THREAD, /*user_only=*/true);
         user_proc0 = RusageSeconds(RUSAGE_SELF, /*user_only=*/true);
         ivcsw0 = InvoluntarySwitches();
+        client_sleeps0 = VoluntarySwitches(RUSAGE_THREAD);
+        process_sleeps0 = VoluntarySwitches(RUSAGE_SELF);
         snap0 = now;
       }
       if (in_window && now < window_end) {
@@ -650,6 +701,8 @@ ClientResult RunClient(const std::string& address, int conn_count, const std::st
         result.client_user_seconds = RusageSeconds(RUSAGE_THREAD, true) - user_client0;
         result.process_user_seconds = RusageSeconds(RUSAGE_SELF, true) - user_proc0;
         result.ivcsw = InvoluntarySwitches() - ivcsw0;
+        result.client_sleeps = VoluntarySwitches(RUSAGE_THREAD) - client_sleeps0;
+        result.process_sleeps = VoluntarySwitches(RUSAGE_SELF) - process_sleeps0;
       }
     }
   }
@@ -691,7 +744,7 @@ void BM_Echo(benchmark::State& state, Net net, size_t size, int conns, Server ki
       state.SkipWithError(started.ToString().c_str());
       break;
     }
-    result = RunClient(is_raw ? raw.address() : lp.address(), conns, request);
+    result = RunClient(is_raw ? raw.address() : lp.address(), conns, request, ClientWait::kSleep);
     if (is_raw) {
       raw.Stop();
     } else {
@@ -713,18 +766,18 @@ void BM_Echo(benchmark::State& state, Net net, size_t size, int conns, Server ki
   if (!result.error.empty()) return;
   std::vector<int64_t>& lat = result.latencies_ns;
   std::sort(lat.begin(), lat.end());
-  double sum = 0;
-  for (int64_t v : lat) sum += static_cast<double>(v);
   const double reqs = static_cast<double>(result.requests);
   state.SetItemsProcessed(static_cast<int64_t>(result.requests));
   state.counters["req/s"] = reqs / result.window_seconds;
   state.counters["p50_us"] = Percentile(lat, 0.50) / 1e3;
   state.counters["p99_us"] = Percentile(lat, 0.99) / 1e3;
-  state.counters["mean_us"] = lat.empty() ? 0 : sum / lat.size() / 1e3;
+  state.counters["mean_us"] = Mean(lat) / 1e3;
   state.counters["cli_us/req"] = 1e6 * result.client_cpu_seconds / result.cpu_requests();
   state.counters["srv_us/req"] = 1e6 * result.server_cpu_seconds() / result.cpu_requests();
   state.counters["proc_cpu%"] = 100.0 * result.process_cpu_seconds / result.cpu_window_seconds;
   state.counters["ivcsw/s"] = result.ivcsw / result.cpu_window_seconds;
+  state.counters["cli_sleeps/req"] = result.client_sleeps / result.cpu_requests();
+  state.counters["srv_sleeps/req"] = result.server_sleeps() / result.cpu_requests();
 }
 
 // EchoPaired/<net>/<size>/<conns>c: the raw server and lp_reactor run side by
@@ -733,13 +786,14 @@ void BM_Echo(benchmark::State& state, Net net, size_t size, int conns, Server ki
 // hits both alike. Ratios are medians over the pairs; latencies are pooled.
 constexpr int kEchoPairs = 6;
 
-void BM_EchoPaired(benchmark::State& state, Net net, size_t size, int conns) {
+void BM_EchoPaired(benchmark::State& state, Net net, size_t size, int conns, ClientWait wait) {
   const std::string& request = RequestBytes(size);
-  std::vector<double> rps_ratios, p50_ratios, srv_ratios;
+  std::vector<double> rps_ratios, p50_ratios, mean_ratios, srv_ratios;
   std::vector<int64_t> pooled[2];  // [0] raw, [1] lpframe
   // Server CPU (all, and user mode only) and the requests it served.
   double srv_seconds[2] = {0, 0}, srv_user_seconds[2] = {0, 0}, srv_requests[2] = {0, 0};
   double requests[2] = {0, 0}, seconds[2] = {0, 0};
+  double client_sleeps[2] = {0, 0}, server_sleeps[2] = {0, 0};
   std::string error;
   for (auto _ : state) {
     RawEchoServer raw;
@@ -754,11 +808,12 @@ void BM_EchoPaired(benchmark::State& state, Net net, size_t size, int conns) {
       ClientResult result[2];
       for (int k = 0; k < 2 && error.empty(); ++k) {
         const int which = pair % 2 == 0 ? k : 1 - k;
-        result[which] = RunClient(which == 0 ? raw.address() : lp.address(), conns, request);
+        result[which] =
+            RunClient(which == 0 ? raw.address() : lp.address(), conns, request, wait);
         error = result[which].error;
       }
       if (!error.empty()) break;
-      double p50[2], srv_us[2];
+      double p50[2], mean[2], srv_us[2];
       for (int which = 0; which < 2; ++which) {
         const ClientResult& r = result[which];
         srv_us[which] = 1e6 * r.server_cpu_seconds() / r.cpu_requests();
@@ -768,6 +823,9 @@ void BM_EchoPaired(benchmark::State& state, Net net, size_t size, int conns) {
         std::vector<int64_t>& lat = result[which].latencies_ns;
         std::sort(lat.begin(), lat.end());
         p50[which] = Percentile(lat, 0.50);
+        mean[which] = Mean(lat);
+        client_sleeps[which] += static_cast<double>(r.client_sleeps);
+        server_sleeps[which] += static_cast<double>(r.server_sleeps());
         pooled[which].insert(pooled[which].end(), lat.begin(), lat.end());
         requests[which] += static_cast<double>(result[which].requests);
         seconds[which] += result[which].window_seconds;
@@ -775,6 +833,7 @@ void BM_EchoPaired(benchmark::State& state, Net net, size_t size, int conns) {
       rps_ratios.push_back((result[1].requests / result[1].window_seconds) /
                            (result[0].requests / result[0].window_seconds));
       p50_ratios.push_back(p50[1] / p50[0]);
+      mean_ratios.push_back(mean[1] / mean[0]);
       srv_ratios.push_back(srv_us[1] / srv_us[0]);
     }
     const absl::Time until = absl::Now() + absl::Seconds(3);
@@ -797,6 +856,11 @@ void BM_EchoPaired(benchmark::State& state, Net net, size_t size, int conns) {
   state.counters["rps_ratio_min"] = *std::min_element(rps_ratios.begin(), rps_ratios.end());
   state.counters["rps_ratio_max"] = *std::max_element(rps_ratios.begin(), rps_ratios.end());
   state.counters["p50_ratio"] = Median(p50_ratios);
+  state.counters["mean_ratio"] = Median(mean_ratios);
+  state.counters["raw_cli_sleeps/req"] = client_sleeps[0] / srv_requests[0];
+  state.counters["lp_cli_sleeps/req"] = client_sleeps[1] / srv_requests[1];
+  state.counters["raw_srv_sleeps/req"] = server_sleeps[0] / srv_requests[0];
+  state.counters["lp_srv_sleeps/req"] = server_sleeps[1] / srv_requests[1];
   state.counters["raw_srv_us/req"] = 1e6 * srv_seconds[0] / srv_requests[0];
   state.counters["lp_srv_us/req"] = 1e6 * srv_seconds[1] / srv_requests[1];
   state.counters["srv_ratio"] = Median(srv_ratios);
@@ -820,15 +884,16 @@ void RegisterAll() {
       }
     }
   }
-  for (Net net : {Net::kTcp, Net::kUnix}) {
-    for (size_t size : kSizes) {
-      for (int conns : {16, 256}) {
-        const std::string name =
-            absl::StrCat("EchoPaired/", NetName(net), "/", SizeName(size), "/", conns, "c");
-        benchmark::RegisterBenchmark(name.c_str(), BM_EchoPaired, net, size, conns)
-            ->Unit(benchmark::kMillisecond)
-            ->UseManualTime()
-            ->Iterations(1);
+  for (ClientWait wait : {ClientWait::kSleep, ClientWait::kSpin}) {
+    for (Net net : {Net::kTcp, Net::kUnix}) {
+      for (size_t size : kSizes) {
+        for (int conns : {16, 256}) {
+          benchmark::RegisterBenchmark(PairedName(net, size, conns, wait).c_str(), BM_EchoPaired,
+                                       net, size, conns, wait)
+              ->Unit(benchmark::kMillisecond)
+              ->UseManualTime()
+              ->Iterations(1);
+        }
       }
     }
   }
@@ -929,42 +994,50 @@ class SummaryReporter : public SummaryReporterBase {
 
   void PrintPaired(std::ostream& out) const {
     std::string table, targets;
-    for (size_t size : kSizes) {
-      for (Net net : {Net::kTcp, Net::kUnix}) {
-        for (int conns : {16, 256}) {
-          const Result* found = Find(
-              absl::StrCat("EchoPaired/", NetName(net), "/", SizeName(size), "/", conns, "c"));
-          if (found == nullptr) continue;
-          const Result& r = *found;
-          const double rps = r.Get("rps_ratio");
-          const double p50 = r.Get("p50_ratio");
-          absl::StrAppendFormat(&table,
-                                "| %s | %s | %d | %.1f k | %.1f k | %.2fx | %.2f - %.2f | "
-                                "%.1f | %.1f | %.2fx | %.2f | %.2f | %.2fx | %.2f | %.2f |\n",
-                                NetName(net), SizeName(size), conns, r.Get("raw_req/s") / 1e3, r.Get("lp_req/s") / 1e3, rps,
-                                r.Get("rps_ratio_min"), r.Get("rps_ratio_max"),
-                                r.Get("raw_p50_us"), r.Get("lp_p50_us"), p50,
-                                r.Get("raw_srv_us/req"), r.Get("lp_srv_us/req"),
-                                r.Get("srv_ratio"), r.Get("raw_srv_usr_us/req"),
-                                r.Get("lp_srv_usr_us/req"));
-          // The req/s target is the 64 B one; p50 applies to every size.
-          const std::string rps_verdict =
-              size == 64 ? absl::StrFormat("req/s >= 0.9x raw: %.2fx %s", rps,
-                                           rps >= 0.9 ? "MET" : "MISSED")
-                         : absl::StrFormat("req/s %.2fx raw (no target)", rps);
-          absl::StrAppendFormat(&targets, "- paired %s %s %dc: %s; p50 <= 1.1x raw: %.2fx %s\n",
-                                NetName(net), SizeName(size), conns, rps_verdict, p50,
-                                p50 <= 1.1 ? "MET" : "MISSED");
+    for (ClientWait wait : {ClientWait::kSleep, ClientWait::kSpin}) {
+      const char* client = wait == ClientWait::kSpin ? "spins" : "sleeps";
+      for (size_t size : kSizes) {
+        for (Net net : {Net::kTcp, Net::kUnix}) {
+          for (int conns : {16, 256}) {
+            const Result* found = Find(PairedName(net, size, conns, wait));
+            if (found == nullptr) continue;
+            const Result& r = *found;
+            const double rps = r.Get("rps_ratio");
+            const double p50 = r.Get("p50_ratio");
+            absl::StrAppendFormat(
+                &table,
+                "| %s | %s | %s | %d | %.1f k | %.1f k | %.2fx | %.2f - %.2f | %.1f | %.1f | "
+                "%.2fx | %.2fx | %.2f | %.2f | %.2fx | %.2f | %.2f | %.3f / %.3f | %.3f / %.3f |\n",
+                client, NetName(net), SizeName(size), conns, r.Get("raw_req/s") / 1e3,
+                r.Get("lp_req/s") / 1e3, rps, r.Get("rps_ratio_min"), r.Get("rps_ratio_max"),
+                r.Get("raw_p50_us"), r.Get("lp_p50_us"), p50, r.Get("mean_ratio"),
+                r.Get("raw_srv_us/req"), r.Get("lp_srv_us/req"), r.Get("srv_ratio"),
+                r.Get("raw_srv_usr_us/req"), r.Get("lp_srv_usr_us/req"),
+                r.Get("raw_cli_sleeps/req"), r.Get("lp_cli_sleeps/req"),
+                r.Get("raw_srv_sleeps/req"), r.Get("lp_srv_sleeps/req"));
+            // The req/s target is the 64 B one; p50 applies to every size.
+            const std::string rps_verdict =
+                size == 64 ? absl::StrFormat("req/s >= 0.9x raw: %.2fx %s", rps,
+                                             rps >= 0.9 ? "MET" : "MISSED")
+                           : absl::StrFormat("req/s %.2fx raw (no target)", rps);
+            absl::StrAppendFormat(&targets,
+                                  "- paired, client %s, %s %s %dc: %s; p50 <= 1.1x raw: %.2fx %s\n",
+                                  client, NetName(net), SizeName(size), conns, rps_verdict, p50,
+                                  p50 <= 1.1 ? "MET" : "MISSED");
+          }
         }
       }
     }
     if (table.empty()) return;
     out << "### Paired: raw and lp_reactor side by side, the client alternating windows\n\n"
-        << "| transport | payload | conns | raw req/s | lp req/s | req/s ratio (median of pairs) | "
-           "min - max | raw p50 us | lp p50 us | p50 ratio (median of pairs) | "
+        << "| client | transport | payload | conns | raw req/s | lp req/s | "
+           "req/s ratio (median of pairs) | min - max | raw p50 us | lp p50 us | "
+           "p50 ratio (median of pairs) | mean latency ratio (median of pairs) | "
            "raw server CPU us/req | lp server CPU us/req | CPU ratio (median of pairs) | "
-           "raw server user-mode us/req | lp server user-mode us/req |\n"
-        << "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+           "raw server user-mode us/req | lp server user-mode us/req | "
+           "client sleeps/req (raw / lp) | server sleeps/req (raw / lp) |\n"
+        << "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+           "---:|---:|\n"
         << table << "\n" << targets << "\n";
   }
 

@@ -54,6 +54,13 @@ double Median(std::vector<double> v) {
   return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+double Mean(const std::vector<int64_t>& values) {
+  if (values.empty()) return 0;
+  double sum = 0;
+  for (int64_t v : values) sum += static_cast<double>(v);
+  return sum / static_cast<double>(values.size());
+}
+
 absl::StatusOr<Endpoints> Connect(Net net, int tcp_receive_buffer) {
   if (net == Net::kUnix) {
     absl::StatusOr<std::pair<Socket, Socket>> pair = Socket::Pair(SOCK_STREAM);

@@ -43,6 +43,9 @@ double Percentile(const std::vector<int64_t>& sorted, double p);
 // The median of `v` (the mean of the middle two for an even count); 0 if empty.
 double Median(std::vector<double> v);
 
+// The arithmetic mean of `values`; 0 if empty.
+double Mean(const std::vector<int64_t>& values);
+
 // Two connected stream sockets: a socketpair for kUnix, a 127.0.0.1
 // listener's accepted connection for kTcp (TCP_NODELAY on both ends). With
 // `tcp_receive_buffer` > 0, kTcp sets SO_RCVBUF to it on both ends, which
