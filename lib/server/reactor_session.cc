@@ -117,7 +117,7 @@ absl::Status ReactorSession::QueueFrameLocked(const Envelope& envelope, absl::Co
     // Nothing waits before this answer: it goes out now, and only what the
     // socket does not take is queued.
     const uint64_t sent = WriteNowLocked(frame);
-    if (sent < frame.size() && !send_closed_) {
+    if (sent < frame.size()) {
       out_.Append(frame);
       out_.Consume(sent);
     }
@@ -129,17 +129,18 @@ absl::Status ReactorSession::QueueFrameLocked(const Envelope& envelope, absl::Co
 }
 
 uint64_t ReactorSession::WriteNowLocked(const EncodedFrame& frame) {
+  assert(reactor_->OnLoopThread());
   // The frame's first IOV_MAX pieces at most: what is sent is always a
   // prefix of the frame, as the caller's out_.Consume() expects.
   iov_.clear();
-  auto add = [this](absl::string_view bytes) {
-    if (!bytes.empty() && iov_.size() < IOV_MAX) {
-      iov_.push_back({const_cast<char*>(bytes.data()), bytes.size()});
-    }
-  };
-  add(frame.prefix());
-  for (absl::string_view chunk : frame.payload().Chunks()) add(chunk);
-  add(frame.trailer());
+  iov_.push_back({const_cast<char*>(frame.prefix().data()), frame.prefix().size()});
+  for (absl::string_view chunk : frame.payload().Chunks()) {
+    if (iov_.size() == IOV_MAX) break;
+    iov_.push_back({const_cast<char*>(chunk.data()), chunk.size()});
+  }
+  if (!frame.trailer().empty() && iov_.size() < IOV_MAX) {
+    iov_.push_back({const_cast<char*>(frame.trailer().data()), frame.trailer().size()});
+  }
   msghdr msg = {};
   msg.msg_iov = iov_.data();
   msg.msg_iovlen = iov_.size();
@@ -148,20 +149,21 @@ uint64_t ReactorSession::WriteNowLocked(const EncodedFrame& frame) {
     n = ::sendmsg(socket_.fd(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
   } while (n < 0 && errno == EINTR);
   if (n >= 0) return static_cast<uint64_t>(n);
-  if (errno != EAGAIN && errno != EWOULDBLOCK) WriteFailedLocked(errno, frame.size());
+  // An error is only recorded here: sending stays open until Service()
+  // takes the error and closes the connection, as when FlushLocked() meets
+  // it, so the handler's later Send()s in this read still succeed (and are
+  // dropped with the connection) instead of failing the handler.
+  if (errno != EAGAIN && errno != EWOULDBLOCK) RecordWriteErrorLocked(errno, frame.size());
   return 0;
 }
 
-void ReactorSession::WriteFailedLocked(int error_number, uint64_t unsent) {
-  if (pending_error_.ok()) {
-    pending_error_ = WithFrameErrorCode(
-        ErrnoStatus(error_number,
-                    absl::StrCat("send to ", peer_.address, " with ", unsent, " bytes queued")),
-        FrameErrorCode::kIoError);
-    pending_error_stage_ = "write";
-  }
-  out_.Clear();
-  send_closed_ = true;
+void ReactorSession::RecordWriteErrorLocked(int error_number, uint64_t unsent) {
+  if (!pending_error_.ok()) return;  // the first error is the one reported
+  pending_error_ = WithFrameErrorCode(
+      ErrnoStatus(error_number,
+                  absl::StrCat("send to ", peer_.address, " with ", unsent, " bytes queued")),
+      FrameErrorCode::kIoError);
+  pending_error_stage_ = "write";
 }
 
 template <typename Payload>
@@ -579,7 +581,9 @@ void ReactorSession::FlushLocked() {
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-      WriteFailedLocked(errno, out_.size());
+      RecordWriteErrorLocked(errno, out_.size());
+      out_.Clear();
+      send_closed_ = true;
       break;
     }
     out_.Consume(static_cast<uint64_t>(n));

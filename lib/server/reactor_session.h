@@ -122,12 +122,14 @@ class ReactorSession final : public Session {
   absl::Status QueueFrameLocked(const Envelope& envelope, absl::Cord payload)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes `frame` (an answer with nothing queued before it) with one
-  // non-blocking sendmsg. Returns the bytes the socket took; 0 on EAGAIN or
-  // on an error, which WriteFailedLocked() recorded.
+  // non-blocking sendmsg, on the loop thread. Returns the bytes the socket
+  // took; 0 on EAGAIN or on an error, which it records for Service().
   uint64_t WriteNowLocked(const EncodedFrame& frame) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // A send failed with `error_number`: the error is pending for Service(),
-  // the queue dropped and sending closed. `unsent`: the bytes that waited.
-  void WriteFailedLocked(int error_number, uint64_t unsent) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A send failed with `error_number`: makes it the pending error for
+  // Service() (unless one is pending already). `unsent`: the bytes that
+  // waited, for the message.
+  void RecordWriteErrorLocked(int error_number, uint64_t unsent)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Refuses a frame that would pass the output budget: sending closes and
   // the error is pending for Service(). Returns it.
   absl::Status OutputBudgetErrorLocked(uint64_t queued, uint64_t frame_size)
@@ -212,7 +214,8 @@ class ReactorSession final : public Session {
   const PeerInfo peer_;
   absl::Status close_reason_;
   absl::Time linger_deadline_ = absl::InfiniteFuture();
-  std::vector<struct iovec> iov_;
+  // The iovecs of a write (FlushLocked, WriteNowLocked): loop thread only.
+  std::vector<struct iovec> iov_ ABSL_GUARDED_BY(mu_);
   std::condition_variable space_cv_;       // WaitForOutputSpace()
   EncodedFrame scratch_ ABSL_GUARDED_BY(mu_);  // reused by Send() off the loop thread
   std::deque<Message> inbox_ ABSL_GUARDED_BY(mu_);
