@@ -1476,7 +1476,9 @@ TEST(StreamServerTest, ReactorLargeAnswersToAPeerThatLeftCloseOnlyThatConnection
   }
   gone->Close();
   for (int i = 0; i < 8; ++i) {
-    if (i > 0) ASSERT_TRUE(good->Send(Id(1 + i), absl::Cord("again")).ok());
+    if (i > 0) {
+      ASSERT_TRUE(good->Send(Id(1 + i), absl::Cord("again")).ok());
+    }
     absl::StatusOr<Message> m = good->Receive(absl::Now() + absl::Seconds(10));
     ASSERT_TRUE(m.ok()) << m.status();
     EXPECT_EQ(m->envelope.id(), static_cast<uint64_t>(1 + i));
