@@ -19,7 +19,7 @@
 //              lp_worker1   StreamServer, kReactor, 1 loop + 1 worker thread
 //              lp_thread    StreamServer, kThreadPerConnection
 //
-//   EchoPaired/<net>/<size>/<16|256>c   raw and lp_reactor both running; the
+//   EchoPaired/<net>/<size>/<conns>c   raw and lp_reactor both running; the
 //              client alternates between them (one warm-up + window each,
 //              6 pairs, the order swapped every pair), so drift between
 //              periods of the shared VM hits both alike. Reports pooled
@@ -36,7 +36,7 @@
 //              per request (raw_/lp_cli_sleeps/req, raw_/lp_srv_sleeps/req;
 //              see below).
 //
-//   EchoPairedSpin/<net>/<size>/<16|256>c   the same, with a client that
+//   EchoPairedSpin/<net>/<size>/<conns>c   the same, with a client that
 //              never sleeps: it polls epoll_wait with a zero timeout. A
 //              reply sent to a sleeping client pays for waking it (a
 //              cross-CPU wake-up, 15-20 us of the server's CPU on this VM),
@@ -887,7 +887,7 @@ void RegisterAll() {
   for (ClientWait wait : {ClientWait::kSleep, ClientWait::kSpin}) {
     for (Net net : {Net::kTcp, Net::kUnix}) {
       for (size_t size : kSizes) {
-        for (int conns : {16, 256}) {
+        for (int conns : kConnCounts) {
           benchmark::RegisterBenchmark(PairedName(net, size, conns, wait).c_str(), BM_EchoPaired,
                                        net, size, conns, wait)
               ->Unit(benchmark::kMillisecond)
@@ -998,7 +998,7 @@ class SummaryReporter : public SummaryReporterBase {
       const char* client = wait == ClientWait::kSpin ? "spins" : "sleeps";
       for (size_t size : kSizes) {
         for (Net net : {Net::kTcp, Net::kUnix}) {
-          for (int conns : {16, 256}) {
+          for (int conns : kConnCounts) {
             const Result* found = Find(PairedName(net, size, conns, wait));
             if (found == nullptr) continue;
             const Result& r = *found;
