@@ -118,7 +118,10 @@ class ReactorSession final : public Session {
   template <typename Payload>
   absl::Status SendIntoReplyLocked(const Envelope& envelope, const Payload& payload)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Send() of any other frame: encoded into a reused frame and queued.
+  // Send() of any other frame: encoded into a reused frame; an answer of the
+  // inline handler with nothing queued before it is written at once
+  // (WriteNowLocked), anything else, and what the socket did not take, is
+  // queued.
   absl::Status QueueFrameLocked(const Envelope& envelope, absl::Cord payload)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes `frame` (an answer with nothing queued before it) with one
