@@ -642,12 +642,10 @@ void BM_PingPong(benchmark::State& state, Net net, bool lp, lpframe::WaitMode wa
     return;
   }
   std::sort(samples.begin(), samples.end());
-  double sum = 0;
-  for (int64_t s : samples) sum += static_cast<double>(s);
   state.counters["p50_us"] = Percentile(samples, 0.50) / 1e3;
   state.counters["p99_us"] = Percentile(samples, 0.99) / 1e3;
   state.counters["p999_us"] = Percentile(samples, 0.999) / 1e3;
-  state.counters["mean_us"] = samples.empty() ? 0 : sum / samples.size() / 1e3;
+  state.counters["mean_us"] = Mean(samples) / 1e3;
   state.SetItemsProcessed(state.iterations());
 }
 

@@ -32,12 +32,20 @@ void EncodedFrame::AppendSlices(std::vector<absl::string_view>* out) const {
   if (trailer_size_ > 0) out->push_back(trailer());
 }
 
-void EncodedFrame::AppendIovecs(std::vector<struct iovec>* out) const {
-  auto add = [out](absl::string_view s) {
-    if (!s.empty()) out->push_back({const_cast<char*>(s.data()), s.size()});
+void EncodedFrame::AppendIovecs(std::vector<struct iovec>* out, size_t max_iovecs) const {
+  size_t left = max_iovecs;
+  // False once `max_iovecs` are appended: no later slice may follow.
+  auto add = [out, &left](absl::string_view s) {
+    if (s.empty()) return true;
+    if (left == 0) return false;
+    out->push_back({const_cast<char*>(s.data()), s.size()});
+    --left;
+    return true;
   };
-  add(prefix());
-  for (absl::string_view chunk : payload_.Chunks()) add(chunk);
+  if (!add(prefix())) return;
+  for (absl::string_view chunk : payload_.Chunks()) {
+    if (!add(chunk)) return;
+  }
   add(trailer());
 }
 

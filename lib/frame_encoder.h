@@ -61,8 +61,11 @@ class EncodedFrame {
   uint64_t size() const { return prefix_size_ + payload_.size() + trailer_size_; }
 
   // Appends the frame's slices, in wire order, skipping empty ones.
+  // AppendIovecs() appends at most `max_iovecs` of them: always the leading
+  // ones, so what they describe is a prefix of the frame's bytes (a writer
+  // bound by IOV_MAX sends that and keeps the rest).
   void AppendSlices(std::vector<absl::string_view>* out) const;
-  void AppendIovecs(std::vector<struct iovec>* out) const;
+  void AppendIovecs(std::vector<struct iovec>* out, size_t max_iovecs = SIZE_MAX) const;
   // Appends a copy of the frame's bytes (tests, tools, small frames).
   void AppendTo(std::string* out) const;
   std::string ToString() const;

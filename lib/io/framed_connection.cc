@@ -222,21 +222,8 @@ absl::Status FramedConnection::Send(const Envelope& envelope, absl::Cord payload
   if (!encoded.ok()) return encoded;  // refused before any byte was written
   ++stats_.messages_sent;
   iov_.clear();
-  const absl::string_view prefix = scratch_.prefix();
-  const absl::string_view trailer = scratch_.trailer();
-  if (!prefix.empty()) iov_.push_back({const_cast<char*>(prefix.data()), prefix.size()});
-  bool whole = true;  // every payload chunk has an iovec
-  for (absl::string_view chunk : scratch_.payload().Chunks()) {
-    if (iov_.size() >= IOV_MAX - 1) {  // the rest is queued below
-      whole = false;
-      break;
-    }
-    iov_.push_back({const_cast<char*>(chunk.data()), chunk.size()});
-  }
-  if (whole && !trailer.empty()) {
-    iov_.push_back({const_cast<char*>(trailer.data()), trailer.size()});
-  }
-  const uint64_t frame_size = prefix.size() + scratch_.payload().size() + trailer.size();
+  scratch_.AppendIovecs(&iov_, IOV_MAX);  // a prefix of the frame; the rest is queued below
+  const uint64_t frame_size = scratch_.size();
   absl::StatusOr<size_t> n =
       socket_.Writev(iov_.data(), static_cast<int>(iov_.size()), deadline);
   if (!n.ok()) {

@@ -130,17 +130,10 @@ absl::Status ReactorSession::QueueFrameLocked(const Envelope& envelope, absl::Co
 
 uint64_t ReactorSession::WriteNowLocked(const EncodedFrame& frame) {
   assert(reactor_->OnLoopThread());
-  // The frame's first IOV_MAX pieces at most: what is sent is always a
-  // prefix of the frame, as the caller's out_.Consume() expects.
+  // At most IOV_MAX slices: what is sent is always a prefix of the frame,
+  // as the caller's out_.Consume() expects.
   iov_.clear();
-  iov_.push_back({const_cast<char*>(frame.prefix().data()), frame.prefix().size()});
-  for (absl::string_view chunk : frame.payload().Chunks()) {
-    if (iov_.size() == IOV_MAX) break;
-    iov_.push_back({const_cast<char*>(chunk.data()), chunk.size()});
-  }
-  if (!frame.trailer().empty() && iov_.size() < IOV_MAX) {
-    iov_.push_back({const_cast<char*>(frame.trailer().data()), frame.trailer().size()});
-  }
+  frame.AppendIovecs(&iov_, IOV_MAX);
   msghdr msg = {};
   msg.msg_iov = iov_.data();
   msg.msg_iovlen = iov_.size();
