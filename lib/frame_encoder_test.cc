@@ -144,6 +144,18 @@ void ExpectConsistentViews(const EncodedFrame& frame) {
     from_iov.append(static_cast<const char*>(iov[i].iov_base), iov[i].iov_len);
   }
   EXPECT_EQ(from_iov, whole);
+
+  // A cap keeps the leading slices: the bytes of a prefix of the frame.
+  for (size_t cap = 0; cap <= slices.size() + 1; ++cap) {
+    SCOPED_TRACE(absl::StrCat("max_iovecs ", cap));
+    std::vector<struct iovec> capped;
+    frame.AppendIovecs(&capped, cap);
+    ASSERT_EQ(capped.size(), std::min(cap, slices.size()));
+    for (size_t i = 0; i < capped.size(); ++i) {
+      EXPECT_EQ(capped[i].iov_base, slices[i].data());
+      EXPECT_EQ(capped[i].iov_len, slices[i].size());
+    }
+  }
 }
 
 TEST(FrameEncoderTest, GoldenNativeFrame) {
